@@ -1,0 +1,145 @@
+"""Configuration, read from the environment in one place.
+
+Every setting has a default that makes the embedded mode work with nothing set. The table in
+README.md lists them; `tests/unit/mosaic/test_config.py` checks that the two agree.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+#: name -> (default, meaning). The README table is generated from, and tested against, this.
+ENV_VARS: dict[str, tuple[str, str]] = {
+    "MOSAIC_MODE": ("embedded", "`embedded` (one process, SQLite, in-process broker) or `distributed`"),
+    "MOSAIC_HOST": ("127.0.0.1", "address the gateway listens on"),
+    "MOSAIC_PORT": ("8000", "port the gateway listens on"),
+    "MOSAIC_DATA_DIR": ("./var", "embedded mode: where the SQLite files and the generated secret live"),
+    "MOSAIC_DATABASE_URL": ("postgresql://postgres@127.0.0.1:5432/mosaic",
+                            "distributed mode: PostgreSQL database; each service uses its own schema"),
+    "MOSAIC_AMQP_URI": ("amqp://guest:guest@127.0.0.1:5672/", "distributed mode: RabbitMQ"),
+    "MOSAIC_SECRET_KEY": ("", "JWT signing key; embedded mode generates one under MOSAIC_DATA_DIR"),
+    "MOSAIC_OPERATOR_KEY": ("", "operator API key allowed to create tenants (empty: operator API off)"),
+    "MOSAIC_ACCESS_TTL": ("900", "access token lifetime, seconds"),
+    "MOSAIC_REFRESH_TTL": ("1209600", "refresh token lifetime, seconds"),
+    "MOSAIC_RATE_LIMIT": ("600", "requests per minute per tenant (0: off)"),
+    "MOSAIC_KEY_RATE_LIMIT": ("300", "requests per minute per API key (0: off)"),
+    "MOSAIC_MAX_BODY": ("1048576", "largest JSON request body, bytes"),
+    "MOSAIC_MAX_UPLOAD": ("209715200", "largest CSV upload, bytes"),
+    "MOSAIC_MAX_PAGE": ("500", "largest page size a list may ask for"),
+    "MOSAIC_RPC_POOL": ("64", "pooled RPC proxies in the gateway"),
+    "MOSAIC_RPC_TIMEOUT": ("30", "RPC reply timeout, seconds"),
+    "MOSAIC_DEDUP_THRESHOLD": ("90", "fuzzy name + company duplicate threshold, 0-100 (rapidfuzz)"),
+    "MOSAIC_RELAY_BATCH": ("500", "outbox rows the relay claims per batch"),
+    "MOSAIC_RELAY_INTERVAL": ("0.2", "relay poll interval when the outbox is empty, seconds"),
+    "MOSAIC_OTEL_EXPORTER": ("none", "traces exporter: `otlp`, `console` or `none`"),
+    "OTEL_EXPORTER_OTLP_ENDPOINT": ("http://127.0.0.1:4318", "OTLP/HTTP collector, when the exporter is `otlp`"),
+    "MOSAIC_LOG_LEVEL": ("INFO", "log level of the JSON logs"),
+    "MOSAIC_DEMO": ("1", "embedded mode: create the `demo` tenant on first start"),
+}
+
+SERVICES = ("contacts", "sales", "servicedesk", "marketing", "analytics")
+#: services implemented so far; the others are refused until their issue lands.
+IMPLEMENTED_SERVICES = ("contacts",)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed view of the environment. Build with :func:`load_settings`; override with ``replace``."""
+
+    mode: str = "embedded"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("./var")
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/mosaic"
+    amqp_uri: str = "amqp://guest:guest@127.0.0.1:5672/"
+    secret_key: str = ""
+    operator_key: str = ""
+    access_ttl: int = 900
+    refresh_ttl: int = 1209600
+    rate_limit: int = 600
+    key_rate_limit: int = 300
+    max_body: int = 1048576
+    max_upload: int = 209715200
+    max_page: int = 500
+    rpc_pool: int = 64
+    rpc_timeout: float = 30.0
+    dedup_threshold: int = 90
+    relay_batch: int = 500
+    relay_interval: float = 0.2
+    otel_exporter: str = "none"
+    otlp_endpoint: str = "http://127.0.0.1:4318"
+    log_level: str = "INFO"
+    demo: bool = True
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def embedded(self) -> bool:
+        return self.mode == "embedded"
+
+    def database_url_for(self, service: str) -> str:
+        """The database a service owns: its own SQLite file, or the shared PostgreSQL server
+        (the service's tables then live in a schema named after it)."""
+        if self.embedded:
+            return f"sqlite:///{(self.data_dir / f'{service}.db').resolve()}"
+        return self.database_url
+
+    def with_(self, **changes) -> "Settings":
+        """A copy with some settings changed (tests use this, never globals)."""
+        return replace(self, **changes)
+
+
+def load_settings(environ: dict | None = None) -> Settings:
+    """Read :class:`Settings` from ``environ`` (default ``os.environ``)."""
+    env = os.environ if environ is None else environ
+
+    def get(name: str) -> str:
+        return env.get(name, ENV_VARS[name][0])
+
+    mode = get("MOSAIC_MODE")
+    if mode not in ("embedded", "distributed"):
+        raise ValueError(f"MOSAIC_MODE must be 'embedded' or 'distributed', not {mode!r}")
+    amqp = get("MOSAIC_AMQP_URI")
+    if mode == "embedded":
+        amqp = "memory://"
+    return Settings(
+        mode=mode,
+        host=get("MOSAIC_HOST"),
+        port=int(get("MOSAIC_PORT")),
+        data_dir=Path(get("MOSAIC_DATA_DIR")),
+        database_url=get("MOSAIC_DATABASE_URL"),
+        amqp_uri=amqp,
+        secret_key=get("MOSAIC_SECRET_KEY"),
+        operator_key=get("MOSAIC_OPERATOR_KEY"),
+        access_ttl=int(get("MOSAIC_ACCESS_TTL")),
+        refresh_ttl=int(get("MOSAIC_REFRESH_TTL")),
+        rate_limit=int(get("MOSAIC_RATE_LIMIT")),
+        key_rate_limit=int(get("MOSAIC_KEY_RATE_LIMIT")),
+        max_body=int(get("MOSAIC_MAX_BODY")),
+        max_upload=int(get("MOSAIC_MAX_UPLOAD")),
+        max_page=int(get("MOSAIC_MAX_PAGE")),
+        rpc_pool=int(get("MOSAIC_RPC_POOL")),
+        rpc_timeout=float(get("MOSAIC_RPC_TIMEOUT")),
+        dedup_threshold=int(get("MOSAIC_DEDUP_THRESHOLD")),
+        relay_batch=int(get("MOSAIC_RELAY_BATCH")),
+        relay_interval=float(get("MOSAIC_RELAY_INTERVAL")),
+        otel_exporter=get("MOSAIC_OTEL_EXPORTER"),
+        otlp_endpoint=get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        log_level=get("MOSAIC_LOG_LEVEL"),
+        demo=get("MOSAIC_DEMO") not in ("0", "false", "no", ""),
+    )
+
+
+def ensure_secret(settings: Settings) -> Settings:
+    """Embedded mode keeps a generated signing key under the data dir so restarts keep sessions."""
+    if settings.secret_key:
+        return settings
+    if not settings.embedded:
+        raise RuntimeError("MOSAIC_SECRET_KEY must be set in the distributed mode")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / "secret.key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return settings.with_(secret_key=path.read_text().strip())
