@@ -1,0 +1,122 @@
+"""The relay: moves outbox rows to the broker, at least once, in ``seq`` order.
+
+Each round claims a batch of unpublished rows, publishes them with confirms, stamps
+``published_at`` and commits. A crash anywhere before the commit leaves the rows unpublished, so
+the next round publishes them again: consumers deduplicate on the event id
+(``mosaic.events.consumer.apply_once``). Several relays may run side by side: on PostgreSQL each
+claims rows with ``FOR UPDATE SKIP LOCKED``, so no row is published by two relays at once; on
+SQLite a relay takes the database's write lock before it reads, so relays take turns.
+
+With one relay, events leave in commit-then-seq order. With several, two batches may be in flight
+at once, so a consumer must not assume global order; the envelope's ``version`` orders the events
+of one record.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy import false, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from mosaic.db import system_session, utcnow
+from mosaic.events.outbox import OutboxEvent
+from mosaic.events.publishers import PublishError, Publisher
+
+log = logging.getLogger(__name__)
+
+
+class Relay:
+    """``Relay(engine, publisher).run_forever(stop_event)`` in a thread, green thread or process."""
+
+    def __init__(self, engine: Engine, publisher: Publisher, batch: int = 500, interval: float = 0.2,
+                 max_backoff: float = 10.0):
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        self.engine = engine
+        self.publisher = publisher
+        self.batch = batch
+        self.interval = interval
+        self.max_backoff = max_backoff
+        self._stop_event = threading.Event()  # green under eventlet's monkey patching
+
+    # -- one round -----------------------------------------------------------------------------
+
+    def _claim(self, session: Session) -> list[OutboxEvent]:
+        stmt = (select(OutboxEvent).where(OutboxEvent.published_at.is_(None))
+                .order_by(OutboxEvent.seq).limit(self.batch))
+        if self.engine.dialect.name == "postgresql":
+            # Rows another relay holds are skipped, not waited for: relays share the backlog.
+            stmt = stmt.with_for_update(skip_locked=True)
+        elif self.engine.dialect.name == "sqlite":
+            # A write statement (even one matching nothing) takes SQLite's write lock now, so a
+            # second relay on the same file waits here instead of reading the same rows.
+            session.execute(update(OutboxEvent.__table__).where(false()).values(published_at=None))
+        return list(session.scalars(stmt))
+
+    def _mark_published(self, session: Session, rows: list[OutboxEvent]) -> None:
+        """Stamp ``rows`` as published (in the claiming transaction)."""
+        if not rows:
+            return
+        table = OutboxEvent.__table__
+        session.execute(update(table).where(table.c.seq.in_([r.seq for r in rows]))
+                        .values(published_at=utcnow()))
+
+    def run_once(self) -> int:
+        """Publish up to ``batch`` unpublished rows; return how many were published.
+
+        If publishing fails part way, the rows the broker had confirmed are still marked (so they
+        are not sent twice), the rest stay unpublished, and the error is raised.
+        """
+        # Closing the session rolls back whatever was not committed: a crash or an error before
+        # the commit leaves every claimed row unpublished and releases its lock.
+        with system_session(self.engine) as session:
+            rows = self._claim(session)
+            if not rows:
+                session.rollback()
+                return 0
+            try:
+                self.publisher.publish([r.payload for r in rows], [r.traceparent for r in rows])
+            except PublishError as exc:
+                log.warning("event relay: published %d of %d events, then failed: %s",
+                            exc.published, len(rows), exc)
+                self._mark_published(session, rows[:exc.published])
+                session.commit()
+                raise
+            self._mark_published(session, rows)
+            session.commit()
+            return len(rows)
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run_forever(self, stop_event: threading.Event | None = None) -> None:
+        """Relay until ``stop_event`` (or :meth:`stop`) is set.
+
+        A full batch is followed at once by the next; an empty outbox is polled every
+        ``interval`` seconds; an error backs off exponentially up to ``max_backoff``.
+        """
+        if stop_event is not None:
+            self._stop_event = stop_event
+        stop = self._stop_event
+        backoff = 0.0
+        try:
+            while not stop.is_set():
+                try:
+                    count = self.run_once()
+                except Exception:  # noqa: BLE001 - a relay must outlive broker and database outages
+                    backoff = min(self.max_backoff, max(0.5, backoff * 2))
+                    log.exception("event relay round failed; retrying in %.1fs", backoff)
+                    stop.wait(backoff)
+                    continue
+                backoff = 0.0
+                if count >= self.batch:
+                    continue
+                self.publisher.keepalive()
+                stop.wait(self.interval)
+        finally:
+            self.publisher.close()
+
+    def stop(self) -> None:
+        """Ask :meth:`run_forever` to return after its current round."""
+        self._stop_event.set()
