@@ -1,0 +1,73 @@
+"""The Flask gateway: authentication, the module gate, the record API of every object, the
+metadata API, OpenAPI, health. Errors are translated here, once, into problem+json."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, json, request
+from werkzeug.exceptions import HTTPException
+
+from mosaic.config import Settings
+from mosaic.errors import MosaicError
+from mosaic.rpc import RpcPool
+from mosaic.telemetry import instrument_flask
+from mosaic_gateway import auth, routes_admin, routes_auth
+from mosaic_gateway.directory import ObjectDirectory
+
+log = logging.getLogger(__name__)
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, **extra) -> Response:
+    """An ``application/problem+json`` response."""
+    body = {"type": "about:blank" if not extra.get("type") else extra.pop("type"),
+            "title": title, "status": status, "detail": detail, **extra}
+    return Response(json.dumps(body), status=status, mimetype=PROBLEM)
+
+
+def _mosaic_error(err: MosaicError) -> Response:
+    body = err.to_problem()
+    resp = Response(json.dumps(body), status=err.status, mimetype=PROBLEM)
+    if "retry_after" in err.extra:
+        resp.headers["Retry-After"] = str(max(1, int(float(err.extra["retry_after"]) + 0.999)))
+    return resp
+
+
+def _http_error(err: HTTPException) -> Response:
+    if err.code == 413:
+        detail = "the request body is larger than this endpoint accepts"
+    else:
+        detail = err.description or err.name
+    resp = problem(err.code or 500, err.name, detail)
+    if err.code == 405 and getattr(err, "valid_methods", None):
+        resp.headers["Allow"] = ", ".join(err.valid_methods)
+    return resp
+
+
+def _unexpected(err: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return problem(500, "Internal error", "the request could not be completed; it has been logged")
+
+
+def create_app(settings: Settings, rpc: RpcPool) -> Flask:
+    """The gateway application, calling services through ``rpc``."""
+    app = Flask("mosaic_gateway")
+    app.config["MAX_CONTENT_LENGTH"] = max(settings.max_body, settings.max_upload)
+    app.json.sort_keys = False
+    auth.init_app(app, settings)
+    app.extensions["mosaic"].update(rpc=rpc, directory=ObjectDirectory(rpc))
+
+    app.register_error_handler(MosaicError, _mosaic_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)
+
+    from mosaic_gateway import docs, health, routes_metadata, routes_records
+
+    app.register_blueprint(routes_auth.bp)
+    app.register_blueprint(routes_admin.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(docs.bp)
+    app.register_blueprint(routes_metadata.bp)
+    app.register_blueprint(routes_records.bp)
+    instrument_flask(app)
+    return app

@@ -1,0 +1,27 @@
+"""Liveness and readiness of the gateway process."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from mosaic.config import IMPLEMENTED_SERVICES
+from mosaic.errors import MosaicError
+from mosaic_gateway.web import rpc
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    """The process is up and serving."""
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz():
+    """Ready when the broker answers and every implemented service replies to a ping."""
+    results = rpc().call_many([(s, "ping") for s in IMPLEMENTED_SERVICES], None)
+    checks = {s: ("ok" if not isinstance(r, MosaicError) else r.detail) for s, r in zip(IMPLEMENTED_SERVICES, results)}
+    ready = all(v == "ok" for v in checks.values())
+    resp = jsonify({"status": "ready" if ready else "not ready", "services": checks})
+    resp.status_code = 200 if ready else 503
+    return resp

@@ -1,0 +1,87 @@
+"""The metadata API: a tenant admin lists objects and fields, adds, changes and removes custom
+fields, and creates custom objects — usable at once through the record API."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from mosaic.config import IMPLEMENTED_SERVICES
+from mosaic.errors import ValidationFailed
+from mosaic_gateway import auth
+from mosaic_gateway.web import call, context, directory, json_body
+
+bp = Blueprint("metadata", __name__, url_prefix="/api/v1/metadata")
+
+
+def _admin():
+    ident = auth.authenticate()
+    if not ident.has_role("admin"):
+        from mosaic.errors import Forbidden
+
+        raise Forbidden("only a tenant admin may change metadata")
+    return ident
+
+
+def _changed():
+    directory().invalidate(auth.authenticate().tenant_id)
+
+
+@bp.get("/objects")
+def list_objects():
+    ctx = context()
+    directory().invalidate(ctx.tenant_id)
+    return jsonify({"items": list(directory().objects(ctx).values())})
+
+
+@bp.get("/objects/<name>")
+def get_object(name: str):
+    return jsonify(directory().by_name(context(), name))
+
+
+@bp.post("/objects")
+def create_object():
+    _admin()
+    body = json_body()
+    service = body.pop("service", "contacts")
+    ctx = context()
+    if service not in IMPLEMENTED_SERVICES or service not in ctx.modules:
+        raise ValidationFailed("custom objects are hosted by an enabled service",
+                               errors={"service": [f"not an enabled service: {service!r}"]})
+    created = call(service, "create_object", body)
+    _changed()
+    return jsonify(created), 201
+
+
+@bp.delete("/objects/<name>")
+def delete_object(name: str):
+    _admin()
+    obj = directory().by_name(context(), name)
+    call(obj["service"], "delete_object", name, force=request.args.get("force") == "true")
+    _changed()
+    return Response(status=204)
+
+
+@bp.post("/objects/<name>/fields")
+def add_field(name: str):
+    _admin()
+    obj = directory().by_name(context(), name)
+    created = call(obj["service"], "add_field", name, json_body())
+    _changed()
+    return jsonify(created), 201
+
+
+@bp.patch("/objects/<name>/fields/<field>")
+def change_field(name: str, field: str):
+    _admin()
+    obj = directory().by_name(context(), name)
+    changed = call(obj["service"], "change_field", name, field, json_body())
+    _changed()
+    return jsonify(changed)
+
+
+@bp.delete("/objects/<name>/fields/<field>")
+def remove_field(name: str, field: str):
+    _admin()
+    obj = directory().by_name(context(), name)
+    call(obj["service"], "remove_field", name, field)
+    _changed()
+    return Response(status=204)

@@ -1,0 +1,129 @@
+"""Small helpers every gateway view uses: the caller's RPC context, JSON bodies, ETags, paging
+parameters and field permissions."""
+from __future__ import annotations
+
+from flask import current_app, json, request
+
+from mosaic.errors import BadRequest, Forbidden, PayloadTooLarge, PreconditionFailed
+from mosaic.metadata.fields import ObjectDef
+from mosaic.telemetry import current_traceparent
+from mosaic_gateway import auth
+
+MAX_FILTER = 4096
+
+
+def rpc():
+    return current_app.extensions["mosaic"]["rpc"]
+
+
+def directory():
+    return current_app.extensions["mosaic"]["directory"]
+
+
+def context():
+    """The authenticated caller as the RPC context services receive."""
+    return auth.to_context(auth.authenticate(), current_traceparent())
+
+
+def call(service: str, method: str, *args, **kwargs):
+    """An RPC on behalf of the authenticated caller."""
+    return rpc().call(service, method, context(), *args, **kwargs)
+
+
+def json_body() -> dict:
+    """The request's JSON object; 400 for a missing or malformed body, 413 for an oversized one."""
+    limit = auth.settings().max_body
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"JSON bodies are limited to {limit} bytes")
+    raw = request.get_data(cache=True)
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"JSON bodies are limited to {limit} bytes")
+    if not raw.strip():
+        raise BadRequest("a JSON object is required as the request body")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"malformed JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return data
+
+
+def etag(record: dict) -> str:
+    return f'"{record.get("version")}"'
+
+
+def if_match() -> int | None:
+    """The version an ``If-Match`` header names (``"3"``, ``W/"3"``), or None when absent/``*``."""
+    raw = request.headers.get("If-Match")
+    if raw is None or raw.strip() == "*":
+        return None
+    value = raw.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    value = value.strip('"')
+    if not value.isdigit():
+        raise PreconditionFailed("If-Match must be the ETag (version) of the record")
+    return int(value)
+
+
+def int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a whole number", errors={name: ["not a whole number"]}) from None
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}", errors={name: [f"between {low} and {high}"]})
+    return value
+
+
+def fields_arg() -> list[str] | None:
+    raw = request.args.get("fields")
+    if not raw:
+        return None
+    return [f.strip() for f in raw.split(",") if f.strip()]
+
+
+def filter_arg() -> str | None:
+    raw = request.args.get("filter")
+    if raw is not None and len(raw) > MAX_FILTER:
+        raise BadRequest(f"filters are limited to {MAX_FILTER} characters", errors={"filter": ["too long"]})
+    return raw or None
+
+
+class FieldGuard:
+    """The caller's field permissions on one object: hides what it may not read, refuses what
+    it may not write, and refuses filtering or sorting on hidden fields (which would leak them)."""
+
+    def __init__(self, obj: dict):
+        self.obj = obj
+        ident = auth.authenticate()
+        self.hidden, self.readonly = auth.field_policy(ident, obj["name"])
+
+    def out(self, record: dict | None) -> dict | None:
+        if record is None or not self.hidden:
+            return record
+        return {k: v for k, v in record.items() if k not in self.hidden}
+
+    def check_write(self, data: dict) -> None:
+        bad = [k for k in data if k in self.hidden or k in self.readonly]
+        if bad:
+            raise Forbidden("you may not write these fields", errors={k: ["not writable for your roles"] for k in bad})
+
+    def check_query(self, filter_text: str | None, sort: str | None, fields: list[str] | None) -> None:
+        if not self.hidden:
+            return
+        used: set[str] = set(fields or ())
+        if sort:
+            used.add(sort.lstrip("+-"))
+        if filter_text:
+            from mosaic.filters import parse
+
+            obj = ObjectDef.from_dict(self.obj)
+            used |= set(parse(filter_text, {f.name: f for f in obj.fields}).fields)
+        bad = used & self.hidden
+        if bad:
+            raise Forbidden("you may not query these fields", errors={k: ["hidden for your roles"] for k in sorted(bad)})

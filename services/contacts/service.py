@@ -1,0 +1,197 @@
+"""The contacts service: nameko entrypoints only. Each validates the caller's context, calls one
+domain function with a session, commits, and returns plain data."""
+from __future__ import annotations
+
+from nameko.rpc import rpc
+from sqlalchemy import select
+
+from mosaic.audit import history
+from mosaic.context import Tenancy
+from mosaic.events.log import events_since
+from mosaic.metadata import store as metadata
+from mosaic.telemetry import Tracing
+from mosaic_contacts import dedup, merge as merging, timeline as timelines
+from mosaic_contacts.dependencies import contacts_records
+from mosaic_contacts.exceptions import Conflict, ValidationFailed
+from mosaic_contacts.models import Account, Relationship
+from mosaic_contacts.schemas import MergeSchema, load
+
+
+class ContactsService:
+    """Accounts, contacts, relationships, activities, and tenants' custom objects."""
+
+    name = "contacts"
+
+    ctx = Tenancy(module="contacts")
+    data = contacts_records()
+    tracing = Tracing()
+
+    # -- health ---------------------------------------------------------------------------------
+    @rpc
+    def ping(self):
+        """Liveness over RPC (the gateway's readiness check)."""
+        return {"service": self.name, "ok": True}
+
+    # -- metadata -------------------------------------------------------------------------------
+    @rpc
+    def describe(self):
+        """Every object of the caller's tenant, with its fields (OpenAPI, metadata API)."""
+        self.ctx.tenant()
+        return [obj.to_dict() for obj in self.data.objects().values()]
+
+    @rpc
+    def add_field(self, object_name, definition):
+        self.ctx.require_role("admin")
+        fd = metadata.add_field(self.data.session, self.data.registry, object_name, definition)
+        self.data.session.commit()
+        return fd.to_dict()
+
+    @rpc
+    def change_field(self, object_name, field_name, changes):
+        self.ctx.require_role("admin")
+        fd = metadata.change_field(self.data.session, self.data.registry, object_name, field_name, changes)
+        self.data.session.commit()
+        return fd.to_dict()
+
+    @rpc
+    def remove_field(self, object_name, field_name):
+        self.ctx.require_role("admin")
+        metadata.remove_field(self.data.session, self.data.registry, object_name, field_name)
+        self.data.session.commit()
+
+    @rpc
+    def create_object(self, definition):
+        self.ctx.require_role("admin")
+        obj = metadata.create_object(self.data.session, self.data.registry, definition)
+        self.data.session.commit()
+        return obj.to_dict()
+
+    @rpc
+    def delete_object(self, name, force=False):
+        self.ctx.require_role("admin")
+        metadata.delete_object(self.data.session, self.data.registry, name, force=bool(force))
+        self.data.session.commit()
+
+    # -- records --------------------------------------------------------------------------------
+    @rpc
+    def list_records(self, object_name, filter=None, sort=None, cursor=None, limit=50, fields=None):
+        self.ctx.tenant()
+        return self.data.store().list(object_name, filter=filter, sort=sort, cursor=cursor,
+                                      limit=limit, fields=fields)
+
+    @rpc
+    def get_record(self, object_name, record_id, fields=None):
+        self.ctx.tenant()
+        return self.data.store().get(object_name, record_id, fields)
+
+    @rpc
+    def create_record(self, object_name, data, dedup_policy="block"):
+        """Create a record. For contacts, an exact duplicate (same email or phone) is refused with
+        409 unless ``dedup_policy`` is ``allow``; fuzzy look-alikes are returned beside the record."""
+        self.ctx.tenant()
+        store = self.data.store()
+        obj = store.obj(object_name)
+        record = store.create(obj.name, data)
+        duplicates = []
+        if obj.name == "contact":
+            duplicates = dedup.find_contact_duplicates(store.session, record, exclude_id=record["id"],
+                                                       threshold=self._threshold())
+            exact = [d for d in duplicates if d["reason"] in ("email", "phone")]
+            if exact and dedup_policy != "allow":
+                store.session.rollback()
+                raise Conflict("a contact with the same email or phone exists", duplicates=exact)
+        elif obj.name == "account":
+            duplicates = dedup.find_account_duplicates(store.session, record, exclude_id=record["id"],
+                                                       threshold=self._threshold())
+        store.session.commit()
+        return {"record": record, "duplicates": duplicates}
+
+    @rpc
+    def update_record(self, object_name, record_id, data, expected_version=None):
+        self.ctx.tenant()
+        store = self.data.store()
+        record = store.update(object_name, record_id, data, expected_version)
+        store.session.commit()
+        return record
+
+    @rpc
+    def delete_record(self, object_name, record_id, expected_version=None):
+        self.ctx.tenant()
+        store = self.data.store()
+        store.delete(object_name, record_id, expected_version)
+        store.session.commit()
+
+    @rpc
+    def record_history(self, object_name, record_id, cursor=None, limit=50):
+        self.ctx.tenant()
+        store = self.data.store()
+        obj = store.obj(object_name)
+        store._allow(obj, "read")
+        store.load_row(obj, record_id)
+        return history(store.session, obj.name, record_id, cursor=cursor, limit=limit)
+
+    # -- contacts' own actions ------------------------------------------------------------------
+    @rpc
+    def timeline(self, object_name, record_id, cursor=None, limit=20):
+        self.ctx.tenant()
+        return timelines.timeline(self.data.store(), object_name, record_id, cursor, limit)
+
+    @rpc
+    def find_duplicates(self, object_name, record_id):
+        self.ctx.tenant()
+        store = self.data.store()
+        obj = store.obj(object_name)
+        store._allow(obj, "read")
+        values = store.values_of(obj, store.load_row(obj, record_id))
+        if obj.name == "contact":
+            return dedup.find_contact_duplicates(store.session, values, exclude_id=record_id,
+                                                 threshold=self._threshold())
+        if obj.name == "account":
+            return dedup.find_account_duplicates(store.session, values, exclude_id=record_id,
+                                                 threshold=self._threshold())
+        raise ValidationFailed(f"{obj.label} records have no duplicate detection",
+                               errors={"object": ["no duplicate detection"]})
+
+    @rpc
+    def merge(self, object_name, record_id, payload):
+        self.ctx.tenant()
+        body = load(MergeSchema(), payload)
+        store = self.data.store()
+        record = merging.merge(store, object_name, record_id, body["merged_ids"], body["pick"])
+        store.session.commit()
+        return record
+
+    @rpc
+    def view_360(self, contact_id):
+        """The contacts part of a customer's 360° view: record, account, relationships, timeline."""
+        self.ctx.tenant()
+        store = self.data.store()
+        contact = store.get("contact", contact_id)
+        rel_obj, acc_obj = store.obj("relationship"), store.obj("account")
+        rels = store.session.scalars(select(Relationship).where(Relationship.contact_id == contact_id)).all()
+        account_ids = {r.account_id for r in rels} | ({contact["account_id"]} if contact.get("account_id") else set())
+        accounts = {a.id: store.to_api(acc_obj, store.values_of(acc_obj, a))
+                    for a in store.session.scalars(select(Account).where(Account.id.in_(account_ids)))}
+        return {
+            "contact": contact,
+            "account": accounts.get(contact.get("account_id")),
+            "relationships": [{**store.to_api(rel_obj, store.values_of(rel_obj, r)),
+                               "account": accounts.get(r.account_id)} for r in rels],
+            "timeline": timelines.timeline(store, "contact", contact_id, None, 10)["items"],
+        }
+
+    # -- the retained event log -------------------------------------------------------------------
+    @rpc
+    def events_since(self, after_seq=0, limit=500, types=None):
+        """Replay published events after ``after_seq``: the caller's tenant's, or every tenant's
+        for a system caller (read models rebuilt from the log)."""
+        ctx = self.ctx.system()
+        session = self.data.system() if ("system" in ctx.roles and not ctx.tenant_id) else self.data.session
+        if ctx.tenant_id:
+            self.ctx.tenant()
+        elif "system" not in ctx.roles:
+            self.ctx.tenant()  # raises: neither a tenant nor the platform
+        return events_since(session, after_seq=int(after_seq), limit=int(limit), types=types)
+
+    def _threshold(self) -> int:
+        return self.data.settings.dedup_threshold

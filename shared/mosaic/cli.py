@@ -1,0 +1,147 @@
+"""``mosaic``: run the product, one of its processes, migrations, and operator chores.
+
+    mosaic run                      the embedded mode: everything in one process (make run)
+    mosaic serve gateway|contacts   one process of the distributed mode
+    mosaic relay contacts           the outbox relay of a service
+    mosaic migrate [component]      alembic migrations (all components by default)
+    mosaic tenant create ...        create a tenant and its first admin
+    mosaic import FILE ...          import a CSV through the API, with a progress bar
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mosaic.config import IMPLEMENTED_SERVICES
+
+LONG_RUNNING = {"run", "serve", "relay"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (also read by the compose and chart tests)."""
+    parser = argparse.ArgumentParser(prog="mosaic", description="Mosaic CRM")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("run", help="embedded mode: gateway and every service in one process")
+
+    serve = sub.add_parser("serve", help="run one process of the distributed mode")
+    serve.add_argument("process", choices=("gateway", *IMPLEMENTED_SERVICES))
+
+    relay = sub.add_parser("relay", help="relay a service's outbox to the broker")
+    relay.add_argument("service", choices=IMPLEMENTED_SERVICES)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("component", nargs="?", choices=("gateway", *IMPLEMENTED_SERVICES))
+
+    tenant = sub.add_parser("tenant", help="tenant administration")
+    tsub = tenant.add_subparsers(dest="tenant_command", required=True)
+    create = tsub.add_parser("create", help="create a tenant and its first admin")
+    create.add_argument("slug")
+    create.add_argument("--name", required=True)
+    create.add_argument("--admin-email", required=True)
+    create.add_argument("--admin-password", help="default: generated and printed once")
+    create.add_argument("--modules", default=",".join(IMPLEMENTED_SERVICES),
+                        help="comma-separated modules to enable")
+
+    imp = sub.add_parser("import", help="import a CSV file through the gateway API")
+    imp.add_argument("file")
+    imp.add_argument("--object", default="contacts", help="URL path of the object (contacts, accounts, ...)")
+    imp.add_argument("--policy", default="skip", choices=("skip", "update", "create"),
+                     help="what to do with a row that duplicates an existing record")
+    imp.add_argument("--url", default=None, help="gateway base URL (default http://MOSAIC_HOST:MOSAIC_PORT)")
+    imp.add_argument("--token", default=None, help="bearer token or API key (default: $MOSAIC_TOKEN)")
+    imp.add_argument("--errors-out", default=None, help="write rejected rows to this CSV file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command in LONG_RUNNING:
+        # Before anything opens a socket or imports kombu: every blocking call must be green.
+        import eventlet
+
+        eventlet.monkey_patch()
+    from mosaic.config import load_settings
+
+    settings = load_settings()
+    if args.command == "run":
+        from mosaic.runtime import run_embedded
+
+        run_embedded(settings.with_(mode="embedded", amqp_uri="memory://"))
+        return 0
+    if args.command == "serve":
+        return _serve(settings, args.process)
+    if args.command == "relay":
+        return _relay(settings, args.service)
+    if args.command == "migrate":
+        from mosaic.db.migrate import migrate, migrate_all
+
+        migrate(settings, args.component) if args.component else migrate_all(settings)
+        return 0
+    if args.command == "tenant":
+        return _tenant_create(settings, args)
+    if args.command == "import":
+        from mosaic.import_client import run_import
+
+        return run_import(settings, args)
+    return 2
+
+
+def _serve(settings, process: str) -> int:
+    from mosaic import runtime
+
+    settings = runtime.prepare(settings, process)
+    if process == "gateway":
+        app, _rpc = runtime.gateway_app(settings)
+        runtime.serve_wsgi(app, settings.host, settings.port)
+        return 0
+    from nameko.runners import ServiceRunner
+
+    runner = ServiceRunner(runtime.nameko_config(settings))
+    runner.add_service(runtime.service_class(process))
+    runner.start()
+    runtime._stop_on_signals()
+    try:
+        runner.wait()
+    except (KeyboardInterrupt, SystemExit):
+        runner.stop()
+    return 0
+
+
+def _relay(settings, service: str) -> int:
+    from mosaic import runtime
+
+    settings = runtime.prepare(settings, f"relay-{service}")
+    relay, thread = runtime.start_relay(settings, service)
+    runtime._stop_on_signals()
+    try:
+        thread.wait()
+    except (KeyboardInterrupt, SystemExit):
+        relay.stop()
+    return 0
+
+
+def _tenant_create(settings, args) -> int:
+    import secrets
+
+    from mosaic.config import ensure_secret
+    from mosaic.db import get_engine, system_session
+    from mosaic.db.migrate import migrate
+    from mosaic_gateway import identity
+
+    if settings.embedded:
+        settings = ensure_secret(settings)
+        migrate(settings, "gateway")
+    password = args.admin_password or secrets.token_urlsafe(12)
+    modules = tuple(m for m in args.modules.split(",") if m)
+    with system_session(get_engine(settings, "gateway")) as session:
+        tenant, admin = identity.create_tenant(session, args.slug, args.name, args.admin_email, password,
+                                               modules=modules)
+        session.commit()
+        print(f"tenant {tenant.slug} ({tenant.id}) created; admin {admin.email}"
+              + ("" if args.admin_password else f" password {password} (shown once)"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,384 @@
+"""The record engine: one implementation of list/get/create/update/delete for every object a
+service hosts — core objects (their own table, custom fields in ``custom``), and tenants' custom
+objects (the generic ``records`` table) — with validation from metadata, the filter language,
+permissions and ownership, audit and outbox events in the same transaction.
+
+A service's domain code takes a :class:`RecordStore` and adds only what is special about its
+objects, through :class:`Behaviour` hooks (the contact lifecycle, dedup keys, ...).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from mosaic import permissions
+from mosaic.audit import record_change
+from mosaic.context import RequestContext
+from mosaic.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+from mosaic.events.envelope import make_envelope
+from mosaic.events.outbox import emit
+from mosaic.filters import compile_sql, json_accessor, parse
+from mosaic.metadata.fields import FieldDef, FieldType, ObjectDef
+from mosaic.metadata.schema_factory import from_json_value, load_create, load_update, to_api_value, to_json_value
+from mosaic.records import paging
+from mosaic.records.models import Record
+from mosaic.telemetry import current_traceparent
+from mosaic.db import utcnow
+
+SYSTEM = ("id", "version", "owner_id", "created_at", "updated_at")
+UNSORTABLE = {FieldType.MONEY, FieldType.MULTI_PICKLIST, FieldType.LONG_TEXT}
+
+
+class Behaviour:
+    """What a service adds to the generic engine for one object. Every method is optional."""
+
+    def before_save(self, store: "RecordStore", obj: ObjectDef, values: dict, before: dict | None) -> None:
+        """Adjust or check ``values`` (python values by field name) before they are written."""
+
+    def after_save(self, store: "RecordStore", obj: ObjectDef, row: Any, before: dict | None, after: dict) -> None:
+        """React in the same transaction after a create (``before`` is None) or an update."""
+
+    def before_delete(self, store: "RecordStore", obj: ObjectDef, row: Any, before: dict) -> None:
+        """Check or clean up before a record is deleted."""
+
+    def columns(self, store: "RecordStore", obj: ObjectDef, values: dict) -> dict:
+        """Hidden columns derived from the record's full ``values`` (dedup keys, ...), written
+        in the same statement as the record itself."""
+        return {}
+
+
+class RecordStore:
+    """Records of one tenant (the session's) in one service."""
+
+    def __init__(self, session: Session, objects: dict[str, ObjectDef], ctx: RequestContext,
+                 *, module: str, metadata_version: int = 0, max_page: int = 500,
+                 behaviours: dict[str, Behaviour] | None = None):
+        self.session = session
+        self.objects = objects
+        self.ctx = ctx
+        self.module = module
+        self.metadata_version = metadata_version
+        self.max_page = max_page
+        self.behaviours = behaviours or {}
+        self.dialect = session.get_bind().dialect.name
+
+    # -- objects and fields -------------------------------------------------------------------
+    def obj(self, name: str) -> ObjectDef:
+        """The object called ``name`` (or with that URL path), or NotFound."""
+        obj = self.objects.get(name)
+        if obj is None:
+            obj = next((o for o in self.objects.values() if o.path == name), None)
+        if obj is None:
+            raise NotFound(f"no object {name!r} in this tenant")
+        return obj
+
+    def _model(self, obj: ObjectDef):
+        return obj.model if obj.model is not None else Record
+
+    def _json_col(self, obj: ObjectDef):
+        return obj.model.custom if obj.model is not None else Record.data
+
+    def _cache_key(self, obj: ObjectDef) -> tuple:
+        return (self.session.info.get("tenant_id"), obj.service, obj.name, self.metadata_version)
+
+    def _fields(self, obj: ObjectDef) -> dict[str, FieldDef]:
+        return {f.name: f for f in obj.fields}
+
+    def _expr(self, obj: ObjectDef, fd: FieldDef, subpath: str | None = None):
+        """The SQL expression of a field's value, wherever it is stored."""
+        if fd.is_column:
+            return getattr(self._model(obj), fd.attr)
+        return json_accessor(self._json_col(obj), fd, subpath, self.dialect)
+
+    # -- reading ------------------------------------------------------------------------------
+    def values_of(self, obj: ObjectDef, row) -> dict:
+        """A record as python values by field name (what the filter evaluator and hooks see)."""
+        blob = (row.custom if obj.model is not None else row.data) or {}
+        out: dict[str, Any] = {}
+        for fd in obj.fields:
+            if fd.is_column:
+                out[fd.name] = getattr(row, fd.attr)
+            else:
+                raw = blob.get(fd.name)
+                out[fd.name] = None if raw is None else from_json_value(fd, raw)
+        return out
+
+    def to_api(self, obj: ObjectDef, values: dict, fields: Iterable[str] | None = None) -> dict:
+        """JSON-safe record, optionally limited to ``fields`` (id and version always included)."""
+        wanted = None if not fields else set(fields) | {"id", "version"}
+        out = {"object": obj.name}
+        for fd in obj.fields:
+            if wanted is None or fd.name in wanted:
+                value = values.get(fd.name)
+                out[fd.name] = None if value is None else to_api_value(fd, value)
+        return out
+
+    def load_row(self, obj: ObjectDef, record_id: str):
+        """The row of ``record_id``, or NotFound (also for ids of other tenants or objects)."""
+        model = self._model(obj)
+        stmt = select(model).where(model.id == str(record_id))
+        if obj.model is None:
+            stmt = stmt.where(Record.object == obj.name)
+        row = self.session.scalars(stmt).first()
+        if row is None:
+            raise NotFound(f"{obj.label} {record_id} not found")
+        return row
+
+    def get(self, obj_name: str, record_id: str, fields: list[str] | None = None) -> dict:
+        """One record as the API shows it."""
+        obj = self.obj(obj_name)
+        self._allow(obj, "read")
+        self._check_fields(obj, fields)
+        return self.to_api(obj, self.values_of(obj, self.load_row(obj, record_id)), fields)
+
+    def list(self, obj_name: str, *, filter: str | None = None, sort: str | None = None,
+             cursor: str | None = None, limit: int = 50, fields: list[str] | None = None,
+             now: datetime | None = None) -> dict:
+        """A page of records matching ``filter``, in ``sort`` order, after ``cursor``."""
+        obj = self.obj(obj_name)
+        self._allow(obj, "read")
+        self._check_fields(obj, fields)
+        stmt, srt, sort_expr, sort_fd = self._query(obj, filter, sort, now)
+        limit = self._limit(limit)
+        model = self._model(obj)
+        if cursor:
+            value, last_id = paging.decode_cursor(cursor, srt)
+            if value is not None and not sort_fd.is_column:
+                value = to_json_value(sort_fd, value)
+            stmt = stmt.where(paging.after(sort_expr, model.id, srt, value, last_id))
+        rows = self.session.scalars(stmt.order_by(*paging.order_by(sort_expr, model.id, srt)).limit(limit + 1)).all()
+        items = [self.values_of(obj, r) for r in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last = items[-1]
+            next_cursor = paging.encode_cursor(srt, last.get(srt.field), last["id"])
+        return {"items": [self.to_api(obj, v, fields) for v in items], "next_cursor": next_cursor}
+
+    def iter_values(self, obj_name: str, *, filter: str | None = None, sort: str | None = None,
+                    batch: int = 1000, now: datetime | None = None):
+        """Every matching record as python values, in batches (exports)."""
+        obj = self.obj(obj_name)
+        self._allow(obj, "read")
+        stmt, srt, sort_expr, _ = self._query(obj, filter, sort, now)
+        stmt = stmt.order_by(*paging.order_by(sort_expr, self._model(obj).id, srt))
+        for row in self.session.scalars(stmt.execution_options(yield_per=batch)):
+            yield self.values_of(obj, row)
+
+    def _query(self, obj: ObjectDef, filter: str | None, sort: str | None, now: datetime | None):
+        model = self._model(obj)
+        stmt = select(model)
+        if obj.model is None:
+            stmt = stmt.where(Record.object == obj.name)
+        fields = self._fields(obj)
+        if filter:
+            flt = parse(filter, fields)
+            when = now or datetime.now(timezone.utc)
+            stmt = stmt.where(compile_sql(flt, lambda fd, sub: self._expr(obj, fd, sub), when, self.dialect))
+        sortable = {n for n, f in fields.items() if f.type not in UNSORTABLE}
+        srt = paging.parse_sort(sort, sortable)
+        sort_fd = fields[srt.field]
+        return stmt, srt, self._expr(obj, sort_fd), sort_fd
+
+    def _limit(self, limit) -> int:
+        try:
+            limit = int(limit)
+        except (TypeError, ValueError):
+            raise ValidationFailed("limit must be a whole number", errors={"limit": ["not a number"]}) from None
+        if not 1 <= limit <= self.max_page:
+            raise ValidationFailed(f"limit must be between 1 and {self.max_page}",
+                                   errors={"limit": [f"between 1 and {self.max_page}"]})
+        return limit
+
+    def _check_fields(self, obj: ObjectDef, fields: list[str] | None) -> None:
+        unknown = [f for f in fields or () if obj.field(f) is None]
+        if unknown:
+            raise ValidationFailed("unknown fields requested", errors={"fields": [f"unknown field {f!r}" for f in unknown]})
+
+    # -- writing ------------------------------------------------------------------------------
+    def create(self, obj_name: str, data: dict, *, action: str = "create") -> dict:
+        """Validate and insert a record; audit and ``<object>.created`` in the same transaction."""
+        obj = self.obj(obj_name)
+        self._allow(obj, "create")
+        values = load_create(obj, data, self._cache_key(obj))
+        values.setdefault("owner_id", None)
+        if values["owner_id"] is None:
+            values["owner_id"] = self.ctx.user_id
+        row = self.insert_values(obj, values, action=action)
+        return self.to_api(obj, self.values_of(obj, row))
+
+    def insert_values(self, obj: ObjectDef, values: dict, *, action: str = "create", emit_event: bool = True):
+        """Insert already-validated python ``values``; the path imports share with :meth:`create`."""
+        behaviour = self.behaviours.get(obj.name)
+        if behaviour:
+            behaviour.before_save(self, obj, values, None)
+        self._check_references(obj, values)
+        self._check_unique(obj, values, None)
+        model = self._model(obj)
+        row = model()
+        if obj.model is None:
+            row.object = obj.name
+            row.data = {}
+        else:
+            row.custom = {}
+        now = utcnow()
+        row.created_at = row.updated_at = now
+        self._assign(obj, row, values)
+        if behaviour:
+            for attr, value in behaviour.columns(self, obj, values).items():
+                setattr(row, attr, value)
+        self.session.add(row)
+        self.session.flush()
+        after = self.values_of(obj, row)
+        api_after = self.to_api(obj, after)
+        record_change(self.session, self.ctx.actor, obj.name, row.id, action, {}, api_after)
+        if emit_event:
+            self._emit(obj, "created", row, {"record": api_after})
+        if behaviour:
+            behaviour.after_save(self, obj, row, None, after)
+        return row
+
+    def update(self, obj_name: str, record_id: str, data: dict, expected_version: int | None = None) -> dict:
+        """PATCH semantics; ``expected_version`` (If-Match) → 412 on a stale write."""
+        obj = self.obj(obj_name)
+        row = self.load_row(obj, record_id)
+        self._check_version(row, expected_version)
+        self._allow(obj, "update", row)
+        values = load_update(obj, data, self._cache_key(obj))
+        self.update_values(obj, row, values)
+        return self.to_api(obj, self.values_of(obj, row))
+
+    def update_values(self, obj: ObjectDef, row, values: dict, *, action: str = "update") -> dict:
+        """Apply validated python ``values`` to ``row``; returns the changes {field: [old, new]}."""
+        before = self.values_of(obj, row)
+        behaviour = self.behaviours.get(obj.name)
+        if behaviour:
+            behaviour.before_save(self, obj, values, before)
+        changed = {k: v for k, v in values.items() if before.get(k) != v}
+        if not changed:
+            return {}
+        self._check_references(obj, changed)
+        self._check_unique(obj, changed, row.id)
+        self._assign(obj, row, changed)
+        if behaviour:
+            for attr, value in behaviour.columns(self, obj, {**before, **changed}).items():
+                setattr(row, attr, value)
+        row.updated_at = utcnow()
+        try:
+            self.session.flush()
+        except StaleDataError:
+            raise Conflict(f"{obj.label} {row.id} was changed by someone else; reload and retry") from None
+        after = self.values_of(obj, row)
+        api_before, api_after = self.to_api(obj, before), self.to_api(obj, after)
+        changes = {k: [api_before.get(k), api_after.get(k)] for k in changed}
+        record_change(self.session, self.ctx.actor, obj.name, row.id, action, api_before, api_after)
+        self._emit(obj, "updated", row, {"changes": changes, "record": api_after})
+        if behaviour:
+            behaviour.after_save(self, obj, row, before, after)
+        return changes
+
+    def delete(self, obj_name: str, record_id: str, expected_version: int | None = None) -> None:
+        """Delete a record; audit and ``<object>.deleted``."""
+        obj = self.obj(obj_name)
+        row = self.load_row(obj, record_id)
+        self._check_version(row, expected_version)
+        self._allow(obj, "delete", row)
+        self.delete_row(obj, row)
+
+    def delete_row(self, obj: ObjectDef, row, *, action: str = "delete", event: str = "deleted",
+                   extra: dict | None = None) -> None:
+        """Delete ``row`` with its audit entry and event (merge uses this for the losing records)."""
+        before = self.values_of(obj, row)
+        behaviour = self.behaviours.get(obj.name)
+        if behaviour:
+            behaviour.before_delete(self, obj, row, before)
+        api_before = self.to_api(obj, before)
+        record_change(self.session, self.ctx.actor, obj.name, row.id, action, api_before, {})
+        self._emit(obj, event, row, {"record": api_before, **(extra or {})})
+        self.session.delete(row)
+        try:
+            self.session.flush()
+        except StaleDataError:
+            raise Conflict(f"{obj.label} {row.id} was changed by someone else; reload and retry") from None
+
+    # -- checks and plumbing --------------------------------------------------------------------
+    def _allow(self, obj: ObjectDef, action: str, row=None) -> None:
+        roles = self.ctx.roles
+        if "system" in roles:
+            return
+        if not permissions.can(roles, obj.name, action, module=self.module):
+            raise Forbidden(f"your roles may not {action} {obj.label} records")
+        if row is not None and permissions.own_only(roles, action) and row.owner_id != self.ctx.user_id:
+            raise Forbidden(f"you may only {action} {obj.label} records you own")
+
+    @staticmethod
+    def _check_version(row, expected: int | None) -> None:
+        if expected is not None and int(expected) != row.version:
+            raise PreconditionFailed(f"record is at version {row.version}, not {expected}",
+                                     current_version=row.version)
+
+    def _assign(self, obj: ObjectDef, row, values: dict) -> None:
+        blob = dict((row.custom if obj.model is not None else row.data) or {})
+        for name, value in values.items():
+            fd = obj.field(name)
+            if fd is None:
+                continue
+            if fd.is_column:
+                setattr(row, fd.attr, value)
+            elif value is None:
+                blob.pop(name, None)
+            else:
+                blob[name] = to_json_value(fd, value)
+        if obj.model is not None:
+            row.custom = blob
+        else:
+            row.data = blob
+
+    def _check_references(self, obj: ObjectDef, values: dict) -> None:
+        """A lookup to an object of this service must name an existing record of this tenant."""
+        errors: dict[str, list[str]] = {}
+        for name, value in values.items():
+            fd = obj.field(name)
+            if fd is None or fd.type is not FieldType.LOOKUP or value is None or not fd.lookup:
+                continue
+            target = self.objects.get(fd.lookup)
+            if target is None:
+                continue  # another service's object: referenced by id, checked by its owner
+            model = self._model(target)
+            stmt = select(model.id).where(model.id == str(value))
+            if target.model is None:
+                stmt = stmt.where(Record.object == target.name)
+            if self.session.execute(stmt).first() is None:
+                errors[name] = [f"no {target.label} with id {value}"]
+        if errors:
+            raise ValidationFailed("Record is invalid.", errors=errors)
+
+    def _check_unique(self, obj: ObjectDef, values: dict, own_id: str | None) -> None:
+        errors: dict[str, list[str]] = {}
+        model = self._model(obj)
+        for name, value in values.items():
+            fd = obj.field(name)
+            if fd is None or not fd.unique or value is None:
+                continue
+            probe = value if fd.is_column else to_json_value(fd, value)
+            stmt = select(model.id).where(self._expr(obj, fd) == probe)
+            if obj.model is None:
+                stmt = stmt.where(Record.object == obj.name)
+            if own_id is not None:
+                stmt = stmt.where(model.id != own_id)
+            if self.session.execute(stmt.limit(1)).first() is not None:
+                errors[name] = ["must be unique; another record has this value"]
+        if errors:
+            raise Conflict("a unique field already has this value", errors=errors)
+
+    def _emit(self, obj: ObjectDef, verb: str, row, data: dict) -> None:
+        envelope = make_envelope(f"{obj.name}.{verb}", self.session.info["tenant_id"], self.ctx.actor,
+                                 obj.name, row.id, data, row.version)
+        emit(self.session, envelope, traceparent=current_traceparent())
+
+    def emit_event(self, obj: ObjectDef, verb: str, row, data: dict) -> None:
+        """Emit ``<object>.<verb>`` for ``row`` through the outbox (domain actions: merged, logged…)."""
+        self._emit(obj, verb, row, data)
