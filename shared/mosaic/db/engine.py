@@ -78,7 +78,10 @@ def get_engine(settings: Settings, service: str) -> Engine:
     with _lock:
         engine = _engines.get(key)
         if engine is None:
+            from mosaic.telemetry import instrument_engine
+
             engine = _engines[key] = make_engine(url, service)
+            instrument_engine(engine)  # a span per statement, in the caller's trace
         return engine
 
 
