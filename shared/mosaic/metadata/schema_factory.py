@@ -1,0 +1,150 @@
+"""One marshmallow schema per (tenant, object, metadata version), built from metadata.
+
+The schema checks a record payload as a whole, so a caller learns about every bad field at once:
+unknown fields, read-only fields, required fields, and each value by its type
+(:func:`mosaic.metadata.values.check_value`). Schemas are cached in a bounded LRU keyed by what
+the caller passes, normally ``(tenant, object, metadata version)``: a metadata change bumps the
+version, so the next write builds a fresh schema and the old one ages out.
+"""
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError
+from marshmallow import fields as mf
+from marshmallow.utils import missing
+
+from mosaic.errors import ValidationFailed
+from mosaic.metadata.cache import LRUCache
+from mosaic.metadata.fields import FieldDef, FieldType, ObjectDef
+from mosaic.metadata.values import (check_value, format_datetime, from_json_value, json_safe,
+                                    to_api_value, to_json_value)
+
+__all__ = [
+    "RecordSchema", "schema_for", "build_schema", "load_create", "load_update",
+    "to_json_value", "from_json_value", "to_api_value", "format_datetime", "json_safe",
+    "clear_schema_cache",
+]
+
+SCHEMA_CACHE_SIZE = 512
+_schemas: LRUCache[Schema] = LRUCache(SCHEMA_CACHE_SIZE)
+
+
+class RecordSchema(Schema):
+    """Base of every generated record schema: unknown keys are errors ("Unknown field.")."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class TypedField(mf.Field):
+    """A marshmallow field that checks values with the platform's per-type rules."""
+
+    def __init__(self, fdef: FieldDef, **kwargs: Any):
+        self.fdef = fdef
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        return check_value(self.fdef, value)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return to_api_value(self.fdef, value)
+
+
+class ReadOnlyField(mf.Field):
+    """A field callers may not write (system fields, formulas): sending it, even as null, is an
+    error that names it, rather than the generic "Unknown field."."""
+
+    def deserialize(self, value: Any, attr: str | None = None, data: Any = None, **kwargs: Any):
+        if value is missing:
+            return missing
+        raise ValidationError("Read-only field.")
+
+
+def _is_read_only(f: FieldDef) -> bool:
+    return f.read_only or f.type is FieldType.FORMULA
+
+
+def build_schema(obj: ObjectDef) -> Schema:
+    """A new (uncached) schema instance for ``obj``'s record payloads."""
+    declared: dict[str, mf.Field] = {}
+    for f in obj.fields:
+        if _is_read_only(f):
+            declared[f.name] = ReadOnlyField()
+        else:
+            declared[f.name] = TypedField(f, required=f.required, allow_none=not f.required)
+    cls = RecordSchema.from_dict(declared, name=f"{obj.name.title().replace('_', '')}RecordSchema")
+    return cls()
+
+
+def _fingerprint(obj: ObjectDef) -> Hashable:
+    # repr of frozen dataclasses is deterministic and covers every attribute of every field,
+    # so two objects with the same fingerprint validate identically.
+    return ("fields", obj.service, obj.name, repr(obj.fields))
+
+
+def schema_for(obj: ObjectDef, cache_key: Hashable | None = None) -> Schema:
+    """The cached schema of ``obj``.
+
+    ``cache_key`` should be ``(tenant, object, metadata version)``; without one the key is a
+    fingerprint of the object's fields (always correct, slightly more work per call).
+    """
+    key = ("key", cache_key) if cache_key is not None else _fingerprint(obj)
+    return _schemas.get_or_build(key, lambda: build_schema(obj))
+
+
+def clear_schema_cache() -> None:
+    """Forget every cached schema (tests; a process that reloads all metadata)."""
+    _schemas.clear()
+
+
+def _messages(errors: Any) -> list[str]:
+    if isinstance(errors, Mapping):
+        return [m for v in errors.values() for m in _messages(v)]
+    if isinstance(errors, (list, tuple)):
+        return [m for v in errors for m in _messages(v)]
+    return [str(errors)]
+
+
+def _invalid(exc: ValidationError) -> ValidationFailed:
+    messages = exc.messages if isinstance(exc.messages, Mapping) else {"_schema": exc.messages}
+    return ValidationFailed("Record is invalid.",
+                            errors={str(k): _messages(v) for k, v in messages.items()})
+
+
+def _require_mapping(data: Any) -> None:
+    if not isinstance(data, Mapping):
+        raise ValidationFailed("Record is invalid.",
+                               errors={"_schema": ["A record is a JSON object of field values."]})
+
+
+def load_create(obj: ObjectDef, data: Mapping[str, Any],
+                cache_key: Hashable | None = None) -> dict[str, Any]:
+    """The checked, converted values of a new record of ``obj``, defaults applied.
+
+    Raises :class:`ValidationFailed` naming every bad field.
+    """
+    _require_mapping(data)
+    payload = dict(data)
+    for f in obj.fields:
+        # Defaults go through the same checks as sent values (they are stored in JSON form).
+        if f.default is not None and f.name not in payload and not _is_read_only(f):
+            payload[f.name] = f.default
+    try:
+        return schema_for(obj, cache_key).load(payload)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+
+
+def load_update(obj: ObjectDef, data: Mapping[str, Any],
+                cache_key: Hashable | None = None) -> dict[str, Any]:
+    """The checked, converted values of a partial update (PATCH) of a record of ``obj``.
+
+    Only the fields sent are checked; a required field may be left out but not set to null.
+    """
+    _require_mapping(data)
+    try:
+        return schema_for(obj, cache_key).load(dict(data), partial=True)
+    except ValidationError as exc:
+        raise _invalid(exc) from None

@@ -1,0 +1,201 @@
+"""mosaic.metadata.definitions: admins' field and object definitions checked before storage."""
+from __future__ import annotations
+
+import pytest
+from metadata_factories import make_widget_object
+from mosaic.errors import Conflict, ValidationFailed
+from mosaic.metadata import (FieldDef, FieldType, validate_field, validate_field_change,
+                             validate_object)
+from mosaic.metadata.definitions import FORMULA_MESSAGE, field_to_definition
+
+KNOWN = {"widget", "account"}
+
+
+def make_def(**overrides):
+    """An API field definition; text ``region`` unless overridden."""
+    return {"name": "region", "type": "text", **overrides}
+
+
+def check(**overrides) -> FieldDef:
+    return validate_field(make_def(**overrides), make_widget_object(), KNOWN)
+
+
+def problems(obj=None, **overrides) -> dict:
+    with pytest.raises(ValidationFailed) as exc:
+        validate_field(make_def(**overrides), obj or make_widget_object(), KNOWN)
+    return exc.value.errors
+
+
+def test_a_valid_definition_becomes_a_custom_json_field():
+    fdef = check(label="Sales region", required=True, indexed=True, help_text="Where",
+                 max_length=20, pattern="[A-Z]{2}")
+    assert fdef == FieldDef("region", FieldType.TEXT, "Sales region", required=True,
+                            indexed=True, help_text="Where", max_length=20, pattern="[A-Z]{2}",
+                            storage="json", custom=True)
+    assert check().label == "Region"
+    assert check(name="annual_revenue", type="decimal").label == "Annual revenue"
+
+
+@pytest.mark.parametrize("name", ["Region", "1st", "has space", "x" * 64, "", None, 5, "a-b"])
+def test_names_must_match_name_re(name):
+    assert "name" in problems(name=name)
+
+
+@pytest.mark.parametrize("name", ["plugin__x", "tenant_id", "custom", "data", "object"])
+def test_reserved_names(name):
+    assert "name" in problems(name=name)
+
+
+def test_names_of_system_core_and_custom_fields_are_taken():
+    assert "system field" in problems(name="created_at")["name"][0]
+    assert "core field" in problems(name="name")["name"][0]
+    obj = make_widget_object().with_fields([check()])
+    with pytest.raises(Conflict):
+        validate_field(make_def(type="integer"), obj, KNOWN)
+
+
+def test_type_must_be_known_and_formula_waits_for_the_plugin_host():
+    assert "type" in problems(type="colour")
+    assert problems(type="formula", formula="a+b")["type"] == [FORMULA_MESSAGE]
+    assert problems(type="formula")["type"] == [FORMULA_MESSAGE]
+
+
+def test_unknown_keys_are_refused():
+    assert problems(colour="red", read_only=True) == {"colour": ["Unknown key."],
+                                                      "read_only": ["Unknown key."]}
+
+
+def test_picklists_need_unique_non_empty_choices():
+    assert check(type="picklist", choices=[" a", "b "]).choices == ("a", "b")
+    assert "choices" in problems(type="picklist")
+    assert "choices" in problems(type="multi_picklist", choices=[])
+    assert "choices" in problems(type="picklist", choices=["a", "a"])
+    assert "choices" in problems(type="picklist", choices=["a", " "])
+    assert "choices" in problems(type="picklist", choices=["a", 3])
+    assert "choices" in problems(type="picklist", choices="a,b")
+    assert "choices" in problems(type="text", choices=["a"])
+
+
+def test_patterns_compile_and_stay_short():
+    assert "Not a valid regular expression" in problems(pattern="([a-z")["pattern"][0]
+    assert "pattern" in problems(pattern="a" * 501)
+    assert "pattern" in problems(type="integer", pattern="\\d+")
+
+
+def test_bounds_are_ordered_and_numeric():
+    assert check(type="integer", min_value=1, max_value=1).min_value == 1
+    assert "min_value" in problems(type="integer", min_value=5, max_value=1)
+    assert "min_length" in problems(min_length=5, max_length=1)
+    assert "max_value" in problems(type="decimal", max_value="10")
+    assert "max_value" in problems(type="decimal", max_value=True)
+    assert "max_length" in problems(max_length=-1)
+    assert "max_length" in problems(max_length=256)  # beyond the text cap
+    assert "min_value" in problems(type="text", min_value=1)
+
+
+def test_defaults_must_be_valid_for_the_field_and_are_stored_in_json_form():
+    assert check(type="integer", default=5, max_value=10).default == 5
+    assert check(type="date", default="2024-01-31").default == "2024-01-31"
+    assert check(type="datetime", default="2024-01-31T10:00:00+01:00").default == \
+        "2024-01-31T09:00:00.000000+00:00"
+    assert check(type="picklist", choices=["a"], default="a").default == "a"
+    assert "default" in problems(type="integer", default=11, max_value=10)
+    assert "default" in problems(type="picklist", choices=["a"], default="b")
+    assert "default" in problems(type="money", default={"amount": 1})  # no currency anywhere
+    assert check(type="money", currency="EUR", default={"amount": 1}).default == \
+        {"amount": 1.0, "currency": "EUR"}
+
+
+def test_lookups_name_a_known_object_or_another_service():
+    assert check(type="lookup", lookup="account").lookup == "account"
+    assert check(type="lookup", lookup="sales.opportunity").lookup == "sales.opportunity"
+    assert problems(type="lookup", lookup="ghost")["lookup"] == ["Unknown object 'ghost'."]
+    assert "lookup" in problems(type="lookup")
+    assert "lookup" in problems(type="lookup", lookup="Sales.x")
+    assert "lookup" in problems(type="text", lookup="account")
+
+
+def test_money_currency_is_three_upper_case_letters():
+    assert check(type="money", currency="USD").currency == "USD"
+    for bad in ("usd", "EURO", 978):
+        assert "currency" in problems(type="money", currency=bad)
+
+
+def test_flags_unique_and_indexed_fit_the_type():
+    assert "required" in problems(required="yes")
+    assert "unique" in problems(type="boolean", unique=True)
+    assert "indexed" in problems(type="long_text", indexed=True)
+    assert check(type="email", unique=True, indexed=True).unique
+
+
+def test_every_problem_is_reported_at_once():
+    errors = problems(name="Bad", label="", min_length=-2, colour=1)
+    assert set(errors) == {"name", "label", "min_length", "colour"}
+
+
+def test_changes_keep_name_and_type_and_recheck_the_whole():
+    existing = check(type="picklist", choices=["a", "b"], default="a")
+    obj = make_widget_object().with_fields([existing])
+    changed = validate_field_change(existing, {"choices": ["a", "b", "c"], "required": True},
+                                    obj, KNOWN)
+    assert changed.choices == ("a", "b", "c") and changed.required and changed.default == "a"
+    with pytest.raises(ValidationFailed) as exc:
+        validate_field_change(existing, {"choices": ["b"]}, obj, KNOWN)  # default now invalid
+    assert "default" in exc.value.errors
+    with pytest.raises(ValidationFailed) as exc:
+        validate_field_change(existing, {"type": "text", "name": "zone"}, obj, KNOWN)
+    assert set(exc.value.errors) == {"type", "name"}
+    assert validate_field_change(existing, {"type": "picklist", "default": None}, obj,
+                                 KNOWN).default is None
+
+
+def test_field_to_definition_lists_set_keys_only():
+    assert field_to_definition(check(max_length=3)) == \
+        {"name": "region", "type": "text", "label": "Region", "max_length": 3}
+    assert field_to_definition(check(type="boolean", default=False))["default"] is False
+    assert field_to_definition(check(type="integer", default=0))["default"] == 0
+
+
+def make_object_def(**overrides):
+    return {"name": "project", "fields": [{"name": "name", "type": "text"}], **overrides}
+
+
+def check_object(**overrides):
+    return validate_object(make_object_def(**overrides), service="svc", taken_names={"widget"},
+                           taken_paths={"widgets"}, known_objects=KNOWN)
+
+
+def object_problems(**overrides) -> dict:
+    with pytest.raises(ValidationFailed) as exc:
+        check_object(**overrides)
+    return exc.value.errors
+
+
+def test_a_valid_object_definition():
+    obj = check_object(label="Project", description="Work", fields=[
+        {"name": "code", "type": "text"},
+        {"name": "parent", "type": "lookup", "lookup": "project"}])
+    assert (obj.name, obj.label, obj.plural, obj.kind, obj.service, obj.title_field) == \
+        ("project", "Project", "projects", "custom", "svc", "code")
+    assert [f.name for f in obj.custom_fields] == ["code", "parent"]
+    assert check_object().title_field == "name"
+    assert check_object(fields=[]).title_field == "id"
+    assert check_object(plural="my-projects").path == "my-projects"
+
+
+def test_object_names_and_paths_are_unique():
+    with pytest.raises(Conflict):
+        check_object(name="widget")
+    with pytest.raises(Conflict):
+        check_object(plural="widgets")
+
+
+def test_object_definition_problems_name_their_place():
+    errors = object_problems(plural="Bad Path", colour=1, title_field="nope", fields=[
+        {"name": "name", "type": "text"}, {"name": "name", "type": "text"},
+        {"name": "x", "type": "nope"}])
+    assert set(errors) == {"plural", "colour", "title_field", "fields.1.name", "fields.2.type"}
+    assert "fields" in object_problems(fields="name")
+    assert "name" in object_problems(name="a__b")
+    with pytest.raises(ValidationFailed):
+        validate_object(["x"], service="svc", taken_names=(), taken_paths=(), known_objects=())
