@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
 
 from mosaic.config import Settings
 from mosaic.errors import MosaicError
@@ -49,9 +50,18 @@ def _unexpected(err: Exception) -> Response:
     return problem(500, "Internal error", "the request could not be completed; it has been logged")
 
 
+class ObjectPath(BaseConverter):
+    """An object's URL segment; never one of the gateway's own prefixes, so ``DELETE
+    /api/v1/auth/login`` is a 405 on the login route, not a record delete."""
+
+    RESERVED = ("auth", "admin", "tenants", "metadata", "imports", "x", "me", "openapi.json")
+    regex = r"(?!(?:" + "|".join(r.replace(".", r"\.") for r in RESERVED) + r")(?:/|$))[a-z][a-z0-9_-]{0,63}"
+
+
 def create_app(settings: Settings, rpc: RpcPool) -> Flask:
     """The gateway application, calling services through ``rpc``."""
     app = Flask("mosaic_gateway")
+    app.url_map.converters["objpath"] = ObjectPath
     app.config["MAX_CONTENT_LENGTH"] = max(settings.max_body, settings.max_upload)
     app.json.sort_keys = False
     auth.init_app(app, settings)

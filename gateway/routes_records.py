@@ -36,7 +36,7 @@ def _one(obj: dict, record: dict, status: int = 200, **headers) -> Response:
     return resp
 
 
-@bp.get("/<path>")
+@bp.get("/<objpath:path>")
 def list_records(path: str):
     obj = _object(path)
     guard = FieldGuard(obj)
@@ -48,7 +48,7 @@ def list_records(path: str):
     return jsonify({"items": [guard.out(r) for r in page["items"]], "next_cursor": page["next_cursor"]})
 
 
-@bp.post("/<path>")
+@bp.post("/<objpath:path>")
 @auth.login_required
 @idempotent
 def create_record(path: str):
@@ -68,7 +68,7 @@ def create_record(path: str):
     return _one(obj, record, 201, **headers)
 
 
-@bp.get("/<path>/<record_id>")
+@bp.get("/<objpath:path>/<record_id>")
 def get_record(path: str, record_id: str):
     obj = _object(path)
     guard = FieldGuard(obj)
@@ -77,7 +77,7 @@ def get_record(path: str, record_id: str):
     return _one(obj, call(obj["service"], "get_record", obj["name"], record_id, fields))
 
 
-@bp.patch("/<path>/<record_id>")
+@bp.patch("/<objpath:path>/<record_id>")
 def update_record(path: str, record_id: str):
     obj = _object(path)
     data = json_body()
@@ -86,14 +86,14 @@ def update_record(path: str, record_id: str):
     return _one(obj, record)
 
 
-@bp.delete("/<path>/<record_id>")
+@bp.delete("/<objpath:path>/<record_id>")
 def delete_record(path: str, record_id: str):
     obj = _object(path)
     call(obj["service"], "delete_record", obj["name"], record_id, expected_version=if_match())
     return Response(status=204)
 
 
-@bp.get("/<path>/<record_id>/<sub>")
+@bp.get("/<objpath:path>/<record_id>/<sub>")
 def record_subresource(path: str, record_id: str, sub: str):
     obj = _object(path)
     if sub == "360" and obj["name"] == "contact":
@@ -109,7 +109,7 @@ def record_subresource(path: str, record_id: str, sub: str):
                         cursor=request.args.get("cursor") or None, limit=limit))
 
 
-@bp.post("/<path>/<record_id>/<verb>")
+@bp.post("/<objpath:path>/<record_id>/<verb>")
 @auth.login_required
 @idempotent
 def record_action(path: str, record_id: str, verb: str):
