@@ -1,0 +1,369 @@
+"""Who is calling: authentication, authorisation decorators, per-request sessions.
+
+``authenticate`` accepts ``Authorization: Bearer <jwt>``, ``Authorization: ApiKey <secret>`` or
+``X-API-Key: <secret>``. Whatever the token says, the tenant's *current* modules and plugins and
+the user's *current* roles and active flag come from the gateway database, through a short
+in-process cache (2 s by default), so an admin's change applies almost at once without a query
+per request. Rate limits are applied here too, per tenant and per API key.
+"""
+from __future__ import annotations
+
+import contextlib
+import hmac
+import math
+import threading
+import time
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, Callable, Iterator
+
+from flask import Flask, current_app, g, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mosaic import permissions
+from mosaic.config import Settings, ensure_secret
+from mosaic.context import RequestContext
+from mosaic.db import get_engine, system_session, tenant_session, utcnow
+from mosaic.errors import Forbidden, NotFound, RateLimited, Unauthorized
+from mosaic_gateway import identity as idm
+from mosaic_gateway.models import FieldPermission, Tenant, User, create_tables
+from mosaic_gateway.ratelimit import RateLimiter
+from mosaic_gateway.tokens import decode_access_token, sha256_hex
+
+AUTH_CACHE_TTL = 2.0
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Identity:
+    """An authenticated caller: a user (JWT) or an API key, of one tenant."""
+
+    tenant_id: str
+    tenant_slug: str
+    user_id: str | None = None
+    api_key_id: str | None = None
+    roles: tuple[str, ...] = ()
+    modules: tuple[str, ...] = ()
+    plugins: tuple[str, ...] = ()
+
+    def has_role(self, *roles: str) -> bool:
+        """Whether the caller holds any of ``roles``."""
+        return any(r in self.roles for r in roles)
+
+    @property
+    def principal(self) -> str:
+        """``user:<id>`` or ``apikey:<id>``: who, for audit and idempotency scoping."""
+        return f"user:{self.user_id}" if self.user_id else f"apikey:{self.api_key_id}"
+
+
+class TTLCache:
+    """A tiny thread-safe cache whose entries expire after ``ttl`` seconds."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic):
+        self.ttl = ttl
+        self._clock = clock
+        self._data: dict[Any, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        """The live value of ``key``, else ``default``."""
+        with self._lock:
+            hit = self._data.get(key)
+            if hit is None or hit[0] <= self._clock():
+                self._data.pop(key, None)
+                return default
+            return hit[1]
+
+    def set(self, key: Any, value: Any) -> None:
+        """Keep ``value`` for ``ttl`` seconds (not at all when ttl is 0)."""
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if len(self._data) > 10_000:  # bound memory: drop what has expired
+                now = self._clock()
+                self._data = {k: v for k, v in self._data.items() if v[0] > now}
+            self._data[key] = (self._clock() + self.ttl, value)
+
+    def invalidate(self, key: Any) -> None:
+        """Forget ``key`` so the next read goes to the database."""
+        with self._lock:
+            self._data.pop(key, None)
+
+
+# ---------------------------------------------------------------- app wiring & sessions
+
+def init_app(app: Flask, settings: Settings, *, create_schema: bool = False,
+             cache_ttl: float = AUTH_CACHE_TTL) -> None:
+    """Store settings, the gateway engine, the rate limiter and the auth cache in
+    ``app.extensions["mosaic"]``; close per-request sessions at teardown. The tables come from
+    the gateway's migrations (``mosaic migrate``); ``create_schema`` creates them directly instead
+    (tools and tests that skip alembic)."""
+    if settings.embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings = ensure_secret(settings)
+    engine = get_engine(settings, "gateway")
+    if create_schema:
+        create_tables(engine)
+    app.extensions.setdefault("mosaic", {}).update(
+        settings=settings, engine=engine, limiter=RateLimiter(), auth_cache=TTLCache(cache_ttl))
+    app.teardown_appcontext(close_request_sessions)
+
+
+def _ext() -> dict[str, Any]:
+    try:
+        return current_app.extensions["mosaic"]
+    except KeyError:
+        raise RuntimeError("auth.init_app(app, settings) was not called") from None
+
+
+def settings() -> Settings:
+    """The settings ``init_app`` stored (with the signing key resolved)."""
+    return _ext()["settings"]
+
+
+def limiter() -> RateLimiter:
+    """This app's rate limiter (per gateway process)."""
+    return _ext()["limiter"]
+
+
+def _sessions() -> dict[str, Session]:
+    if "_mosaic_sessions" not in g:
+        g._mosaic_sessions = {}
+    return g._mosaic_sessions
+
+
+def gateway_session() -> Session:
+    """This request's session of the gateway database, scoped to the caller's tenant.
+
+    On SQLite the gateway has a single connection: a view should use this *or*
+    :func:`gateway_system_session`, not hold both open at once."""
+    ident = current_identity()
+    sessions = _sessions()
+    if "tenant" not in sessions:
+        sessions["tenant"] = tenant_session(_ext()["engine"], ident.tenant_id)
+    return sessions["tenant"]
+
+
+def gateway_system_session() -> Session:
+    """This request's unscoped session (login, refresh, operator API: no tenant yet)."""
+    sessions = _sessions()
+    if "system" not in sessions:
+        sessions["system"] = system_session(_ext()["engine"])
+    return sessions["system"]
+
+
+def close_request_sessions(_exc: BaseException | None = None) -> None:
+    """Close (rolling back anything uncommitted) this request's sessions; runs at teardown."""
+    for session in _sessions().values():
+        session.close()
+    g._mosaic_sessions = {}
+
+
+@contextlib.contextmanager
+def _read_session() -> Iterator[tuple[Session, bool]]:
+    """A session for auth look-ups: the request's open one if any (on SQLite a second connection
+    would wait for the first forever), else a short system session. Queries filter by tenant
+    explicitly, so either kind answers the same. Yields (session, owned)."""
+    open_sessions = list(_sessions().values())
+    if open_sessions:
+        yield open_sessions[0], False
+        return
+    with system_session(_ext()["engine"]) as session:
+        yield session, True
+
+
+# ---------------------------------------------------------------- cached state
+
+def _tenant_state(tenant_id: str) -> dict | None:
+    cache: TTLCache = _ext()["auth_cache"]
+    state = cache.get(("tenant", tenant_id), _MISSING)
+    if state is _MISSING:
+        with _read_session() as (session, _owned):
+            t = session.get(Tenant, tenant_id)
+            state = None if t is None else {"slug": t.slug, "active": t.active,
+                                            "modules": tuple(t.modules or ()),
+                                            "plugins": tuple(t.plugins or ())}
+        cache.set(("tenant", tenant_id), state)
+    return state
+
+
+def _user_state(tenant_id: str, user_id: str) -> dict | None:
+    cache: TTLCache = _ext()["auth_cache"]
+    state = cache.get(("user", user_id), _MISSING)
+    if state is _MISSING:
+        with _read_session() as (session, _owned):
+            u = session.scalar(select(User).where(User.id == user_id, User.tenant_id == tenant_id))
+            state = None if u is None else {"active": u.active, "roles": tuple(u.roles or ())}
+        cache.set(("user", user_id), state)
+    return state
+
+
+def _api_key_state(secret: str) -> dict:
+    cache: TTLCache = _ext()["auth_cache"]
+    digest = sha256_hex(secret)
+    state = cache.get(("apikey", digest))
+    if state is None:
+        with _read_session() as (session, owned):
+            key = idm.verify_api_key(session, secret)
+            state = {"id": key.id, "tenant_id": key.tenant_id, "roles": tuple(key.roles or ())}
+            if owned:  # last_used_at is therefore exact to within the cache's lifetime
+                key.last_used_at = utcnow()
+                session.commit()
+        # Only successes are cached, so a revocation takes effect within the cache's ttl.
+        cache.set(("apikey", digest), state)
+        cache.set(("apikey-id", state["id"]), digest)
+    return state
+
+
+def invalidate_tenant(tenant_id: str) -> None:
+    """Drop the cached modules/plugins/active flag and field permissions of a tenant."""
+    cache: TTLCache = _ext()["auth_cache"]
+    cache.invalidate(("tenant", tenant_id))
+    cache.invalidate(("fieldperms", tenant_id))
+
+
+def invalidate_user(user_id: str) -> None:
+    """Drop a user's cached roles and active flag (after an admin changed them)."""
+    _ext()["auth_cache"].invalidate(("user", user_id))
+
+
+def invalidate_api_key(key_id: str) -> None:
+    """Drop a key's cached verification (after a revocation)."""
+    cache: TTLCache = _ext()["auth_cache"]
+    digest = cache.get(("apikey-id", key_id))
+    if digest:
+        cache.invalidate(("apikey", digest))
+
+
+# ---------------------------------------------------------------- authentication
+
+def authenticate(req=None) -> Identity:
+    """The caller of ``req`` (default: the current request), checked and rate-limited.
+
+    Raises Unauthorized (no/bad credentials, inactive tenant or user) or RateLimited."""
+    if g.get("mosaic_identity") is not None:
+        return g.mosaic_identity
+    req = req if req is not None else request
+    scheme, _, credential = req.headers.get("Authorization", "").strip().partition(" ")
+    credential = credential.strip()
+    if scheme.lower() == "bearer" and credential:
+        ident = _from_jwt(credential)
+    elif scheme.lower() == "apikey" and credential:
+        ident = _from_api_key(credential)
+    elif req.headers.get("X-API-Key"):
+        ident = _from_api_key(req.headers["X-API-Key"].strip())
+    elif scheme:
+        raise Unauthorized("unsupported Authorization scheme; use Bearer or ApiKey")
+    else:
+        raise Unauthorized("authentication required")
+    _rate_limit(ident)
+    g.mosaic_identity = ident
+    return ident
+
+
+def _active_tenant(tenant_id: str) -> dict:
+    tenant = _tenant_state(tenant_id)
+    if tenant is None or not tenant["active"]:
+        raise Unauthorized("tenant inactive or unknown")
+    return tenant
+
+
+def _from_jwt(token: str) -> Identity:
+    claims = decode_access_token(settings(), token)
+    tenant = _active_tenant(claims["tid"])
+    user = _user_state(claims["tid"], claims["sub"])
+    if user is None or not user["active"]:
+        raise Unauthorized("user inactive or unknown")
+    # Roles come from the database, not the token: a demotion applies before the token expires.
+    return Identity(tenant_id=claims["tid"], tenant_slug=tenant["slug"], user_id=claims["sub"],
+                    roles=user["roles"], modules=tenant["modules"], plugins=tenant["plugins"])
+
+
+def _from_api_key(secret: str) -> Identity:
+    key = _api_key_state(secret)
+    tenant = _active_tenant(key["tenant_id"])
+    return Identity(tenant_id=key["tenant_id"], tenant_slug=tenant["slug"], api_key_id=key["id"],
+                    roles=key["roles"], modules=tenant["modules"], plugins=tenant["plugins"])
+
+
+def _rate_limit(ident: Identity) -> None:
+    conf, buckets = settings(), limiter()
+    checks = [(f"tenant:{ident.tenant_id}", conf.rate_limit, "tenant")]
+    if ident.api_key_id:
+        checks.append((f"apikey:{ident.api_key_id}", conf.key_rate_limit, "API key"))
+    for key, limit, what in checks:
+        allowed, retry_after = buckets.hit(key, limit)
+        if not allowed:
+            raise RateLimited(f"{what} rate limit of {limit} requests per minute exceeded",
+                              retry_after=max(1, math.ceil(retry_after)))
+
+
+def current_identity() -> Identity:
+    """The identity :func:`authenticate` established for this request; Unauthorized if none."""
+    ident = g.get("mosaic_identity")
+    if ident is None:
+        raise Unauthorized("authentication required")
+    return ident
+
+
+def to_context(ident: Identity, traceparent: str | None = None) -> RequestContext:
+    """The RPC context a service receives for this caller."""
+    return RequestContext(tenant_id=ident.tenant_id, user_id=ident.user_id, roles=tuple(ident.roles),
+                          modules=tuple(ident.modules), plugins=tuple(ident.plugins),
+                          traceparent=traceparent, api_key_id=ident.api_key_id)
+
+
+def field_policy(ident: Identity, object: str) -> tuple[set[str], set[str]]:
+    """``(hidden, readonly)`` field names of ``object`` for this caller, from the tenant's
+    FieldPermission rows (cached per tenant like the rest of the auth state)."""
+    cache: TTLCache = _ext()["auth_cache"]
+    rows = cache.get(("fieldperms", ident.tenant_id))
+    if rows is None:
+        with _read_session() as (session, _owned):
+            rows = [{"object": r.object, "field": r.field, "role": r.role, "access": r.access}
+                    for r in session.scalars(select(FieldPermission)
+                                             .where(FieldPermission.tenant_id == ident.tenant_id))]
+        cache.set(("fieldperms", ident.tenant_id), rows)
+    return (permissions.hidden_fields(rows, ident.roles, object),
+            permissions.readonly_fields(rows, ident.roles, object))
+
+
+# ---------------------------------------------------------------- decorators
+
+def login_required(view: Callable) -> Callable:
+    """The view needs an authenticated caller (JWT or API key)."""
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        authenticate()
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def roles_required(*roles: str) -> Callable[[Callable], Callable]:
+    """The view needs a caller holding one of ``roles``; ``admin`` passes every role check."""
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            ident = authenticate()
+            if not ident.has_role(*roles, *permissions.SUPERUSER_ROLES):
+                raise Forbidden(f"needs one of the roles: {', '.join(roles)}")
+            return view(*args, **kwargs)
+        return wrapper
+    return decorator
+
+
+def operator_required(view: Callable) -> Callable:
+    """The view is the platform operator's: header ``X-Operator-Key`` must equal
+    ``MOSAIC_OPERATOR_KEY``. With no operator key configured the operator API does not exist."""
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        expected = settings().operator_key
+        if not expected:
+            raise NotFound("the operator API is disabled")
+        given = request.headers.get("X-Operator-Key", "")
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise Unauthorized("a valid X-Operator-Key is required")
+        g.mosaic_operator = True
+        return view(*args, **kwargs)
+    return wrapper

@@ -1,0 +1,198 @@
+"""Administration API: the operator's tenants, and each tenant admin's modules, users, API keys,
+roles and field permissions. Tenant admin views use the tenant-scoped session, so an id of
+another tenant is simply not found (404)."""
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from mosaic import permissions
+from mosaic.config import IMPLEMENTED_SERVICES, SERVICES
+from mosaic_gateway import auth, identity as idm
+from mosaic_gateway.idempotency import idempotent
+from mosaic_gateway.schemas import (
+    ApiKeyCreateSchema, FieldPermissionsSchema, ModulesSchema, TenantCreateSchema, TenantUpdateSchema,
+    UserCreateSchema, UserUpdateSchema, api_key_out, field_permission_out, load, tenant_out, user_out,
+)
+
+bp = Blueprint("mosaic_admin", __name__)
+admin_required = auth.roles_required("admin")
+
+
+# ---------------------------------------------------------------- operator: tenants
+
+@bp.post("/api/v1/tenants")
+@auth.operator_required
+@idempotent
+def create_tenant():
+    """Create a tenant and its first admin."""
+    data = load(TenantCreateSchema(), request)
+    session = auth.gateway_system_session()
+    admin = data["admin"]
+    tenant, user = idm.create_tenant(session, data["slug"], data["name"], admin["email"], admin["password"],
+                                     modules=data["modules"], admin_name=admin["name"])
+    session.commit()
+    return ({**tenant_out(tenant), "admin": user_out(user)}, 201,
+            {"Location": f"/api/v1/tenants/{tenant.id}"})
+
+
+@bp.get("/api/v1/tenants")
+@auth.operator_required
+def list_tenants():
+    """Every tenant."""
+    return {"items": [tenant_out(t) for t in idm.list_tenants(auth.gateway_system_session())]}
+
+
+@bp.get("/api/v1/tenants/<tenant_id>")
+@auth.operator_required
+def get_tenant(tenant_id: str):
+    """One tenant."""
+    return tenant_out(idm.get_tenant(auth.gateway_system_session(), tenant_id))
+
+
+@bp.patch("/api/v1/tenants/<tenant_id>")
+@auth.operator_required
+def update_tenant(tenant_id: str):
+    """Rename, suspend (``active: false``) or change the modules of a tenant."""
+    data = load(TenantUpdateSchema(), request)
+    session = auth.gateway_system_session()
+    tenant = idm.update_tenant(session, tenant_id, **data)
+    session.commit()
+    auth.invalidate_tenant(tenant_id)
+    return tenant_out(tenant)
+
+
+# ---------------------------------------------------------------- tenant admin: modules
+
+@bp.get("/api/v1/admin/modules")
+@admin_required
+def get_modules():
+    """The tenant's enabled modules, and what could be enabled."""
+    return {"modules": list(auth.current_identity().modules), "available": list(SERVICES),
+            "implemented": list(IMPLEMENTED_SERVICES)}
+
+
+@bp.put("/api/v1/admin/modules")
+@admin_required
+def put_modules():
+    """Enable exactly the given modules."""
+    data = load(ModulesSchema(), request)
+    ident = auth.current_identity()
+    session = auth.gateway_session()
+    tenant = idm.set_modules(session, ident.tenant_id, data["modules"])
+    session.commit()
+    auth.invalidate_tenant(ident.tenant_id)  # this process sees the change at once
+    return {"modules": list(tenant.modules)}
+
+
+# ---------------------------------------------------------------- tenant admin: users
+
+@bp.get("/api/v1/admin/users")
+@admin_required
+def list_users():
+    """The tenant's users, inactive ones included."""
+    return {"items": [user_out(u) for u in idm.list_users(auth.gateway_session())]}
+
+
+@bp.post("/api/v1/admin/users")
+@admin_required
+@idempotent
+def create_user():
+    """Create a user with a password and roles."""
+    data = load(UserCreateSchema(), request)
+    session = auth.gateway_session()
+    user = idm.create_user(session, data["email"], data["password"], name=data["name"], roles=data["roles"])
+    session.commit()
+    return user_out(user), 201, {"Location": f"/api/v1/admin/users/{user.id}"}
+
+
+@bp.get("/api/v1/admin/users/<user_id>")
+@admin_required
+def get_user(user_id: str):
+    """One user of the tenant."""
+    return user_out(idm.get_user(auth.gateway_session(), user_id))
+
+
+@bp.patch("/api/v1/admin/users/<user_id>")
+@admin_required
+def update_user(user_id: str):
+    """Change email, name, password, roles or active flag."""
+    data = load(UserUpdateSchema(), request)
+    session = auth.gateway_session()
+    user = idm.update_user(session, user_id, **data)
+    session.commit()
+    auth.invalidate_user(user_id)
+    return user_out(user)
+
+
+@bp.delete("/api/v1/admin/users/<user_id>")
+@admin_required
+def delete_user(user_id: str):
+    """Deactivate the user: records keep their owner, the login stops working."""
+    session = auth.gateway_session()
+    idm.deactivate_user(session, user_id)
+    session.commit()
+    auth.invalidate_user(user_id)
+    return "", 204
+
+
+# ---------------------------------------------------------------- tenant admin: API keys
+
+@bp.get("/api/v1/admin/api-keys")
+@admin_required
+def list_api_keys():
+    """The tenant's API keys (prefixes only)."""
+    return {"items": [api_key_out(k) for k in idm.list_api_keys(auth.gateway_session())]}
+
+
+# Deliberately not @idempotent: a replay would have to store the secret in clear to return it.
+@bp.post("/api/v1/admin/api-keys")
+@admin_required
+def create_api_key():
+    """Create a key; the response carries its secret, shown this once only."""
+    data = load(ApiKeyCreateSchema(), request)
+    ident = auth.current_identity()
+    session = auth.gateway_session()
+    key, secret = idm.create_api_key(session, data["name"], data["roles"], created_by=ident.user_id)
+    session.commit()
+    return {**api_key_out(key), "secret": secret}, 201, {"Location": f"/api/v1/admin/api-keys/{key.id}"}
+
+
+@bp.delete("/api/v1/admin/api-keys/<key_id>")
+@admin_required
+def revoke_api_key(key_id: str):
+    """Revoke a key; requests using it are refused from now on."""
+    session = auth.gateway_session()
+    idm.revoke_api_key(session, key_id)
+    session.commit()
+    auth.invalidate_api_key(key_id)
+    return "", 204
+
+
+# ---------------------------------------------------------------- tenant admin: permissions
+
+@bp.get("/api/v1/admin/roles")
+@admin_required
+def roles():
+    """The roles and their default object permissions per module."""
+    return permissions.matrix()
+
+
+@bp.get("/api/v1/admin/field-permissions")
+@admin_required
+def get_field_permissions():
+    """The tenant's per-field overrides (``?object=`` narrows to one object)."""
+    rows = idm.list_field_permissions(auth.gateway_session(), request.args.get("object") or None)
+    return {"rules": [field_permission_out(r) for r in rows]}
+
+
+@bp.put("/api/v1/admin/field-permissions")
+@admin_required
+def put_field_permissions():
+    """Replace the tenant's per-field overrides with ``{"rules": [{object, field, role, access}]}``."""
+    data = load(FieldPermissionsSchema(), request)
+    ident = auth.current_identity()
+    session = auth.gateway_session()
+    rows = idm.replace_field_permissions(session, data["rules"])
+    session.commit()
+    auth.invalidate_tenant(ident.tenant_id)
+    return {"rules": [field_permission_out(r) for r in rows]}
