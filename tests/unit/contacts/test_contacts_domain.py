@@ -1,0 +1,133 @@
+"""The contacts domain on SQLite, without a broker: the record engine with contacts' behaviours,
+dedup keys, merge, timeline, and what every write leaves behind (audit, outbox, lifecycle)."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from mosaic.audit import AuditEntry
+from mosaic.config import load_settings
+from mosaic.context import RequestContext
+from mosaic.db import get_engine, tenant_session
+from mosaic.db.engine import dispose_engines
+from mosaic.db.migrate import migrate
+from mosaic.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+from mosaic.events.outbox import OutboxEvent
+from mosaic.metadata.store import add_field, metadata_version, tenant_objects
+from mosaic.records.store import RecordStore
+from mosaic_contacts import dedup
+from mosaic_contacts.behaviours import build_behaviours
+from mosaic_contacts.merge import merge
+from mosaic_contacts.models import LifecycleChange
+from mosaic_contacts.objects import build_registry
+from mosaic_contacts.timeline import timeline
+
+REGISTRY = build_registry()
+
+
+@pytest.fixture
+def engine(tmp_path):
+    settings = load_settings({"MOSAIC_DATA_DIR": str(tmp_path)})
+    migrate(settings, "contacts")
+    yield get_engine(settings, "contacts")
+    dispose_engines()
+
+
+def make_store(session, user="u1", roles=("admin",)) -> RecordStore:
+    ctx = RequestContext(tenant_id=session.info["tenant_id"], user_id=user, roles=roles, modules=("contacts",))
+    return RecordStore(session, tenant_objects(session, REGISTRY), ctx, module="contacts",
+                       metadata_version=metadata_version(session), behaviours=build_behaviours())
+
+
+@pytest.fixture
+def session(engine):
+    with tenant_session(engine, "t1") as s:
+        yield s
+
+
+def test_normalised_keys():
+    assert dedup.email_key("  Ann@Example.COM ") == "ann@example.com"
+    assert dedup.phone_key("+86 138-0013 8000") == dedup.phone_key("0086 13800138000") == "8613800138000"
+    assert dedup.name_key("  José ", "Núñez") == "jose nunez"
+    assert dedup.score("jose nunez", "Acme Ltd", "jose nunez", "ACME") >= 90
+    assert dedup.score("jose nunez", None, "john smith", None) < 50
+
+
+def test_create_update_delete_leave_audit_events_and_lifecycle(session):
+    store = make_store(session)
+    c = store.create("contact", {"first_name": "Ann", "last_name": "Lee", "email": "Ann@X.com"})
+    assert c["owner_id"] == "u1" and c["lifecycle_stage"] == "subscriber" and c["version"] == 1
+    updated = store.update("contact", c["id"], {"lifecycle_stage": "lead"}, expected_version=1)
+    assert updated["version"] == 2
+    with pytest.raises(PreconditionFailed):
+        store.update("contact", c["id"], {"title": "x"}, expected_version=1)
+    store.delete("contact", c["id"])
+    session.commit()
+    types = [e.type for e in session.scalars(select(OutboxEvent).order_by(OutboxEvent.seq))]
+    assert types == ["contact.created", "contact.updated", "contact.deleted"]
+    actions = [a.action for a in session.scalars(select(AuditEntry).order_by(AuditEntry.at))]
+    assert actions == ["create", "update", "delete"]
+    stages = [(lc.from_stage, lc.to_stage) for lc in session.scalars(select(LifecycleChange).order_by(LifecycleChange.changed_at))]
+    assert stages == [(None, "subscriber"), ("subscriber", "lead")]
+    with pytest.raises(NotFound):
+        store.get("contact", c["id"])
+
+
+def test_a_contact_needs_an_identity_and_lookups_must_exist(session):
+    store = make_store(session)
+    with pytest.raises(ValidationFailed):
+        store.create("contact", {"title": "Nobody"})
+    with pytest.raises(ValidationFailed) as err:
+        store.create("contact", {"last_name": "X", "account_id": "missing"})
+    assert "account_id" in err.value.errors
+
+
+def test_unique_custom_field_and_ownership(session):
+    add_field(session, REGISTRY, "contact", {"name": "member_no", "type": "text", "unique": True})
+    admin = make_store(session)
+    admin.create("contact", {"last_name": "A", "member_no": "M1"})
+    with pytest.raises(Conflict):
+        make_store(session).create("contact", {"last_name": "B", "member_no": "M1"})
+    rep = make_store(session, user="rep", roles=("sales",))
+    theirs = admin.create("contact", {"last_name": "Admin's"})
+    with pytest.raises(Forbidden):
+        rep.update("contact", theirs["id"], {"title": "x"})
+    mine = rep.create("contact", {"last_name": "Rep's"})
+    assert rep.update("contact", mine["id"], {"title": "x"})["title"] == "x"
+    with pytest.raises(Forbidden):
+        make_store(session, roles=("readonly",)).create("contact", {"last_name": "no"})
+
+
+def test_other_tenants_records_do_not_exist(engine):
+    with tenant_session(engine, "t1") as s1:
+        c = make_store(s1).create("contact", {"last_name": "Mine"})
+        s1.commit()
+    with tenant_session(engine, "t2") as s2:
+        store = make_store(s2)
+        with pytest.raises(NotFound):
+            store.get("contact", c["id"])
+        assert store.list("contact")["items"] == []
+
+
+def test_duplicates_and_merge_repoint_everything(session):
+    store = make_store(session)
+    acc = store.create("account", {"name": "Acme"})
+    keep = store.create("contact", {"first_name": "Maria", "last_name": "Garcia", "email": "m@acme.test",
+                                    "company_name": "Acme"})
+    other = store.create("contact", {"first_name": "María", "last_name": "García", "company_name": "ACME Ltd",
+                                     "phone": "+34 600 000 000", "tags": ["vip"]})
+    store.create("relationship", {"contact_id": other["id"], "account_id": acc["id"], "role": "champion"})
+    store.create("activity", {"type": "call", "contact_id": other["id"], "subject": "hello"})
+    found = dedup.find_contact_duplicates(session, keep, exclude_id=keep["id"], threshold=85)
+    assert [d["id"] for d in found] == [other["id"]]
+
+    merged = merge(store, "contact", keep["id"], [other["id"]])
+    assert merged["phone"] == "+34600000000" and merged["tags"] == ["vip"] and merged["email"] == "m@acme.test"
+    with pytest.raises(NotFound):
+        store.get("contact", other["id"])
+    assert [r["contact_id"] for r in store.list("relationship")["items"]] == [keep["id"]]
+    assert [a["contact_id"] for a in store.list("activity")["items"]] == [keep["id"]]
+    items = timeline(store, "contact", keep["id"], limit=50)["items"]
+    assert any(i["kind"] == "activity" for i in items) and any(i.get("action") == "merge" for i in items)
+    session.commit()
+    assert "contact.merged" in {e.type for e in session.scalars(select(OutboxEvent))}
