@@ -55,6 +55,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``mosaic`` command; typed errors become one clear line and exit 1."""
+    from mosaic.errors import MosaicError
+
+    try:
+        return _main(argv)
+    except MosaicError as err:
+        fields = "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in err.errors.items())
+        print(f"error: {err.detail}" + (f" ({fields})" if fields else ""), file=sys.stderr)
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in LONG_RUNNING:
         # Before anything opens a socket or imports kombu: every blocking call must be green.

@@ -159,3 +159,16 @@ def test_duplicates_and_merge(api):
     acts = api.get("activities", params={"filter": f'contact_id = "{a["id"]}"'}).json()["items"]
     assert [x["subject"] for x in acts] == ["about b"]
     assert any(h["action"] == "merge" for h in api.get(f"contacts/{a['id']}/history").json()["items"])
+
+
+def test_gateway_serves_many_concurrent_requests(api):
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = [make_contact(api, first_name=f"Conc{i}")["id"] for i in range(8)]
+
+    def fetch(i):
+        return api.get(f"contacts/{ids[i % len(ids)]}").status_code
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        codes = list(pool.map(fetch, range(200)))
+    assert codes == [200] * 200
