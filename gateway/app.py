@@ -71,13 +71,14 @@ def create_app(settings: Settings, rpc: RpcPool) -> Flask:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)
 
-    from mosaic_gateway import docs, health, routes_metadata, routes_records
+    from mosaic_gateway import docs, health, routes_imports, routes_metadata, routes_records
 
     app.register_blueprint(routes_auth.bp)
     app.register_blueprint(routes_admin.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(routes_metadata.bp)
+    app.register_blueprint(routes_imports.bp)  # /<path>/imports, /<path>/export.csv, /imports/...
     app.register_blueprint(routes_records.bp)
     instrument_flask(app)
     return app

@@ -2,7 +2,9 @@
 domain function with a session, commits, and returns plain data."""
 from __future__ import annotations
 
+import eventlet
 from nameko.rpc import rpc
+from nameko.timer import timer
 from sqlalchemy import select
 
 from mosaic.audit import history
@@ -10,7 +12,7 @@ from mosaic.context import Tenancy
 from mosaic.events.log import events_since
 from mosaic.metadata import store as metadata
 from mosaic.telemetry import Tracing
-from mosaic_contacts import dedup, merge as merging, timeline as timelines
+from mosaic_contacts import dedup, exporter, importer, merge as merging, timeline as timelines
 from mosaic_contacts.dependencies import contacts_records
 from mosaic_contacts.exceptions import Conflict, ValidationFailed
 from mosaic_contacts.models import Account, Relationship
@@ -195,3 +197,65 @@ class ContactsService:
 
     def _threshold(self) -> int:
         return self.data.settings.dedup_threshold
+
+    # -- CSV import and export (mosaic_contacts.importer / exporter) ---------------------------------
+    @rpc
+    def import_start(self, object_name, policy="skip", filename=None, header=None, forbidden=None):
+        """Open an import job after checking the CSV header; the gateway then sends the chunks."""
+        self.ctx.tenant()
+        store = self.data.store()
+        job = importer.start_import(store, object_name, policy, filename, header, forbidden)
+        store.session.commit()
+        return job
+
+    @rpc
+    def import_chunk(self, job_id, seq, text, rows=0):
+        """Store one piece (whole CSV records, no header) of an upload."""
+        ctx = self.ctx.tenant()
+        result = importer.add_chunk(self.data.session, ctx, job_id, seq, text, rows)
+        self.data.session.commit()
+        return result
+
+    @rpc
+    def import_commit(self, job_id, total_rows):
+        """Queue an uploaded job; the ``run_imports`` timer processes it."""
+        ctx = self.ctx.tenant()
+        job = importer.commit_import(self.data.session, ctx, job_id, total_rows)
+        self.data.session.commit()
+        return job
+
+    @rpc
+    def import_abort(self, job_id, reason=None):
+        """Give up an unfinished upload."""
+        ctx = self.ctx.tenant()
+        job = importer.abort_import(self.data.session, ctx, job_id, reason)
+        self.data.session.commit()
+        return job
+
+    @rpc
+    def import_status(self, job_id):
+        """A job's progress and outcome."""
+        return importer.get_job(self.data.session, self.ctx.tenant(), job_id)
+
+    @rpc
+    def list_imports(self, limit=50):
+        """The caller's recent import jobs (every user's for an admin)."""
+        return importer.list_jobs(self.data.session, self.ctx.tenant(), limit)
+
+    @rpc
+    def import_errors(self, job_id, after=0, limit=1000):
+        """A page of a job's rejected rows."""
+        return importer.job_errors(self.data.session, self.ctx.tenant(), job_id, after, limit)
+
+    @rpc
+    def export_page(self, object_name, filter=None, sort=None, cursor=None, fields=None, limit=2000):
+        """One page of a CSV export of a filtered list (cells already formatted)."""
+        self.ctx.tenant()
+        return exporter.export_page(self.data.store(), object_name, filter=filter, sort=sort,
+                                    cursor=cursor, fields=fields, limit=limit)
+
+    @timer(interval=1)
+    def run_imports(self):
+        """Process queued imports, and take over those whose process died, a few seconds a tick."""
+        importer.run_pending(self.data.engine, self.data.registry, self.data.behaviours,
+                             module=self.data.module, pause=eventlet.sleep)
