@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
-from mosaic.errors import Unauthorized
 from mosaic_gateway import openapi
 from mosaic_gateway.web import context, directory
 

@@ -47,6 +47,10 @@ FIXED = [
     ("/api/v1/metadata/objects/{name}/fields", "post", "Add a custom field", "metadata", None, True),
     ("/api/v1/metadata/objects/{name}/fields/{field}", "patch", "Change a custom field", "metadata", None, True),
     ("/api/v1/metadata/objects/{name}/fields/{field}", "delete", "Remove a custom field", "metadata", None, True),
+    ("/api/v1/imports", "get", "Recent import jobs", "imports", None, True),
+    ("/api/v1/imports/{job_id}", "get", "An import job's progress and counts", "imports", None, True),
+    ("/api/v1/imports/{job_id}/errors.csv", "get", "Rejected rows with _row and _errors columns", "imports",
+     None, True),
     ("/healthz", "get", "Liveness", "health", None, False),
     ("/readyz", "get", "Readiness: broker and services reachable", "health", None, False),
 ]
@@ -93,8 +97,10 @@ def _add_object(spec: APISpec, obj: dict) -> None:
     spec.components.schema(name, {"type": "object", "properties": props})
     writable = {k: v for k, v in props.items() if not v.get("readOnly")}
     required = [f["name"] for f in obj["fields"] if f.get("required") and not f.get("read_only")]
-    spec.components.schema(f"{name}Input", {"type": "object", "properties": writable, "required": required,
-                                             "additionalProperties": False})
+    schema_in = {"type": "object", "properties": writable, "additionalProperties": False}
+    if required:  # OpenAPI 3.0 wants a non-empty list or none
+        schema_in["required"] = required
+    spec.components.schema(f"{name}Input", schema_in)
     ref, ref_in = {"$ref": f"#/components/schemas/{name}"}, {"$ref": f"#/components/schemas/{name}Input"}
     tag = obj["label"]
     page = {"type": "object", "properties": {"items": {"type": "array", "items": ref},
@@ -140,6 +146,21 @@ def _add_object(spec: APISpec, obj: dict) -> None:
         spec.path(path=base + "/{record_id}/360", operations={
             "get": {"tags": [tag], "summary": "The customer's 360° view across enabled services",
                     "parameters": [rid], "responses": {"200": {"description": "The view"}, **_errors(401, 404)}}})
+    spec.path(path=base + "/imports", operations={
+        "post": {"tags": [tag], "summary": f"Import {obj['label']} records from CSV (a job; 202)",
+                 "parameters": [{"name": "policy", "in": "query", "required": False,
+                                 "schema": {"type": "string", "enum": ["skip", "update", "create"]},
+                                 "description": "what to do with a row duplicating an existing record"}],
+                 "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}},
+                                                               "multipart/form-data": {"schema": {
+                                                                   "type": "object", "properties": {
+                                                                       "file": {"type": "string", "format": "binary"}}}}}},
+                 "responses": {"202": {"description": "The queued job"}, **_errors(400, 401, 403, 413, 422)}}})
+    spec.path(path=base + "/export.csv", operations={
+        "get": {"tags": [tag], "summary": f"Every {obj['label']} matching the filter, as CSV",
+                "parameters": [q("filter", "filter language"), q("sort", "field"), q("fields", "columns")],
+                "responses": {"200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
+                              **_errors(400, 401, 403, 422)}}})
     for verb in obj.get("actions", ()):
         spec.path(path=f"{base}/{{record_id}}/{verb}", operations={
             "post": {"tags": [tag], "summary": f"{verb.capitalize()} action", "parameters": [rid],
@@ -166,6 +187,10 @@ def build(objects: list[dict] | None) -> dict:
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
         if needs_auth:
             op["security"] = [{"bearer": []}, {"apiKey": []}]
+        params = [part[1:-1] for part in path.split("/") if part.startswith("{")]
+        if params:
+            op["parameters"] = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+                                for p in params]
         by_path.setdefault(path, {})[method] = op
     for path, ops in by_path.items():
         spec.path(path=path, operations=ops)
