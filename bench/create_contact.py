@@ -1,0 +1,100 @@
+"""Gateway create of a contact with 5 custom fields, against an RPC ping plus a single-row
+SQLAlchemy insert, both measured in the same run at the same concurrency.
+
+The gateway request adds to that floor: HTTP and token checks, validation against the tenant's
+metadata, duplicate detection, the audit row and the outbox event, in one transaction.
+Ratio: inverse latency ratio, (ping mean + insert mean) / gateway mean; at concurrency 1 this is
+also the ratio of throughputs. Target >= 0.5.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+from sqlalchemy import JSON, Integer, MetaData, String, create_engine
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from bench import fields, loadgen
+from bench.get_contact import rpc_ping
+from bench.report import Check, Measure, Report, latency_summary, ratio
+from bench.stack import Stacks, start_baseline
+
+NAME = "create_contact"
+
+
+class _Base(DeclarativeBase):
+    metadata = MetaData(schema="bench")
+
+
+class PlainContact(_Base):
+    """The baseline's table: a contact's usual columns and its custom fields as JSONB, nothing else."""
+
+    __tablename__ = "plain_contacts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    first_name: Mapped[str | None] = mapped_column(String(128))
+    last_name: Mapped[str | None] = mapped_column(String(128))
+    email: Mapped[str | None] = mapped_column(String(320))
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    custom: Mapped[dict] = mapped_column(JSON().with_variant(JSONB(), "postgresql"), nullable=False)
+
+
+def add_arguments(parser) -> None:
+    """Size flags."""
+    parser.add_argument("--concurrency", type=int, default=1, help="requests in flight (default 1)")
+    parser.add_argument("--duration", type=float, default=8.0, help="measured seconds per side (default 8)")
+    parser.add_argument("--inserts", type=int, default=500, help="baseline single-row inserts (default 500)")
+
+
+def insert_latencies(database_url: str, count: int) -> list[float]:
+    """``count`` single-row ORM inserts, each in its own session and transaction; their latencies."""
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg2://", 1))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS bench")
+    _Base.metadata.create_all(engine)
+    latencies = []
+    try:
+        for n in range(count):
+            t0 = time.monotonic()
+            with Session(engine) as session:
+                session.add(PlainContact(id=str(uuid.uuid4()), tenant_id="bench", first_name="Ada",
+                                         last_name=f"Insert{n}", email=f"insert{n}@bench.test",
+                                         custom=fields.custom_values(n)))
+                session.commit()
+            latencies.append(time.monotonic() - t0)
+    finally:
+        engine.dispose()
+    return latencies
+
+
+def run(args, stacks: Stacks) -> Report:
+    """Measure the gateway create, the ping and the insert, and compare."""
+    stack = stacks.get("distributed")
+    client = stack.tenant()
+    fields.define(client)
+    run_id = uuid.uuid4().hex[:6]
+    body = {"first_name": "Ada", "last_name": f"Create-{run_id}-@N@", "email": f"c{run_id}-@N@@bench.test",
+            **fields.custom_values(7)}
+    gateway = loadgen.run("http", "--url", client.url("contacts"), "--method", "POST", "--body", json.dumps(body),
+                          "-H", f"Authorization: Bearer {client.token}", "--expect", "201",
+                          "--concurrency", str(args.concurrency), "--duration", str(args.duration))
+    start_baseline(stack, "ping")
+    ping = rpc_ping(stack.amqp_uri, args.concurrency, args.duration)
+    insert = latency_summary(insert_latencies(stack.database_url, args.inserts))
+    floor_ms = ping["latency"]["mean_ms"] + insert["mean_ms"]
+    value = ratio(floor_ms, gateway["latency"]["mean_ms"])
+    return Report(
+        name=NAME,
+        figure=Measure(f"gateway POST /contacts (5 custom fields) mean latency at {args.concurrency} client(s)",
+                       gateway["latency"]["mean_ms"], "ms"),
+        baseline=Measure("RPC ping mean + single-row SQLAlchemy insert mean", floor_ms, "ms"),
+        ratio=value,
+        ratio_meaning="(ping + insert) latency / gateway latency, i.e. inverse latency ratio",
+        checks=[Check("(ping + insert) / gateway latency", value, ">=", 0.5)],
+        params={"concurrency": args.concurrency, "duration_s": args.duration, "inserts": args.inserts},
+        details={"gateway": gateway, "ping": ping, "insert": insert,
+                 "gateway_throughput_rps": gateway["throughput_rps"]},
+    )
