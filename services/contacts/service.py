@@ -3,7 +3,7 @@ domain function with a session, commits, and returns plain data."""
 from __future__ import annotations
 
 import eventlet
-from nameko.rpc import rpc
+from mosaic.entrypoints import rpc
 from nameko.timer import timer
 from sqlalchemy import select
 

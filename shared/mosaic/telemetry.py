@@ -24,6 +24,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
@@ -54,9 +55,10 @@ _PROPAGATOR = TraceContextTextMapPropagator()
 class _State:
     """The process's provider and what was registered on it."""
 
-    def __init__(self, provider: TracerProvider, default_service: str):
+    def __init__(self, provider: TracerProvider, default_service: str, recording: bool = True):
         self.provider = provider
         self.default_service = default_service
+        self.recording = recording
         self.exporters: list[SpanExporter] = []
 
 
@@ -114,18 +116,23 @@ def setup_telemetry(settings, service_name: str, exporter: SpanExporter | None =
     ``service_name``).
     """
     global _state, _global_set
+    if _state is not None and exporter is not None and not _state.recording:
+        reset_telemetry()  # tracing was off; a test now wants spans
     if _state is None:
+        # With no exporter nothing would read the spans: sample none, so a request pays only for
+        # propagating its trace context (which still flows to every hop), not for recording.
+        recording = exporter is not None or (settings.otel_exporter or "none").lower() != "none"
         embedded = getattr(settings, "embedded", False)
         resource = Resource.create({
             "service.name": "mosaic" if embedded else service_name,
             "service.namespace": "mosaic",
         })
-        provider = TracerProvider(resource=resource)
+        provider = TracerProvider(resource=resource, sampler=None if recording else ALWAYS_OFF)
         provider.add_span_processor(_ServiceAttributeProcessor())
         processor = SimpleSpanProcessor(exporter) if exporter is not None else _processor_for(settings)
         if processor is not None:
             provider.add_span_processor(processor)
-        _state = _State(provider, service_name)
+        _state = _State(provider, service_name, recording)
         if exporter is not None:
             _state.exporters.append(exporter)
         # The global provider can be set only once per process; libraries that trace through the

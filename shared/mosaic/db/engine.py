@@ -35,7 +35,7 @@ def _make_green() -> None:
         _green_patched = True
 
 
-def make_engine(url: str, service: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
+def make_engine(url: str, service: str, *, pool_size: int = 20, echo: bool = False) -> Engine:
     """A new engine for ``service``'s database at ``url``."""
     if url.startswith("sqlite"):
         # Embedded mode: one connection per service file. Greenlets queue for it cooperatively
@@ -65,8 +65,12 @@ def make_engine(url: str, service: str, *, pool_size: int = 10, echo: bool = Fal
     _make_green()
     url = url.replace("postgresql://", "postgresql+psycopg2://", 1) if url.startswith("postgresql://") else url
     schema = schema_for(service)
+    # The pool is as large as a service's worker count, so a busy service reuses connections
+    # instead of opening and closing overflow ones (a PostgreSQL backend per request).
+    # No pre-ping: it is a round trip on every checkout. A connection the server dropped fails
+    # one statement, and SQLAlchemy then invalidates the whole pool; recycling bounds their age.
     return create_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True,
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size // 2, pool_recycle=1800,
         connect_args={"options": f"-csearch_path={schema},public"},
     )
 

@@ -41,6 +41,11 @@ class LRUCache(Generic[V]):
             while len(self._data) > self.maxsize:
                 self._data.popitem(last=False)
 
+    def pop(self, key: Hashable) -> None:
+        """Forget ``key`` (no error if absent)."""
+        with self._lock:
+            self._data.pop(key, None)
+
     def get_or_build(self, key: Hashable, build: Callable[[], V]) -> V:
         """The cached value for ``key``, building and storing it on a miss.
 

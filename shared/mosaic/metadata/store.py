@@ -9,6 +9,9 @@ commit, so a metadata change commits together with whatever else the caller does
 """
 from __future__ import annotations
 
+import time
+import weakref
+
 import logging
 from collections import defaultdict
 from datetime import datetime
@@ -97,6 +100,10 @@ def _tenant(session: Session) -> str:
     return tenant
 
 
+#: every tenant cache of this process, so a metadata change here drops its tenant's entries at once
+_CACHES: "weakref.WeakSet[LRUCache]" = weakref.WeakSet()
+
+
 def metadata_version(session: Session) -> int:
     """The tenant's metadata version (0 before its first change)."""
     _tenant(session)
@@ -106,6 +113,8 @@ def metadata_version(session: Session) -> int:
 def _bump(session: Session) -> None:
     tenant = _tenant(session)
     session.info[_DIRTY] = True
+    for cache in list(_CACHES):
+        cache.pop(tenant)
     # UPDATE ... SET version = version + 1 takes the row lock, so concurrent changes of one
     # tenant serialise and each commit gets its own number.
     stmt = (update(MetadataVersion).values(version=MetadataVersion.version + 1)
@@ -156,19 +165,36 @@ def tenant_objects(session: Session, registry: ObjectRegistry) -> dict[str, Obje
     """Every object the tenant has in this service: the registry's, with the tenant's custom
     fields appended, and the tenant's custom objects. Cached per (database, tenant) until the
     tenant's metadata version changes."""
+    return tenant_objects_versioned(session, registry)[0]
+
+
+def tenant_objects_versioned(session: Session, registry: ObjectRegistry,
+                             max_age: float = 0.0) -> tuple[dict[str, ObjectDef], int]:
+    """:func:`tenant_objects` and the metadata version they are at.
+
+    With ``max_age`` > 0 a cached entry younger than that many seconds is trusted without
+    asking the database for the version: a hot path (every record request) saves a round trip,
+    and another process's metadata change is seen at most ``max_age`` later. Changes made in
+    this process drop the entry at once.
+    """
     tenant = _tenant(session)
-    version = metadata_version(session)  # read first: definitions read after are never older
     dirty = session.info.get(_DIRTY)
     cache = registry.tenant_cache.get(_engine_of(session))
     if cache is None:
         cache = registry.tenant_cache.setdefault(_engine_of(session), LRUCache(TENANT_CACHE_SIZE))
+        _CACHES.add(cache)
     hit = None if dirty else cache.get(tenant)
+    now = time.monotonic()
+    if hit is not None and max_age > 0 and now - hit[2] < max_age:
+        return dict(hit[1]), hit[0]
+    version = metadata_version(session)  # read first: definitions read after are never older
     if hit is not None and hit[0] == version:
-        return dict(hit[1])
+        cache.put(tenant, (version, hit[1], now))
+        return dict(hit[1]), version
     objects = _load(session, registry)
     if not dirty:
-        cache.put(tenant, (version, objects))
-    return dict(objects)
+        cache.put(tenant, (version, objects, now))
+    return dict(objects), version
 
 
 def tenant_object(session: Session, registry: ObjectRegistry, name: str) -> ObjectDef:

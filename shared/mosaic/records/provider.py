@@ -6,7 +6,11 @@ from typing import Callable
 
 from mosaic.db.provider import Database, WorkerDb, settings_of
 from mosaic.metadata.registry import ObjectRegistry
-from mosaic.metadata.store import metadata_version, tenant_objects
+from mosaic.metadata.store import tenant_objects, tenant_objects_versioned
+
+#: how long a worker trusts its process's cached metadata without asking the database (seconds);
+#: another process's field or object change shows up at most this much later.
+METADATA_MAX_AGE = 1.0
 from mosaic.records.store import Behaviour, RecordStore
 
 
@@ -30,11 +34,9 @@ class WorkerRecords(WorkerDb):
         """The record store of this worker's tenant (built once per worker)."""
         if self._store is None:
             session = self.session
-            self._store = RecordStore(
-                session, tenant_objects(session, self.registry), self.ctx, module=self.module,
-                metadata_version=metadata_version(session), max_page=self.settings.max_page,
-                behaviours=self.behaviours,
-            )
+            objects, version = tenant_objects_versioned(session, self.registry, max_age=METADATA_MAX_AGE)
+            self._store = RecordStore(session, objects, self.ctx, module=self.module, metadata_version=version,
+                                      max_page=self.settings.max_page, behaviours=self.behaviours)
         return self._store
 
 
