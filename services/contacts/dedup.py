@@ -11,7 +11,7 @@ import re
 import unicodedata
 
 from rapidfuzz import fuzz
-from sqlalchemy import or_, select
+from sqlalchemy import false, or_, select
 
 from mosaic_contacts.models import Account, Contact
 
@@ -70,37 +70,45 @@ def score(name_a: str | None, company_a: str | None, name_b: str | None, company
     return name_score - 10.0
 
 
+def _prefix(key: str):
+    return key[:BLOCK].replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
+
+
 def find_contact_duplicates(session, values: dict, *, exclude_id: str | None = None,
                             threshold: int = 90, company: str | None = None) -> list[dict]:
-    """Contacts that look like ``values``: ``[{"id", "reason", "score"}]``, best first."""
+    """Contacts that look like ``values``: ``[{"id", "reason", "score"}]``, best first.
+
+    One query finds every candidate (same email key, same phone key, or a name starting with the
+    same letters; each an index lookup), exact matches first; rapidfuzz scores the rest.
+    """
     keys = contact_keys(values)
-    found: dict[str, dict] = {}
-    exact = []
+    exact, block = [], []
     if keys["email_key"]:
         exact.append(Contact.email_key == keys["email_key"])
     if keys["phone_key"]:
         exact.append(Contact.phone_key == keys["phone_key"])
-    if exact:
-        stmt = select(Contact.id, Contact.email_key, Contact.phone_key).where(or_(*exact))
-        if exclude_id:
-            stmt = stmt.where(Contact.id != exclude_id)
-        for cid, ek, pk in session.execute(stmt.limit(CANDIDATES)):
-            reason = "email" if ek and ek == keys["email_key"] else "phone"
-            found[cid] = {"id": cid, "reason": reason, "score": 100.0}
     nk = keys["name_key"]
     if nk and len(nk) >= BLOCK:
-        company = company if company is not None else values.get("company_name")
-        stmt = select(Contact.id, Contact.name_key, Contact.company_name).where(
-            Contact.name_key.like(nk[:BLOCK].replace("%", r"\%").replace("_", r"\_") + "%", escape="\\"))
-        if exclude_id:
-            stmt = stmt.where(Contact.id != exclude_id)
-        for cid, other_name, other_company in session.execute(stmt.limit(CANDIDATES)):
-            if cid in found:
-                continue
+        block.append(Contact.name_key.like(_prefix(nk), escape="\\"))
+    if not exact and not block:
+        return []
+    is_exact = or_(*exact) if exact else false()
+    stmt = (select(Contact.id, Contact.email_key, Contact.phone_key, Contact.name_key, Contact.company_name)
+            .where(or_(*exact, *block)).order_by(is_exact.desc()).limit(CANDIDATES))
+    if exclude_id:
+        stmt = stmt.where(Contact.id != exclude_id)
+    company = company if company is not None else values.get("company_name")
+    found = []
+    for cid, ek, pk, other_name, other_company in session.execute(stmt):
+        if ek and ek == keys["email_key"]:
+            found.append({"id": cid, "reason": "email", "score": 100.0})
+        elif pk and pk == keys["phone_key"]:
+            found.append({"id": cid, "reason": "phone", "score": 100.0})
+        elif nk:
             s = score(nk, company, other_name, other_company)
             if s >= threshold:
-                found[cid] = {"id": cid, "reason": "name_company", "score": round(s, 1)}
-    return sorted(found.values(), key=lambda d: -d["score"])
+                found.append({"id": cid, "reason": "name_company", "score": round(s, 1)})
+    return sorted(found, key=lambda d: -d["score"])
 
 
 def find_account_duplicates(session, values: dict, *, exclude_id: str | None = None,
@@ -109,8 +117,7 @@ def find_account_duplicates(session, values: dict, *, exclude_id: str | None = N
     nk = name_key(values.get("name"))
     if not nk or len(nk) < BLOCK:
         return []
-    stmt = select(Account.id, Account.name_key).where(
-        Account.name_key.like(nk[:BLOCK].replace("%", r"\%").replace("_", r"\_") + "%", escape="\\"))
+    stmt = select(Account.id, Account.name_key).where(Account.name_key.like(_prefix(nk), escape="\\"))
     if exclude_id:
         stmt = stmt.where(Account.id != exclude_id)
     out = []

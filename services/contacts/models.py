@@ -35,7 +35,7 @@ class Account(CoreRecord, Base):
 
     __table_args__ = (
         Index("ix_accounts_tenant_id_id", "tenant_id", "id"),
-        Index("ix_accounts_tenant_name_key", "tenant_id", "name_key"),
+        Index("ix_accounts_tenant_name_key", "tenant_id", "name_key", postgresql_ops={"name_key": "varchar_pattern_ops"}),
         _gin("accounts"),
     )
 
@@ -75,6 +75,8 @@ class Contact(CoreRecord, Base):
         Index("ix_contacts_tenant_created", "tenant_id", "created_at"),
         Index("ix_contacts_tenant_email_key", "tenant_id", "email_key"),
         Index("ix_contacts_tenant_phone_key", "tenant_id", "phone_key"),
+        # prefix search for fuzzy duplicate candidates (LIKE 'abc%' needs pattern ops on PostgreSQL)
+        Index("ix_contacts_tenant_name_key", "tenant_id", "name_key", postgresql_ops={"name_key": "varchar_pattern_ops"}),
         Index("ix_contacts_tenant_account", "tenant_id", "account_id"),
         _gin("contacts"),
     )

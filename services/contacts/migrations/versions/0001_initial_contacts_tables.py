@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 02:50:41.928631
+Create Date: 2026-11-23 03:10:07.458135
 """
 from alembic import op
 import sqlalchemy as sa
@@ -42,7 +42,7 @@ def upgrade() -> None:
     op.create_index('ix_accounts_custom_gin', 'accounts', ['custom'], unique=False, postgresql_using='gin', postgresql_ops={'custom': 'jsonb_path_ops'})
     op.create_index(op.f('ix_accounts_tenant_id'), 'accounts', ['tenant_id'], unique=False)
     op.create_index('ix_accounts_tenant_id_id', 'accounts', ['tenant_id', 'id'], unique=False)
-    op.create_index('ix_accounts_tenant_name_key', 'accounts', ['tenant_id', 'name_key'], unique=False)
+    op.create_index('ix_accounts_tenant_name_key', 'accounts', ['tenant_id', 'name_key'], unique=False, postgresql_ops={'name_key': 'varchar_pattern_ops'})
     op.create_table('activities',
     sa.Column('type', sa.String(length=16), nullable=False),
     sa.Column('subject', sa.String(length=255), nullable=True),
@@ -120,6 +120,7 @@ def upgrade() -> None:
     op.create_index('ix_contacts_tenant_email_key', 'contacts', ['tenant_id', 'email_key'], unique=False)
     op.create_index(op.f('ix_contacts_tenant_id'), 'contacts', ['tenant_id'], unique=False)
     op.create_index('ix_contacts_tenant_id_id', 'contacts', ['tenant_id', 'id'], unique=False)
+    op.create_index('ix_contacts_tenant_name_key', 'contacts', ['tenant_id', 'name_key'], unique=False, postgresql_ops={'name_key': 'varchar_pattern_ops'})
     op.create_index('ix_contacts_tenant_phone_key', 'contacts', ['tenant_id', 'phone_key'], unique=False)
     op.create_table('import_jobs',
     sa.Column('id', sa.String(length=36), nullable=False),
@@ -323,6 +324,7 @@ def downgrade() -> None:
     op.drop_index('ix_import_jobs_status', table_name='import_jobs')
     op.drop_table('import_jobs')
     op.drop_index('ix_contacts_tenant_phone_key', table_name='contacts')
+    op.drop_index('ix_contacts_tenant_name_key', table_name='contacts', postgresql_ops={'name_key': 'varchar_pattern_ops'})
     op.drop_index('ix_contacts_tenant_id_id', table_name='contacts')
     op.drop_index(op.f('ix_contacts_tenant_id'), table_name='contacts')
     op.drop_index('ix_contacts_tenant_email_key', table_name='contacts')
@@ -338,7 +340,7 @@ def downgrade() -> None:
     op.drop_index('ix_activities_tenant_account_at', table_name='activities')
     op.drop_index('ix_activities_custom_gin', table_name='activities', postgresql_using='gin', postgresql_ops={'custom': 'jsonb_path_ops'})
     op.drop_table('activities')
-    op.drop_index('ix_accounts_tenant_name_key', table_name='accounts')
+    op.drop_index('ix_accounts_tenant_name_key', table_name='accounts', postgresql_ops={'name_key': 'varchar_pattern_ops'})
     op.drop_index('ix_accounts_tenant_id_id', table_name='accounts')
     op.drop_index(op.f('ix_accounts_tenant_id'), table_name='accounts')
     op.drop_index('ix_accounts_custom_gin', table_name='accounts', postgresql_using='gin', postgresql_ops={'custom': 'jsonb_path_ops'})
