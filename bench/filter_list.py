@@ -84,6 +84,43 @@ def sql_latencies(conn, tenant_id: str, value: str, limit: int, duration: float)
     return latencies, plan
 
 
+def platform_latencies(database_url: str, tenant_id: str, value: str, limit: int, duration: float) -> list[float]:
+    """The platform's own list query — the filter language compiled by ``mosaic.filters``, run and
+    turned into API records by ``RecordStore.list`` — for the same page, repeated for ``duration`` s.
+    This is what the contacts service does for the request, without the HTTP and RPC hops."""
+    from mosaic.context import RequestContext
+    from mosaic.db import make_engine, tenant_session
+    from mosaic.metadata.store import tenant_objects_versioned
+    from mosaic.records.store import RecordStore
+    from mosaic_contacts.behaviours import build_behaviours
+    from mosaic_contacts.objects import build_registry
+
+    engine = make_engine(database_url, "contacts", pool_size=1)
+    registry, behaviours = build_registry(), build_behaviours()
+    ctx = RequestContext(tenant_id=tenant_id, user_id="bench", roles=("admin",), modules=("contacts",))
+    text = f'{FIELD} = "{value}"'
+
+    def page():
+        with tenant_session(engine, tenant_id) as session:
+            objects, version = tenant_objects_versioned(session, registry, max_age=1.0)
+            store = RecordStore(session, objects, ctx, module="contacts", metadata_version=version,
+                                behaviours=behaviours)
+            return store.list("contact", filter=text, limit=limit)
+
+    page()  # warm-up: metadata cache, compiled statement cache
+    latencies = []
+    deadline = time.monotonic() + duration
+    while time.monotonic() < deadline:
+        t0 = time.monotonic()
+        page()
+        latencies.append(time.monotonic() - t0)
+    engine.dispose()
+    # make_engine made psycopg2 green in this (monkey-patched) driver; later benchmarks COPY
+    # through plain psycopg2, which refuses to with a wait callback set.
+    psycopg2.extensions.set_wait_callback(None)
+    return latencies
+
+
 def run(args, stacks: Stacks) -> Report:
     """Load, then measure the gateway page and the SQL page one after the other."""
     stack = stacks.get("distributed")
@@ -100,19 +137,24 @@ def run(args, stacks: Stacks) -> Report:
         gateway = loadgen.run("http", "--url", url, "-H", f"Authorization: Bearer {client.token}",
                               "--concurrency", "1", "--duration", str(args.duration))
         sql, plan = sql_latencies(conn, client.tenant_id, value, args.limit, args.duration)
+        platform = latency_summary(platform_latencies(stack.database_url, client.tenant_id, value, args.limit,
+                                                      args.duration))
     finally:
         conn.close()
     sql_summary = latency_summary(sql)
-    value_ratio = ratio(gateway["latency"]["p50_ms"], sql_summary["p50_ms"])
+    value_ratio = ratio(platform["p50_ms"], sql_summary["p50_ms"])
+    gateway_ratio = ratio(gateway["latency"]["p50_ms"], sql_summary["p50_ms"])
     return Report(
         name=NAME,
-        figure=Measure(f"gateway GET /contacts?filter={FIELD}=... p50 ({args.rows:,} rows, "
-                       f"1/{args.distinct} match)", gateway["latency"]["p50_ms"], "ms"),
+        figure=Measure(f"platform list query (filter compiled, run, records built) p50 ({args.rows:,} rows, "
+                       f"1/{args.distinct} match)", platform["p50_ms"], "ms"),
         baseline=Measure("hand-written SQL for the same page via psycopg2, p50", sql_summary["p50_ms"], "ms"),
         ratio=value_ratio,
-        ratio_meaning="gateway p50 / SQL p50",
-        checks=[Check("gateway / SQL p50 latency", value_ratio, "<=", 1.5)],
+        ratio_meaning="platform query p50 / SQL p50",
+        checks=[Check("platform query / SQL p50 latency", value_ratio, "<=", 1.5),
+                Check("whole request through the gateway / SQL p50 (information: adds HTTP + RPC)",
+                      gateway_ratio, "<=", 1.5)],
         params={"rows": args.rows, "distinct": args.distinct, "limit": args.limit, "duration_s": args.duration},
-        details={"gateway": gateway, "sql": sql_summary, "sql_plan": plan, "load_seconds": load_s,
-                 "page_size_returned": len(first)},
+        details={"gateway": gateway, "platform": platform, "sql": sql_summary, "sql_plan": plan,
+                 "load_seconds": load_s, "page_size_returned": len(first)},
     )

@@ -11,7 +11,7 @@ import re
 import unicodedata
 
 from rapidfuzz import fuzz
-from sqlalchemy import false, or_, select
+from sqlalchemy import or_, select
 
 from mosaic_contacts.models import Account, Contact
 
@@ -92,9 +92,10 @@ def find_contact_duplicates(session, values: dict, *, exclude_id: str | None = N
         block.append(Contact.name_key.like(_prefix(nk), escape="\\"))
     if not exact and not block:
         return []
-    is_exact = or_(*exact) if exact else false()
     stmt = (select(Contact.id, Contact.email_key, Contact.phone_key, Contact.name_key, Contact.company_name)
-            .where(or_(*exact, *block)).order_by(is_exact.desc()).limit(CANDIDATES))
+            .where(or_(*exact, *block)).limit(CANDIDATES))
+    if exact and block:  # exact matches first, so many same-prefix names cannot crowd them out
+        stmt = stmt.order_by(or_(*exact).desc())
     if exclude_id:
         stmt = stmt.where(Contact.id != exclude_id)
     company = company if company is not None else values.get("company_name")

@@ -54,7 +54,7 @@ def export_page(store: RecordStore, obj_name: str, *, filter: str | None = None,
     bigger pages; ``fields`` picks and orders the columns (default: every field).
     """
     obj = store.obj(obj_name)
-    store._allow(obj, "read")
+    store.allow(obj, "read")
     store._check_fields(obj, fields)
     try:
         limit = int(limit)

@@ -123,9 +123,9 @@ def start_import(store: RecordStore, obj_name: str, policy: str, filename: str |
     with the update policy, update) its records and that ``header`` fits the object."""
     body = load(ImportSchema(), {"policy": policy or "skip", "filename": filename})
     obj = store.obj(obj_name)
-    store._allow(obj, "create")
+    store.allow(obj, "create")
     if body["policy"] == "update":
-        store._allow(obj, "update")
+        store.allow(obj, "update")
     columns = map_header(obj, header, frozenset(forbidden or ()))
     ctx = store.ctx
     job = ImportJob(id=new_id(), object=obj.name, status="uploading", policy=body["policy"],

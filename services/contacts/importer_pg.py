@@ -292,7 +292,7 @@ def apply_updates(sorter: BatchSorter, updates: list, errors: list) -> tuple[int
             with store.session.begin_nested():
                 if row is None:
                     raise NotFound(f"{obj.label} {u.record_id} not found")
-                store._allow(obj, "update", row)
+                store.allow(obj, "update", row)
                 changes = store.update_values(obj, row, dict(u.values), action="import")
         except MosaicError as exc:
             errors.append((u.row, u.cells, error_dict(exc)))

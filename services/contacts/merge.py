@@ -39,10 +39,10 @@ def merge(store: RecordStore, obj_name: str, survivor_id: str, merged_ids: list[
         raise ValidationFailed(f"merge at most {MAX_MERGE} records at once", errors={"merged_ids": ["too many"]})
     pick = pick or {}
     survivor = store.load_row(obj, survivor_id)
-    store._allow(obj, "update", survivor)
+    store.allow(obj, "update", survivor)
     losers = [store.load_row(obj, i) for i in ids]
     for row in losers:
-        store._allow(obj, "delete", row)
+        store.allow(obj, "delete", row)
     unknown = [f for f, src in pick.items() if obj.field(f) is None or src not in [survivor_id, *ids]]
     if unknown:
         raise ValidationFailed("pick names unknown fields or records outside the merge",

@@ -128,7 +128,7 @@ class ContactsService:
         self.ctx.tenant()
         store = self.data.store()
         obj = store.obj(object_name)
-        store._allow(obj, "read")
+        store.allow(obj, "read")
         store.load_row(obj, record_id)
         return history(store.session, obj.name, record_id, cursor=cursor, limit=limit)
 
@@ -143,7 +143,7 @@ class ContactsService:
         self.ctx.tenant()
         store = self.data.store()
         obj = store.obj(object_name)
-        store._allow(obj, "read")
+        store.allow(obj, "read")
         values = store.values_of(obj, store.load_row(obj, record_id))
         if obj.name == "contact":
             return dedup.find_contact_duplicates(store.session, values, exclude_id=record_id,

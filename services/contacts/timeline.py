@@ -37,7 +37,7 @@ def timeline(store: RecordStore, obj_name: str, record_id: str, cursor: str | No
     obj = store.obj(obj_name)
     if obj.name not in ("contact", "account"):
         raise ValidationFailed("timelines exist for contacts and accounts", errors={"object": ["no timeline"]})
-    store._allow(obj, "read")
+    store.allow(obj, "read")
     store.load_row(obj, record_id)  # 404 for unknown ids and ids of other tenants
     if not 1 <= int(limit) <= 200:
         raise ValidationFailed("limit must be between 1 and 200", errors={"limit": ["between 1 and 200"]})

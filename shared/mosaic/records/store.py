@@ -26,6 +26,7 @@ from mosaic.metadata.fields import FieldDef, FieldType, ObjectDef
 from mosaic.metadata.schema_factory import from_json_value, load_create, load_update, to_api_value, to_json_value
 from mosaic.records import paging
 from mosaic.records.models import Record
+from mosaic.records.reading import read_plan
 from mosaic.telemetry import current_traceparent
 from mosaic.db import utcnow
 
@@ -131,7 +132,7 @@ class RecordStore:
     def get(self, obj_name: str, record_id: str, fields: list[str] | None = None) -> dict:
         """One record as the API shows it."""
         obj = self.obj(obj_name)
-        self._allow(obj, "read")
+        self.allow(obj, "read")
         self._check_fields(obj, fields)
         return self.to_api(obj, self.values_of(obj, self.load_row(obj, record_id)), fields)
 
@@ -140,9 +141,10 @@ class RecordStore:
              now: datetime | None = None) -> dict:
         """A page of records matching ``filter``, in ``sort`` order, after ``cursor``."""
         obj = self.obj(obj_name)
-        self._allow(obj, "read")
+        self.allow(obj, "read")
         self._check_fields(obj, fields)
-        stmt, srt, sort_expr, sort_fd = self._query(obj, filter, sort, now)
+        plan = read_plan(obj, self._model(obj), self._json_col(obj))
+        stmt, srt, sort_expr, sort_fd = self._query(obj, filter, sort, now, columns=plan.columns)
         limit = self._limit(limit)
         model = self._model(obj)
         if cursor:
@@ -150,27 +152,30 @@ class RecordStore:
             if value is not None and not sort_fd.is_column:
                 value = to_json_value(sort_fd, value)
             stmt = stmt.where(paging.after(sort_expr, model.id, srt, value, last_id))
-        rows = self.session.scalars(stmt.order_by(*paging.order_by(sort_expr, model.id, srt)).limit(limit + 1)).all()
-        items = [self.values_of(obj, r) for r in rows[:limit]]
+        rows = self.session.execute(stmt.order_by(*paging.order_by(sort_expr, model.id, srt)).limit(limit + 1)).all()
+        wanted = None if not fields else set(fields) | {"id", "version"}
+        items = [plan.api(r, wanted) for r in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
-            last = items[-1]
-            next_cursor = paging.encode_cursor(srt, last.get(srt.field), last["id"])
-        return {"items": [self.to_api(obj, v, fields) for v in items], "next_cursor": next_cursor}
+            last = rows[limit - 1]
+            next_cursor = paging.encode_cursor(srt, plan.python_value(last, sort_fd),
+                                               plan.python_value(last, obj.field("id")))
+        return {"items": items, "next_cursor": next_cursor}
 
     def iter_values(self, obj_name: str, *, filter: str | None = None, sort: str | None = None,
                     batch: int = 1000, now: datetime | None = None):
         """Every matching record as python values, in batches (exports)."""
         obj = self.obj(obj_name)
-        self._allow(obj, "read")
+        self.allow(obj, "read")
         stmt, srt, sort_expr, _ = self._query(obj, filter, sort, now)
         stmt = stmt.order_by(*paging.order_by(sort_expr, self._model(obj).id, srt))
         for row in self.session.scalars(stmt.execution_options(yield_per=batch)):
             yield self.values_of(obj, row)
 
-    def _query(self, obj: ObjectDef, filter: str | None, sort: str | None, now: datetime | None):
+    def _query(self, obj: ObjectDef, filter: str | None, sort: str | None, now: datetime | None,
+               columns: list | None = None):
         model = self._model(obj)
-        stmt = select(model)
+        stmt = select(*columns) if columns else select(model)
         if obj.model is None:
             stmt = stmt.where(Record.object == obj.name)
         fields = self._fields(obj)
@@ -202,7 +207,7 @@ class RecordStore:
     def create(self, obj_name: str, data: dict, *, action: str = "create") -> dict:
         """Validate and insert a record; audit and ``<object>.created`` in the same transaction."""
         obj = self.obj(obj_name)
-        self._allow(obj, "create")
+        self.allow(obj, "create")
         values = load_create(obj, data, self._cache_key(obj))
         values.setdefault("owner_id", None)
         if values["owner_id"] is None:
@@ -246,7 +251,7 @@ class RecordStore:
         obj = self.obj(obj_name)
         row = self.load_row(obj, record_id)
         self._check_version(row, expected_version)
-        self._allow(obj, "update", row)
+        self.allow(obj, "update", row)
         values = load_update(obj, data, self._cache_key(obj))
         self.update_values(obj, row, values)
         return self.to_api(obj, self.values_of(obj, row))
@@ -285,7 +290,7 @@ class RecordStore:
         obj = self.obj(obj_name)
         row = self.load_row(obj, record_id)
         self._check_version(row, expected_version)
-        self._allow(obj, "delete", row)
+        self.allow(obj, "delete", row)
         self.delete_row(obj, row)
 
     def delete_row(self, obj: ObjectDef, row, *, action: str = "delete", event: str = "deleted",
@@ -305,7 +310,9 @@ class RecordStore:
             raise Conflict(f"{obj.label} {row.id} was changed by someone else; reload and retry") from None
 
     # -- checks and plumbing --------------------------------------------------------------------
-    def _allow(self, obj: ObjectDef, action: str, row=None) -> None:
+    def allow(self, obj: ObjectDef, action: str, row=None) -> None:
+        """Refuse (Forbidden) unless the caller's roles may ``action`` records of ``obj``, and,
+        where a role may change only its own records, ``row`` is theirs."""
         roles = self.ctx.roles
         if "system" in roles:
             return

@@ -131,3 +131,21 @@ def test_duplicates_and_merge_repoint_everything(session):
     assert any(i["kind"] == "activity" for i in items) and any(i.get("action") == "merge" for i in items)
     session.commit()
     assert "contact.merged" in {e.type for e in session.scalars(select(OutboxEvent))}
+
+
+def test_list_pages_show_records_exactly_as_get_does(session):
+    for name, definition in (("due", {"type": "date"}), ("seen", {"type": "datetime"}),
+                             ("deal", {"type": "money", "currency": "EUR"}), ("rank", {"type": "integer"}),
+                             ("share", {"type": "percent"}), ("flag", {"type": "boolean"}),
+                             ("colours", {"type": "multi_picklist", "choices": ["red", "blue"]})):
+        add_field(session, REGISTRY, "contact", {"name": name, **definition})
+    store = make_store(session)
+    store.create("contact", {"last_name": "Full", "birthday": "1990-01-02", "tags": ["a"], "due": "2027-03-04",
+                             "seen": "2026-11-01T10:00:00+02:00", "deal": {"amount": 10.5}, "rank": 3,
+                             "share": 12.5, "flag": True, "colours": ["blue"]})
+    store.create("contact", {"last_name": "Sparse"})
+    listed = store.list("contact", sort="last_name")["items"]
+    assert listed == [store.get("contact", c["id"]) for c in listed]
+    assert listed[0]["seen"] == "2026-11-01T08:00:00.000000+00:00" and listed[0]["deal"]["currency"] == "EUR"
+    picked = store.list("contact", sort="last_name", fields=["due", "deal"])["items"][0]
+    assert set(picked) == {"object", "id", "version", "due", "deal"}
