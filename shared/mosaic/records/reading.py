@@ -9,7 +9,7 @@ the fixed-width ISO forms the API shows).
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +17,12 @@ from mosaic.metadata.fields import FieldDef, FieldType, ObjectDef
 from mosaic.metadata.values import format_datetime, from_json_value, json_safe
 
 _PLAN_KEY = ("__read_plan__",)  # kept in ObjectDef._index, beside the field names (strings)
+_PLAIN, _DATETIME, _DATE, _GENERIC, _JSON = range(5)
+_ZERO = timedelta(0)
+#: field types whose column values are already JSON-safe (str, int, float, bool)
+_KINDS = {t: _PLAIN for t in (FieldType.TEXT, FieldType.LONG_TEXT, FieldType.EMAIL, FieldType.PHONE, FieldType.URL,
+                             FieldType.PICKLIST, FieldType.LOOKUP, FieldType.INTEGER, FieldType.BOOLEAN)}
+_KINDS.update({FieldType.DATETIME: _DATETIME, FieldType.DATE: _DATE})
 
 
 def _column_value(value: Any) -> Any:
@@ -35,28 +41,44 @@ class ReadPlan:
     def __init__(self, obj: ObjectDef, model, json_column):
         self.obj = obj
         self.columns: list = []
-        self.steps: list[tuple[str, int, bool]] = []  # (field name, index in the row, from JSON?)
+        # (field name, index in the row, how to present it)
+        self.steps: list[tuple[str, int, int]] = []
         for fd in obj.fields:
             if fd.is_column:
-                self.steps.append((fd.name, len(self.columns), False))
+                kind = _KINDS.get(fd.type, _GENERIC)
+                self.steps.append((fd.name, len(self.columns), kind))
                 self.columns.append(getattr(model, fd.attr))
         self.json_index = len(self.columns)
         self.columns.append(json_column)
         for fd in obj.fields:
             if not fd.is_column:
-                self.steps.append((fd.name, self.json_index, True))
+                self.steps.append((fd.name, self.json_index, _JSON))
         order = {fd.name: i for i, fd in enumerate(obj.fields)}
         self.steps.sort(key=lambda step: order[step[0]])  # API order is the definition's order
-        self.index = {name: (i, from_json) for name, i, from_json in self.steps}
+        self.index = {name: (i, kind == _JSON) for name, i, kind in self.steps}
 
     def api(self, row, wanted: set[str] | None = None) -> dict:
         """The API dict of a selected row (``wanted``: the field selection, or None for all)."""
         blob = row[self.json_index] or {}
         out: dict[str, Any] = {"object": self.obj.name}
-        for name, i, from_json in self.steps:
+        for name, i, kind in self.steps:
             if wanted is not None and name not in wanted:
                 continue
-            out[name] = blob.get(name) if from_json else _column_value(row[i])
+            if kind == _JSON:
+                out[name] = blob.get(name)
+                continue
+            value = row[i]
+            if value is None or kind == _PLAIN:
+                out[name] = value
+            elif kind == _DATETIME:
+                # UTCDateTime columns hold aware UTC values, whose ISO form at microseconds is
+                # format_datetime's fixed-width form; anything else takes the careful path.
+                out[name] = (value.isoformat(timespec="microseconds") if value.utcoffset() == _ZERO
+                             else format_datetime(value))
+            elif kind == _DATE:
+                out[name] = value.isoformat()
+            else:
+                out[name] = _column_value(value)
         return out
 
     def python_value(self, row, fd: FieldDef) -> Any:
@@ -76,4 +98,4 @@ def read_plan(obj: ObjectDef, model, json_column) -> ReadPlan:
     return plan
 
 
-__all__ = ["ReadPlan", "read_plan", "FieldType"]
+__all__ = ["ReadPlan", "read_plan"]

@@ -22,6 +22,7 @@ from mosaic.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Val
 from mosaic.events.envelope import make_envelope
 from mosaic.events.outbox import emit
 from mosaic.filters import compile_sql, json_accessor, parse
+from mosaic.metadata.cache import LRUCache
 from mosaic.metadata.fields import FieldDef, FieldType, ObjectDef
 from mosaic.metadata.schema_factory import from_json_value, load_create, load_update, to_api_value, to_json_value
 from mosaic.records import paging
@@ -31,6 +32,7 @@ from mosaic.telemetry import current_traceparent
 from mosaic.db import utcnow
 
 SYSTEM = ("id", "version", "owner_id", "created_at", "updated_at")
+_FILTERS_KEY = ("__parsed_filters__",)  # kept in ObjectDef._index beside field names (strings)
 UNSORTABLE = {FieldType.MONEY, FieldType.MULTI_PICKLIST, FieldType.LONG_TEXT}
 
 
@@ -88,6 +90,25 @@ class RecordStore:
 
     def _fields(self, obj: ObjectDef) -> dict[str, FieldDef]:
         return {f.name: f for f in obj.fields}
+
+    @staticmethod
+    def _parsed(obj: ObjectDef, text: str, fields: dict):
+        """The parsed filter, cached with the (immutable) object definition: a list page asks
+        the same few filters again and again."""
+        cache = obj._index.get(_FILTERS_KEY)
+        if cache is None:
+            cache = obj._index[_FILTERS_KEY] = LRUCache(256)
+        flt = cache.get(text)
+        if flt is None:
+            flt = parse(text, fields)
+            cache.put(text, flt)
+        return flt
+
+    def _nullable(self, obj: ObjectDef, fd: FieldDef) -> bool:
+        """Whether the sort field's values can be NULL (JSON-stored ones always can)."""
+        if not fd.is_column:
+            return True
+        return bool(getattr(self._model(obj), fd.attr).property.columns[0].nullable)
 
     def _expr(self, obj: ObjectDef, fd: FieldDef, subpath: str | None = None):
         """The SQL expression of a field's value, wherever it is stored."""
@@ -151,8 +172,9 @@ class RecordStore:
             value, last_id = paging.decode_cursor(cursor, srt)
             if value is not None and not sort_fd.is_column:
                 value = to_json_value(sort_fd, value)
-            stmt = stmt.where(paging.after(sort_expr, model.id, srt, value, last_id))
-        rows = self.session.execute(stmt.order_by(*paging.order_by(sort_expr, model.id, srt)).limit(limit + 1)).all()
+            stmt = stmt.where(paging.after(sort_expr, model.id, srt, value, last_id, self._nullable(obj, sort_fd)))
+        order = paging.order_by(sort_expr, model.id, srt, self._nullable(obj, sort_fd))
+        rows = self.session.execute(stmt.order_by(*order).limit(limit + 1)).all()
         wanted = None if not fields else set(fields) | {"id", "version"}
         items = [plan.api(r, wanted) for r in rows[:limit]]
         next_cursor = None
@@ -167,8 +189,8 @@ class RecordStore:
         """Every matching record as python values, in batches (exports)."""
         obj = self.obj(obj_name)
         self.allow(obj, "read")
-        stmt, srt, sort_expr, _ = self._query(obj, filter, sort, now)
-        stmt = stmt.order_by(*paging.order_by(sort_expr, self._model(obj).id, srt))
+        stmt, srt, sort_expr, sort_fd = self._query(obj, filter, sort, now)
+        stmt = stmt.order_by(*paging.order_by(sort_expr, self._model(obj).id, srt, self._nullable(obj, sort_fd)))
         for row in self.session.scalars(stmt.execution_options(yield_per=batch)):
             yield self.values_of(obj, row)
 
@@ -180,7 +202,7 @@ class RecordStore:
             stmt = stmt.where(Record.object == obj.name)
         fields = self._fields(obj)
         if filter:
-            flt = parse(filter, fields)
+            flt = self._parsed(obj, filter, fields)
             when = now or datetime.now(timezone.utc)
             stmt = stmt.where(compile_sql(flt, lambda fd, sub: self._expr(obj, fd, sub), when, self.dialect))
         sortable = {n for n, f in fields.items() if f.type not in UNSORTABLE}
