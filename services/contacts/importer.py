@@ -253,7 +253,7 @@ def _abandon_uploads(session: Session, now) -> None:
 def run_pending(engine, registry: ObjectRegistry, behaviours: dict, *, module: str = "contacts",
                 worker: str = PROCESS_TOKEN, budget: float | None = TICK_BUDGET,
                 pause: Callable[[], None] | None = None, batch_size: int = BATCH_SIZE,
-                stale_after: float = STALE_AFTER) -> str | None:
+                stale_after: float = STALE_AFTER, threshold: int = 90) -> str | None:
     """One timer tick: claim a job and work on it for up to ``budget`` seconds. Returns the job's
     status afterwards (None when there was nothing to do). ``pause`` runs between batches (the
     service passes ``eventlet.sleep`` so RPCs are served meanwhile)."""
@@ -262,7 +262,7 @@ def run_pending(engine, registry: ObjectRegistry, behaviours: dict, *, module: s
         return None
     job_id, tenant_id = claimed
     return process_job(engine, registry, behaviours, job_id, tenant_id, module=module, worker=worker,
-                       budget=budget, pause=pause, batch_size=batch_size)
+                       budget=budget, pause=pause, batch_size=batch_size, threshold=threshold)
 
 
 def job_context(job: ImportJob, tenant_id: str) -> RequestContext:
@@ -275,7 +275,8 @@ def job_context(job: ImportJob, tenant_id: str) -> RequestContext:
 
 def process_job(engine, registry: ObjectRegistry, behaviours: dict, job_id: str, tenant_id: str, *,
                 module: str = "contacts", worker: str = PROCESS_TOKEN, budget: float | None = None,
-                pause: Callable[[], None] | None = None, batch_size: int = BATCH_SIZE) -> str:
+                pause: Callable[[], None] | None = None, batch_size: int = BATCH_SIZE,
+                threshold: int = 90) -> str:
     """Work through a job claimed by ``worker`` from its cursor until done (or ``budget`` seconds
     are spent). Returns the job's status."""
     started = time.monotonic()
@@ -292,7 +293,7 @@ def process_job(engine, registry: ObjectRegistry, behaviours: dict, job_id: str,
             _fail(session, job, f"the object changed since the upload: {getattr(exc, 'detail', exc)}")
             session.commit()
             return job.status
-        sorter = BatchSorter(store, obj, plan, job.policy)
+        sorter = BatchSorter(store, obj, plan, job.policy, threshold=threshold)
         writer = BulkWriter(store, obj, job_id=job.id)
         rows = _rows_from_cursor(session, job)
         session.commit()

@@ -22,6 +22,7 @@ from mosaic.metadata.fields import FieldDef, FieldType, ObjectDef
 from mosaic.metadata.values import check_value, json_safe, to_json_value
 from mosaic.records.models import Record
 from mosaic.records.store import RecordStore
+from mosaic_contacts import dedup
 from mosaic_contacts.models import Contact
 
 #: separator of the choices of a multi-picklist cell (commas are common inside choices)
@@ -219,8 +220,9 @@ class Sorted:
 class BatchSorter:
     """Sorts a batch of rows by the job's dedup policy, with one lookup query per concern."""
 
-    def __init__(self, store: RecordStore, obj: ObjectDef, plan: RowPlan, policy: str):
+    def __init__(self, store: RecordStore, obj: ObjectDef, plan: RowPlan, policy: str, threshold: int = 90):
         self.store, self.obj, self.plan, self.policy = store, obj, plan, policy
+        self.threshold = threshold
         self.behaviour = store.behaviours.get(obj.name)
         self.match_keys = MATCH_KEYS.get(obj.name, ())
         self.unique = [f for f in obj.fields if f.unique and not f.read_only]
@@ -242,6 +244,8 @@ class BatchSorter:
             converted.append((number, cells, self.plan.record_id(cells), values, keys))
         known_ids = self._existing_ids({c[2] for c in converted if c[2]})
         by_key = self._existing_keys(converted)
+        by_name = self._existing_names(converted)
+        pending_names: dict[str, list[tuple[int, str | None]]] = {}
         taken = self._existing_unique(converted)
         refs = self._existing_refs(converted)
         pending_by: dict[str, dict[str, int]] = {k: {} for k in self.match_keys}
@@ -264,6 +268,8 @@ class BatchSorter:
                     if v in pending_by[k]:
                         match = ("new", pending_by[k][v])
                         break
+                if match is None and keys.get("name_key"):
+                    match = self._fuzzy(keys["name_key"], values.get("company_name"), by_name, pending_names)
             if match is not None and self.policy == "skip":
                 out.skipped += 1
                 continue
@@ -293,7 +299,41 @@ class BatchSorter:
             for k in self.match_keys:
                 if keys.get(k) is not None:
                     pending_by[k].setdefault(keys[k], index)
+            if keys.get("name_key"):
+                pending_names.setdefault(keys["name_key"], []).append((index, full.get("company_name")))
         return out
+
+    def _fuzzy(self, name: str, company: str | None, by_name: dict, pending: dict):
+        """A record with the same normalised name whose company is alike (rapidfuzz, the tenant's
+        threshold), in the database or earlier in the file: the import side of the duplicate rule
+        a create applies (candidates are blocked on the whole normalised name here, one query per
+        batch, rather than on its first letters). An import acts on a match (skips or updates),
+        so the rule is name *and* company: a same-named person with no company on either side is
+        not taken for the same person."""
+        if not company:
+            return None
+        for record_id, other_company in by_name.get(name, ()):
+            if not other_company:
+                continue
+            if dedup.score(name, company, name, other_company) >= self.threshold:
+                return ("db", record_id)
+        for index, other_company in pending.get(name, ()):
+            if other_company and dedup.score(name, company, name, other_company) >= self.threshold:
+                return ("new", index)
+        return None
+
+    def _existing_names(self, converted: list) -> dict[str, list[tuple[str, str | None]]]:
+        found: dict[str, list[tuple[str, str | None]]] = {}
+        if self.model is not Contact:
+            return found
+        names = sorted({c[4]["name_key"] for c in converted if c[4].get("name_key")})
+        if not names:
+            return found
+        stmt = (select(Contact.id, Contact.name_key, Contact.company_name)
+                .where(Contact.name_key.in_(names)).order_by(Contact.id))
+        for record_id, name, company in self.store.session.execute(stmt):
+            found.setdefault(name, []).append((record_id, company))
+        return found
 
     # -- per-row checks -----------------------------------------------------------------------
     def _keys(self, values: dict) -> dict:

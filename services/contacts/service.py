@@ -258,4 +258,4 @@ class ContactsService:
     def run_imports(self):
         """Process queued imports, and take over those whose process died, a few seconds a tick."""
         importer.run_pending(self.data.engine, self.data.registry, self.data.behaviours,
-                             module=self.data.module, pause=eventlet.sleep)
+                             module=self.data.module, pause=eventlet.sleep, threshold=self._threshold())

@@ -149,3 +149,25 @@ def test_list_pages_show_records_exactly_as_get_does(session):
     assert listed[0]["seen"] == "2026-11-01T08:00:00.000000+00:00" and listed[0]["deal"]["currency"] == "EUR"
     picked = store.list("contact", sort="last_name", fields=["due", "deal"])["items"][0]
     assert set(picked) == {"object", "id", "version", "due", "deal"}
+
+
+def test_import_finds_fuzzy_name_and_company_duplicates(engine, session):
+    from mosaic_contacts import importer
+
+    store = make_store(session)
+    existing = store.create("contact", {"first_name": "José", "last_name": "Núñez", "company_name": "Acme Ltd"})
+    session.commit()
+    ctx = store.ctx
+    job = importer.start_import(store, "contacts", "skip", "people.csv", ["first_name", "last_name", "company_name"])
+    rows = "Jose,Nunez,ACME\nJose,Nunez,Globex Corporation\nAna,Ruiz,Initech\nAna,Ruiz,Initech Inc\n"
+    importer.add_chunk(session, ctx, job["id"], 0, rows, 4)
+    importer.commit_import(session, ctx, job["id"], 4)
+    session.commit()
+    importer.run_pending(engine, REGISTRY, build_behaviours(), budget=None, threshold=85)
+    with tenant_session(engine, "t1") as check:
+        done = importer.get_job(check, ctx, job["id"])
+        # row 2 is the existing José at Acme; row 5 repeats row 4 (same person, same company)
+        assert (done["created"], done["skipped"]) == (2, 2), done
+        names = sorted((c["last_name"], c["company_name"]) for c in make_store(check).list("contact", limit=50)["items"])
+    assert names == [("Nunez", "Globex Corporation"), ("Núñez", "Acme Ltd"), ("Ruiz", "Initech")]
+    assert existing["id"]
