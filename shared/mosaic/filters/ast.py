@@ -95,8 +95,8 @@ class Within(_Leaf):
 
 
 @dataclass(frozen=True)
-class And:
-    """All items are true."""
+class _Junction:
+    """Items joined by one connective; remembers its nesting depth and size for the limits."""
 
     items: tuple["Node", ...]
     depth: int = field(default=0, compare=False)
@@ -107,15 +107,13 @@ class And:
 
 
 @dataclass(frozen=True)
-class Or:
+class And(_Junction):
+    """All items are true."""
+
+
+@dataclass(frozen=True)
+class Or(_Junction):
     """At least one item is true."""
-
-    items: tuple["Node", ...]
-    depth: int = field(default=0, compare=False)
-    size: int = field(default=0, compare=False)
-
-    def __post_init__(self):
-        _measure(self, self.items)
 
 
 @dataclass(frozen=True)
