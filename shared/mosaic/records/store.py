@@ -151,11 +151,19 @@ class RecordStore:
         return row
 
     def get(self, obj_name: str, record_id: str, fields: list[str] | None = None) -> dict:
-        """One record as the API shows it."""
+        """One record as the API shows it (read through the object's plan, like a list page)."""
         obj = self.obj(obj_name)
         self.allow(obj, "read")
         self._check_fields(obj, fields)
-        return self.to_api(obj, self.values_of(obj, self.load_row(obj, record_id)), fields)
+        model = self._model(obj)
+        plan = read_plan(obj, model, self._json_col(obj))
+        stmt = select(*plan.columns).where(model.id == str(record_id))
+        if obj.model is None:
+            stmt = stmt.where(Record.object == obj.name)
+        row = self.session.execute(stmt).first()
+        if row is None:
+            raise NotFound(f"{obj.label} {record_id} not found")
+        return plan.api(row, None if not fields else set(fields) | {"id", "version"})
 
     def list(self, obj_name: str, *, filter: str | None = None, sort: str | None = None,
              cursor: str | None = None, limit: int = 50, fields: list[str] | None = None,
