@@ -17,5 +17,5 @@ pids=()
 .venv/bin/mosaic serve gateway & pids+=($!)
 trap 'kill "${pids[@]}" 2>/dev/null; wait' INT TERM EXIT
 echo "Mosaic CRM (distributed) on http://${MOSAIC_HOST:-127.0.0.1}:${MOSAIC_PORT:-8000} (pids ${pids[*]})"
-echo "Create a tenant: .venv/bin/mosaic tenant create acme --name Acme --admin-email you@acme.test"
+echo "Create a tenant: MOSAIC_MODE=distributed MOSAIC_DATABASE_URL=${db} .venv/bin/mosaic tenant create acme --name Acme --admin-email you@acme.test"
 wait -n
