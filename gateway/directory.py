@@ -31,7 +31,7 @@ class ObjectDirectory:
             return hit[1]
         services = [s for s in IMPLEMENTED_SERVICES if s in ctx.modules]
         found: dict[str, dict] = {}
-        for service, result in zip(services, self.rpc.call_many([(s, "describe") for s in services], ctx)):
+        for result in self.rpc.call_many([(s, "describe") for s in services], ctx):
             if isinstance(result, MosaicError):
                 raise result
             for obj in result:

@@ -77,7 +77,7 @@ class Transport(memory.Transport):
                 if timeout is not None:
                     left = timeout - (monotonic() - start)
                     if left <= 0:
-                        raise socket.timeout()
+                        raise socket.timeout() from None
                     wait = min(wait, left)
                 with eventlet.Timeout(wait, False):
                     waker.wait()

@@ -31,7 +31,6 @@ from mosaic.records.reading import read_plan
 from mosaic.telemetry import current_traceparent
 from mosaic.db import utcnow
 
-SYSTEM = ("id", "version", "owner_id", "created_at", "updated_at")
 _FILTERS_KEY = ("__parsed_filters__",)  # kept in ObjectDef._index beside field names (strings)
 UNSORTABLE = {FieldType.MONEY, FieldType.MULTI_PICKLIST, FieldType.LONG_TEXT}
 
