@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +20,9 @@ import uuid
 from pathlib import Path
 
 import requests
+
+from mosaic import localdev
+from mosaic.localdev import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -32,59 +33,27 @@ OPERATOR_KEY = "bench-operator-" + uuid.uuid4().hex[:12]
 PASSWORD = "bench horse battery staple"
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now, on the loopback interface."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def fresh_database(name: str) -> str:
     """Drop and create the PostgreSQL database ``name`` (must start with ``mosaic_bench``); its URL."""
-    import psycopg2
-
     if not name.startswith("mosaic_bench"):
         raise ValueError(f"benchmarks only touch mosaic_bench* databases, not {name!r}")
-    conn = psycopg2.connect(f"{PG_BASE}/postgres")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cur.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-    return f"{PG_BASE}/{name}"
+    return localdev.fresh_database(name, PG_BASE)
 
 
 def drop_database(name: str) -> None:
     """Remove a benchmark database (end of run)."""
-    import psycopg2
-
-    conn = psycopg2.connect(f"{PG_BASE}/postgres")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    conn.close()
-
-
-def _rabbitmqctl(*args: str) -> None:
-    done = subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=60)
-    if done.returncode != 0:
-        raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {done.stderr.strip()}")
+    localdev.drop_database(name, PG_BASE)
 
 
 def fresh_vhost() -> str:
     """A RabbitMQ vhost of the benchmark's own, so nothing else answers its RPCs."""
-    vhost = f"mosaic_bench_{uuid.uuid4().hex[:8]}"
-    _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    return vhost
+    return localdev.fresh_vhost("mosaic_bench")
 
 
 def drop_vhost(vhost: str) -> None:
     """Delete a benchmark vhost (queues and all)."""
     if vhost.startswith("mosaic_bench_"):
-        subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True, timeout=60)
+        localdev.drop_vhost(vhost)
 
 
 def rss_mb(pid: int) -> float:
@@ -123,17 +92,7 @@ class Processes:
     def stop(self, name: str | None = None) -> None:
         """Stop one child, or all of them."""
         names = [name] if name else list(self.procs)
-        for n in names:
-            proc = self.procs[n]
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for n in names:
-            proc = self.procs.pop(n)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        localdev.stop_processes([self.procs.pop(n) for n in names])
 
 
 def base_env(data_dir: Path) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from mosaic.config import IMPLEMENTED_SERVICES
-from mosaic.errors import MosaicError, NotFound
+from mosaic.errors import BadRequest, MosaicError, NotFound
 from mosaic_gateway import auth
 from mosaic_gateway.idempotency import idempotent
 from mosaic_gateway.web import (FieldGuard, call, context, directory, etag, fields_arg, filter_arg, if_match,
@@ -57,8 +57,6 @@ def create_record(path: str):
     FieldGuard(obj).check_write(data)
     policy = request.args.get("dedup", "block")
     if policy not in ("block", "allow"):
-        from mosaic.errors import BadRequest
-
         raise BadRequest("dedup must be 'block' or 'allow'", errors={"dedup": ["block or allow"]})
     result = call(obj["service"], "create_record", obj["name"], data, dedup_policy=policy)
     record = result["record"]

@@ -6,23 +6,18 @@ The scratch database is migrated to head first, so the revision holds only what 
 """
 import sys
 
-import psycopg2
 from alembic import command
 
 from mosaic.config import load_settings
 from mosaic.db.engine import dispose_engines
 from mosaic.db.migrate import alembic_config, migrate
+from mosaic.localdev import drop_database, fresh_database
 
 SCRATCH = "mosaic_autogen"
 
 
 def main(component: str, message: str, rev_id: str | None = None) -> None:
-    conn = psycopg2.connect("postgresql://postgres@127.0.0.1:5432/postgres")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{SCRATCH}"')
-        cur.execute(f'CREATE DATABASE "{SCRATCH}"')
-    conn.close()
+    fresh_database(SCRATCH)
     settings = load_settings({"MOSAIC_MODE": "distributed",
                               "MOSAIC_DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{SCRATCH}"})
     migrate(settings, component)
@@ -34,6 +29,7 @@ def main(component: str, message: str, rev_id: str | None = None) -> None:
         cfg.attributes["connection"] = c
         command.revision(cfg, message=message, autogenerate=True, rev_id=rev_id)
     dispose_engines()
+    drop_database(SCRATCH)
 
 
 if __name__ == "__main__":

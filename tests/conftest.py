@@ -9,17 +9,14 @@ eventlet.monkey_patch()  # before anything imports socket, threading or kombu
 
 import os  # noqa: E402
 import socket  # noqa: E402
-import subprocess  # noqa: E402
-import uuid  # noqa: E402
 
 import pytest  # noqa: E402
 
-from mosaic import broker  # noqa: E402
+from mosaic import broker, localdev  # noqa: E402
 
 broker.install()
 
 PG_BASE = os.environ.get("MOSAIC_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
-AMQP_BASE = os.environ.get("MOSAIC_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672")
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -44,33 +41,20 @@ def require_rabbitmq() -> None:
 
 def fresh_database(name: str) -> str:
     """Drop and create database ``name``; returns its URL."""
-    import psycopg2
-
     require_postgres()
-    conn = psycopg2.connect(f"{PG_BASE}/postgres")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cur.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-    return f"{PG_BASE}/{name}"
+    return localdev.fresh_database(name, PG_BASE)
 
 
 def fresh_vhost(prefix: str = "mosaic_test") -> str:
     """A RabbitMQ vhost of our own, so test services never answer anyone else's RPC."""
     require_rabbitmq()
-    vhost = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    for cmd in (["rabbitmqctl", "add_vhost", vhost],
-                ["rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"]):
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-        if done.returncode != 0:
-            pytest.fail(f"could not prepare RabbitMQ vhost: {' '.join(cmd)}: {done.stderr.strip()}", pytrace=False)
-    return vhost
+    try:
+        return localdev.fresh_vhost(prefix)
+    except RuntimeError as exc:
+        pytest.fail(f"could not prepare a RabbitMQ vhost: {exc}", pytrace=False)
 
 
-def drop_vhost(vhost: str) -> None:
-    subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True, timeout=60)
+drop_vhost = localdev.drop_vhost
 
 
 @pytest.fixture

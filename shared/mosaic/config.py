@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 #: name -> (default, meaning). The README table is generated from, and tested against, this.
@@ -72,7 +72,6 @@ class Settings:
     otlp_endpoint: str = "http://127.0.0.1:4318"
     log_level: str = "INFO"
     demo: bool = True
-    extra: dict = field(default_factory=dict)
 
     @property
     def embedded(self) -> bool:

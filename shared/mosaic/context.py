@@ -7,8 +7,8 @@ arguments, so a caller cannot forge a tenant by passing one.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from nameko.extensions import DependencyProvider
 
@@ -36,7 +36,6 @@ class RequestContext:
     plugins: tuple[str, ...] = ()
     traceparent: str | None = None
     api_key_id: str | None = None
-    extra: dict = field(default_factory=dict, compare=False)
 
     def to_nameko(self) -> dict[str, str]:
         """Context data for a nameko call; lists are comma-joined so any AMQP header table holds them."""
@@ -94,11 +93,6 @@ class RequestContext:
         if module not in self.modules:
             raise NotFound(f"the {module} module is not enabled for this tenant")
         return tenant
-
-
-def system_context(tenant_id: str | None = None, modules: Iterable[str] = ()) -> RequestContext:
-    """A context for work the platform does on its own (migrations, seeds, jobs)."""
-    return RequestContext(tenant_id=tenant_id, user_id=None, roles=("system",), modules=tuple(modules))
 
 
 class Tenancy(DependencyProvider):

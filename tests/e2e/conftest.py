@@ -8,8 +8,6 @@ Each test gets a fresh tenant through the operator API, so tests never see each 
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,18 +17,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from mosaic.localdev import free_port, stop_processes
 from tests.conftest import drop_vhost, fresh_database, fresh_vhost
 
 ROOT = Path(__file__).resolve().parents[2]
 MOSAIC = str(Path(sys.executable).parent / "mosaic")
 OPERATOR_KEY = "e2e-operator-key"
 PASSWORD = "correct horse battery staple"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Stack:
@@ -67,15 +60,7 @@ class Stack:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in self.log_dir.glob("*.log"))
 
     def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(self.procs)
 
 
 def _base_env(tmp: Path) -> dict:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import time
 
 import requests
 
-from tests.e2e.conftest import MOSAIC, ROOT, free_port
+from mosaic.localdev import free_port, stop_processes
+from tests.e2e.conftest import MOSAIC, ROOT
 
 
 def start(env: dict, log) -> subprocess.Popen:
@@ -28,15 +28,6 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
             pass
         time.sleep(0.3)
     raise AssertionError("mosaic run did not become ready")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def test_first_start_prints_the_demo_login_once_and_restarts_keep_data(tmp_path):
@@ -59,7 +50,7 @@ def test_first_start_prints_the_demo_login_once_and_restarts_keep_data(tmp_path)
             made = requests.post(url + "/api/v1/contacts", json={"last_name": "Persisted"}, headers=auth, timeout=10)
             assert made.status_code == 201, made.text
         finally:
-            stop(proc)
+            stop_processes([proc])
     second_log = tmp_path / "second.log"
     with open(second_log, "wb") as log:
         proc = start(env, log)
@@ -72,4 +63,4 @@ def test_first_start_prints_the_demo_login_once_and_restarts_keep_data(tmp_path)
                                headers={"Authorization": f"Bearer {token}"}, timeout=10)
             assert got.status_code == 200 and got.json()["last_name"] == "Persisted"
         finally:
-            stop(proc)
+            stop_processes([proc])

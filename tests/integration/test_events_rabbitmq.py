@@ -19,12 +19,13 @@ import uuid
 
 import pika
 import pytest
-from sqlalchemy import Integer, String, create_engine, select, text
+from sqlalchemy import Integer, String, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from mosaic.db import Base, TenantScoped, make_engine, system_session, tenant_session
 from mosaic.events import (OutboxEvent, PikaPublisher, ProcessedEvent, PublishError, Relay,
                            apply_once, domain_events, emit, make_envelope)
+from mosaic.localdev import ensure_database
 
 PG_URL = os.environ.get("MOSAIC_TEST_C_PG", "postgresql://postgres@127.0.0.1:5432/mosaic_test_c")
 AMQP_URI = os.environ.get("MOSAIC_TEST_C_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
@@ -98,12 +99,8 @@ def write_events(engine, n: int, **overrides) -> list[dict]:
 @pytest.fixture(scope="module")
 def pg():
     """Engine on mosaic_test_c / schema mosaic_c with fresh outbox, processed_events, tally."""
-    admin_url = PG_URL.replace("postgresql://", "postgresql+psycopg2://", 1).rsplit("/", 1)[0] + "/postgres"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = 'mosaic_test_c'")).scalar():
-            conn.execute(text("CREATE DATABASE mosaic_test_c"))
-    admin.dispose()
+    server, name = PG_URL.rsplit("/", 1)
+    ensure_database(name, server)
     engine = make_engine(PG_URL, "c")
     with engine.begin() as conn:
         conn.execute(text("CREATE SCHEMA IF NOT EXISTS mosaic_c"))

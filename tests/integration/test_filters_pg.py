@@ -23,6 +23,7 @@ from mosaic.filters.conformance import FIELDS as CASE_FIELDS
 from mosaic.filters.conformance import NOW as CASE_NOW
 from mosaic.filters.testing import (filters, nows, probe_resolver, probe_row, probe_table, records,
                                     stored_json)
+from mosaic.localdev import ensure_database
 from mosaic.metadata.fields import FieldDef, FieldType
 
 PG_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -59,16 +60,10 @@ case_table = probe_table(metadata, CASE_FIELDS, name="filter_cases")
 
 
 def _pg_engine() -> Engine:
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            exists = conn.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = 'mosaic_test_b'"))
-            if not exists:
-                # C.UTF-8 as in production: byte-order text comparison, Unicode lower().
-                conn.execute(sa.text("CREATE DATABASE mosaic_test_b TEMPLATE template0 ENCODING 'UTF8' "
-                                     "LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'"))
-    finally:
-        admin.dispose()
+    # C.UTF-8 as in production: byte-order text comparison, Unicode lower().
+    ensure_database("mosaic_test_b", PG_ADMIN_URL.replace("+psycopg2", "").rsplit("/", 1)[0],
+                    create_sql="CREATE DATABASE mosaic_test_b TEMPLATE template0 ENCODING 'UTF8' "
+                               "LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'")
     return sa.create_engine(PG_URL)
 
 

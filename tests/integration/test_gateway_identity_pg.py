@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 
-import psycopg2
 import pytest
 from argon2 import PasswordHasher
 from flask import Flask, jsonify
@@ -14,6 +13,7 @@ from sqlalchemy import text
 from mosaic.config import Settings
 from mosaic.db import get_engine, system_session, tenant_session
 from mosaic.errors import Conflict, MosaicError, Unauthorized
+from mosaic.localdev import ensure_database
 from mosaic_gateway import auth, identity, routes_admin, routes_auth, tokens
 from mosaic_gateway.models import User, create_tables
 
@@ -27,13 +27,7 @@ _seq = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def settings() -> Settings:
-    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB,))
-        if cur.fetchone() is None:
-            cur.execute(f'CREATE DATABASE "{DB}"')
-    conn.close()
+    ensure_database(DB, "postgresql://postgres@127.0.0.1:5432")
     return Settings(mode="distributed", database_url=f"postgresql://postgres@127.0.0.1:5432/{DB}",
                     secret_key="p" * 48, operator_key="pg-operator-key", rate_limit=0, key_rate_limit=0)
 

@@ -11,7 +11,6 @@ import sys
 import textwrap
 import time
 
-import psycopg2
 import pytest
 from sqlalchemy import func, select, text
 
@@ -20,6 +19,7 @@ from mosaic.context import RequestContext
 from mosaic.db import Base, make_engine, system_session, tenant_session
 from mosaic.db.migrate import load_models, owned_tables
 from mosaic.events.outbox import OutboxEvent
+from mosaic.localdev import ensure_database
 from mosaic.metadata.schema_factory import clear_schema_cache
 from mosaic.metadata.store import add_field, metadata_version, tenant_objects
 from mosaic.records.store import RecordStore
@@ -38,13 +38,7 @@ HEADER = ["first_name", "last_name", "email", "phone", "Loyalty points", "tier",
 
 
 def _ensure_database() -> None:
-    conn = psycopg2.connect(f"{PG}/postgres")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB,))
-        if cur.fetchone() is None:
-            cur.execute(f'CREATE DATABASE "{DB}"')
-    conn.close()
+    ensure_database(DB, PG)
 
 
 @pytest.fixture

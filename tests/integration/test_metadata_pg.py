@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, insert, text
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from mosaic.db import Base, JSONType, TenantScoped, make_engine, schema_for, tenant_session
+from mosaic.localdev import ensure_database
 from mosaic.metadata import (METADATA_TABLES, SYSTEM_FIELDS, FieldDef, FieldType, ObjectDef,
                              ObjectRegistry, add_field, base_json_indexes, create_object,
                              ensure_field_index, metadata_version, remove_field, tenant_objects)
@@ -53,11 +54,7 @@ def make_registry() -> ObjectRegistry:
 
 @pytest.fixture(scope="module")
 def engine():
-    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": DATABASE}):
-            conn.execute(text(f'CREATE DATABASE "{DATABASE}"'))
-    admin.dispose()
+    ensure_database(DATABASE, PG_SERVER.replace("+psycopg2", ""))
     eng = make_engine(f"{PG_SERVER}/{DATABASE}", SERVICE, pool_size=2)
     with eng.begin() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema_for(SERVICE)}" CASCADE'))

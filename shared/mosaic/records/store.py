@@ -191,16 +191,6 @@ class RecordStore:
                                                plan.python_value(last, obj.field("id")))
         return {"items": items, "next_cursor": next_cursor}
 
-    def iter_values(self, obj_name: str, *, filter: str | None = None, sort: str | None = None,
-                    batch: int = 1000, now: datetime | None = None):
-        """Every matching record as python values, in batches (exports)."""
-        obj = self.obj(obj_name)
-        self.allow(obj, "read")
-        stmt, srt, sort_expr, sort_fd = self._query(obj, filter, sort, now)
-        stmt = stmt.order_by(*paging.order_by(sort_expr, self._model(obj).id, srt, self._nullable(obj, sort_fd)))
-        for row in self.session.scalars(stmt.execution_options(yield_per=batch)):
-            yield self.values_of(obj, row)
-
     def _query(self, obj: ObjectDef, filter: str | None, sort: str | None, now: datetime | None,
                columns: list | None = None):
         model = self._model(obj)

@@ -173,4 +173,4 @@ def test_import_finds_fuzzy_name_and_company_duplicates(engine, session):
         assert (done["created"], done["skipped"]) == (2, 2), done
         names = sorted((c["last_name"], c["company_name"]) for c in make_store(check).list("contact", limit=50)["items"])
     assert names == [("Nunez", "Globex Corporation"), ("Núñez", "Acme Ltd"), ("Ruiz", "Initech")]
-    assert existing["id"]
+    assert make_store(session).get("contact", existing["id"])["company_name"] == "Acme Ltd"  # untouched
