@@ -12,7 +12,8 @@ from mosaic_contacts.models import Account, Activity, Contact, Relationship
 T = FieldType
 LIFECYCLE = ("subscriber", "lead", "prospect", "customer", "loyal", "churned")
 DECISION_ROLES = ("decision_maker", "economic_buyer", "influencer", "user", "gatekeeper", "champion")
-ACTIVITY_TYPES = ("call", "email", "meeting", "visit", "chat", "note")
+ACTIVITY_TYPES = ("call", "email", "meeting", "visit", "chat", "note", "task")
+TASK_STATUSES = ("open", "done", "cancelled")
 SOURCES = ("web", "referral", "event", "import", "partner", "advertising", "inbound_call", "other")
 SIZES = ("1-10", "11-50", "51-200", "201-1000", "1001-5000", "5000+")
 
@@ -84,7 +85,7 @@ RELATIONSHIP = ObjectDef(
 
 ACTIVITY = ObjectDef(
     name="activity", label="Activity", plural="activities", service="contacts", model=Activity,
-    title_field="subject", description="A call, email, meeting, visit, chat or note.",
+    title_field="subject", description="A call, email, meeting, visit, chat, note or task.",
     fields=SYSTEM_FIELDS + (
         col("type", T.PICKLIST, "Type", choices=ACTIVITY_TYPES, required=True),
         col("subject", T.TEXT, "Subject", max_length=255),
@@ -98,13 +99,19 @@ ACTIVITY = ObjectDef(
         col("related_object", T.TEXT, "Related object", max_length=64,
             help_text="Another record this activity is about, e.g. opportunity (any service)."),
         col("related_id", T.TEXT, "Related record id", max_length=64),
+        col("due_at", T.DATETIME, "Due at", help_text="A task's deadline."),
+        col("status", T.PICKLIST, "Task status", choices=TASK_STATUSES),
     ),
 )
 
 
-def build_registry() -> ObjectRegistry:
-    """The contacts service's in-code objects."""
-    registry = ObjectRegistry("contacts")
-    for obj in (ACCOUNT, CONTACT, RELATIONSHIP, ACTIVITY):
-        registry.register(obj)
-    return registry
+CORE_OBJECTS = (ACCOUNT, CONTACT, RELATIONSHIP, ACTIVITY)
+
+
+def build_registry(host=None) -> ObjectRegistry:
+    """The contacts service's in-code objects: its core objects and every loaded plugin's
+    objects hosted here, with the plugins' fields (all declared through ``mosaic_objects`` /
+    ``mosaic_fields``; each tenant sees those of the plugins it has enabled)."""
+    from mosaic.plugins import get_host
+
+    return ObjectRegistry("contacts", (host or get_host()).objects_for("contacts"))

@@ -1,3 +1,3 @@
 """Mosaic CRM platform library: config, tenancy, data, metadata, filters, events."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -37,6 +37,10 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "OTEL_EXPORTER_OTLP_ENDPOINT": ("http://127.0.0.1:4318", "OTLP/HTTP collector, when the exporter is `otlp`"),
     "MOSAIC_LOG_LEVEL": ("INFO", "log level of the JSON logs"),
     "MOSAIC_DEMO": ("1", "embedded mode: create the `demo` tenant on first start"),
+    "MOSAIC_PLUGINS": ("", "extra plugin modules to load besides the installed `mosaic.plugins` entry points "
+                           "(comma-separated module paths; for plugin development)"),
+    "MOSAIC_JOBS_INTERVAL": ("1", "how often each service runs due automation jobs, stage timers and "
+                                  "webhook deliveries, seconds"),
 }
 
 SERVICES = ("contacts", "sales", "servicedesk", "marketing", "analytics")
@@ -72,6 +76,8 @@ class Settings:
     otlp_endpoint: str = "http://127.0.0.1:4318"
     log_level: str = "INFO"
     demo: bool = True
+    plugins: tuple[str, ...] = ()
+    jobs_interval: float = 1.0
 
     @property
     def embedded(self) -> bool:
@@ -127,6 +133,8 @@ def load_settings(environ: dict | None = None) -> Settings:
         otlp_endpoint=get("OTEL_EXPORTER_OTLP_ENDPOINT"),
         log_level=get("MOSAIC_LOG_LEVEL"),
         demo=get("MOSAIC_DEMO") not in ("0", "false", "no", ""),
+        plugins=tuple(p.strip() for p in get("MOSAIC_PLUGINS").split(",") if p.strip()),
+        jobs_interval=float(get("MOSAIC_JOBS_INTERVAL")),
     )
 
 

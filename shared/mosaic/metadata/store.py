@@ -168,14 +168,18 @@ def tenant_objects(session: Session, registry: ObjectRegistry) -> dict[str, Obje
     return tenant_objects_versioned(session, registry)[0]
 
 
-def tenant_objects_versioned(session: Session, registry: ObjectRegistry,
-                             max_age: float = 0.0) -> tuple[dict[str, ObjectDef], int]:
+def tenant_objects_versioned(session: Session, registry: ObjectRegistry, max_age: float = 0.0,
+                             plugins: frozenset[str] | None = None) -> tuple[dict[str, ObjectDef], int]:
     """:func:`tenant_objects` and the metadata version they are at.
 
     With ``max_age`` > 0 a cached entry younger than that many seconds is trusted without
     asking the database for the version: a hot path (every record request) saves a round trip,
     and another process's metadata change is seen at most ``max_age`` later. Changes made in
     this process drop the entry at once.
+
+    With ``plugins`` (the plugins the caller's tenant runs), objects and fields of other plugins
+    are left out (:func:`mosaic.plugins.visibility.visible_objects`); the filtered view is cached
+    beside the full one.
     """
     tenant = _tenant(session)
     dirty = session.info.get(_DIRTY)
@@ -186,15 +190,27 @@ def tenant_objects_versioned(session: Session, registry: ObjectRegistry,
     hit = None if dirty else cache.get(tenant)
     now = time.monotonic()
     if hit is not None and max_age > 0 and now - hit[2] < max_age:
-        return dict(hit[1]), hit[0]
+        return _view(hit, plugins), hit[0]
     version = metadata_version(session)  # read first: definitions read after are never older
     if hit is not None and hit[0] == version:
-        cache.put(tenant, (version, hit[1], now))
-        return dict(hit[1]), version
-    objects = _load(session, registry)
+        hit = (version, hit[1], now, hit[3])
+        cache.put(tenant, hit)
+        return _view(hit, plugins), version
+    entry = (version, _load(session, registry), now, {})
     if not dirty:
-        cache.put(tenant, (version, objects, now))
-    return dict(objects), version
+        cache.put(tenant, entry)
+    return _view(entry, plugins), version
+
+
+def _view(entry: tuple, plugins: frozenset[str] | None) -> dict[str, ObjectDef]:
+    if plugins is None:
+        return dict(entry[1])
+    view = entry[3].get(plugins)
+    if view is None:
+        from mosaic.plugins.visibility import visible_objects
+
+        view = entry[3][plugins] = visible_objects(entry[1], plugins)
+    return dict(view)
 
 
 def tenant_object(session: Session, registry: ObjectRegistry, name: str) -> ObjectDef:
@@ -316,6 +332,12 @@ def remove_field(session: Session, registry: ObjectRegistry, object_name: str,
     title field of a custom object."""
     obj = tenant_object(session, registry, object_name)
     row = _custom_field_row(session, obj, field_name, "removed")
+    from mosaic.formulas import dependents  # here: mosaic.formulas imports this package
+
+    users = dependents(obj.fields, field_name)
+    if users:
+        raise ValidationFailed(f"'{field_name}' is used by formula fields: {', '.join(users)}.",
+                               errors={"name": [f"Used by the formulas of {', '.join(users)}; change them first."]})
     if obj.kind == "custom" and obj.title_field == field_name:
         raise ValidationFailed(f"'{field_name}' is the title field of {obj.name}.",
                                errors={"name": ["The title field cannot be removed."]})
@@ -387,3 +409,9 @@ def delete_object(session: Session, registry: ObjectRegistry, name: str,
                     .execution_options(synchronize_session=False))
     _bump(session)
     return count
+
+
+def bump_version(session: Session) -> None:
+    """Mark the tenant's metadata as changed (processes, rules, webhook subscriptions…): every
+    process rebuilds its cached view of the tenant at its next request."""
+    _bump(session)

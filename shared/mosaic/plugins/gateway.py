@@ -1,0 +1,37 @@
+"""What a plugin's gateway routes use to reach the services as the requesting user.
+
+    from mosaic.plugins.gateway import call, current_user
+
+    @bp.get("/contacts/<contact_id>/matches")
+    def matches(contact_id):
+        contact = call("contacts", "get_record", "contact", contact_id)
+        ...
+
+Errors raised by services (404, 422, …) propagate and become problem+json like anywhere else.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+def call(service: str, method: str, *args, **kwargs) -> Any:
+    """Call ``service.method`` over RPC with the request's identity (tenant, user, roles, trace)."""
+    from mosaic_gateway.web import call as gateway_call
+
+    return gateway_call(service, method, *args, **kwargs)
+
+
+def object_service(object_name: str) -> str:
+    """The service hosting ``object_name`` for the requesting tenant (404 if it has none)."""
+    from mosaic_gateway.web import context, directory
+
+    return directory().by_name(context(), object_name)["service"]
+
+
+def current_user() -> dict:
+    """The caller: ``{tenant_id, user_id, roles, plugins}``."""
+    from mosaic_gateway import auth
+
+    ident = auth.current_identity()
+    return {"tenant_id": ident.tenant_id, "user_id": ident.user_id, "roles": list(ident.roles),
+            "plugins": list(ident.plugins)}
