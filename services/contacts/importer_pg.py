@@ -184,7 +184,9 @@ class BulkWriter:
         """Insert every ``Create``; returns how many were written. A row the per-row path refuses
         is added to ``errors`` as ``(row, cells, {field: [messages]})``."""
         self.now = utcnow()
-        if not bulk_capable(self.obj, self.behaviour):
+        if not bulk_capable(self.obj, self.behaviour) or self.store.pipeline_active(self.obj):
+            # Processes, rules, formulas or validation rules act on this object: each record
+            # takes the full write pipeline.
             return self._one_by_one(creates, errors)
         creates = list(creates)
         self._ids = iter(new_ids((4 if self.after else 3) * len(creates)))

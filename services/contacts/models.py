@@ -102,7 +102,7 @@ class Relationship(CoreRecord, Base):
 
 
 class Activity(CoreRecord, Base):
-    """A call, email, meeting, visit, chat or note, linked to a contact and/or an account."""
+    """A call, email, meeting, visit, chat, note or task, linked to a contact and/or an account."""
 
     __tablename__ = "activities"
 
@@ -117,6 +117,9 @@ class Activity(CoreRecord, Base):
     account_id: Mapped[str | None] = mapped_column(String(36))
     related_object: Mapped[str | None] = mapped_column(String(64))
     related_id: Mapped[str | None] = mapped_column(String(64))
+    #: a task's deadline and state (automation creates tasks; other types leave them empty)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    status: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
     __table_args__ = (
         Index("ix_activities_tenant_contact_at", "tenant_id", "contact_id", "occurred_at"),

@@ -7,10 +7,9 @@ from mosaic.entrypoints import rpc
 from nameko.timer import timer
 from sqlalchemy import select
 
-from mosaic.audit import history
 from mosaic.context import Tenancy
-from mosaic.events.log import events_since
-from mosaic.metadata import store as metadata
+from mosaic.events.consumer import domain_events
+from mosaic.records.service import RecordService
 from mosaic.telemetry import Tracing
 from mosaic_contacts import dedup, exporter, importer, merge as merging, timeline as timelines
 from mosaic_contacts.dependencies import contacts_records
@@ -19,72 +18,15 @@ from mosaic_contacts.models import Account, Relationship
 from mosaic_contacts.schemas import MergeSchema, load
 
 
-class ContactsService:
-    """Accounts, contacts, relationships, activities, and tenants' custom objects."""
+class ContactsService(RecordService):
+    """Accounts, contacts, relationships, activities, and tenants' custom and plugin objects (the
+    record API, processes, rules and webhooks come from :class:`RecordService`)."""
 
     name = "contacts"
 
     ctx = Tenancy(module="contacts")
     data = contacts_records()
     tracing = Tracing()
-
-    # -- health ---------------------------------------------------------------------------------
-    @rpc
-    def ping(self):
-        """Liveness over RPC (the gateway's readiness check)."""
-        return {"service": self.name, "ok": True}
-
-    # -- metadata -------------------------------------------------------------------------------
-    @rpc
-    def describe(self):
-        """Every object of the caller's tenant, with its fields (OpenAPI, metadata API)."""
-        self.ctx.tenant()
-        return [obj.to_dict() for obj in self.data.objects().values()]
-
-    @rpc
-    def add_field(self, object_name, definition):
-        self.ctx.require_role("admin")
-        fd = metadata.add_field(self.data.session, self.data.registry, object_name, definition)
-        self.data.session.commit()
-        return fd.to_dict()
-
-    @rpc
-    def change_field(self, object_name, field_name, changes):
-        self.ctx.require_role("admin")
-        fd = metadata.change_field(self.data.session, self.data.registry, object_name, field_name, changes)
-        self.data.session.commit()
-        return fd.to_dict()
-
-    @rpc
-    def remove_field(self, object_name, field_name):
-        self.ctx.require_role("admin")
-        metadata.remove_field(self.data.session, self.data.registry, object_name, field_name)
-        self.data.session.commit()
-
-    @rpc
-    def create_object(self, definition):
-        self.ctx.require_role("admin")
-        obj = metadata.create_object(self.data.session, self.data.registry, definition)
-        self.data.session.commit()
-        return obj.to_dict()
-
-    @rpc
-    def delete_object(self, name, force=False):
-        self.ctx.require_role("admin")
-        metadata.delete_object(self.data.session, self.data.registry, name, force=bool(force))
-        self.data.session.commit()
-
-    # -- records --------------------------------------------------------------------------------
-    @rpc
-    def list_records(self, object_name, filter=None, sort=None, cursor=None, limit=50, fields=None):
-        self.ctx.tenant()
-        return self.data.store().list(object_name, filter=filter, sort=sort, cursor=cursor,
-                                      limit=limit, fields=fields)
-
-    @rpc
-    def get_record(self, object_name, record_id, fields=None):
-        self.ctx.tenant()
-        return self.data.store().get(object_name, record_id, fields)
 
     @rpc
     def create_record(self, object_name, data, dedup_policy="block"):
@@ -107,30 +49,6 @@ class ContactsService:
                                                        threshold=self._threshold())
         store.session.commit()
         return {"record": record, "duplicates": duplicates}
-
-    @rpc
-    def update_record(self, object_name, record_id, data, expected_version=None):
-        self.ctx.tenant()
-        store = self.data.store()
-        record = store.update(object_name, record_id, data, expected_version)
-        store.session.commit()
-        return record
-
-    @rpc
-    def delete_record(self, object_name, record_id, expected_version=None):
-        self.ctx.tenant()
-        store = self.data.store()
-        store.delete(object_name, record_id, expected_version)
-        store.session.commit()
-
-    @rpc
-    def record_history(self, object_name, record_id, cursor=None, limit=50):
-        self.ctx.tenant()
-        store = self.data.store()
-        obj = store.obj(object_name)
-        store.allow(obj, "read")
-        store.load_row(obj, record_id)
-        return history(store.session, obj.name, record_id, cursor=cursor, limit=limit)
 
     # -- contacts' own actions ------------------------------------------------------------------
     @rpc
@@ -181,19 +99,6 @@ class ContactsService:
                                "account": accounts.get(r.account_id)} for r in rels],
             "timeline": timelines.timeline(store, "contact", contact_id, None, 10)["items"],
         }
-
-    # -- the retained event log -------------------------------------------------------------------
-    @rpc
-    def events_since(self, after_seq=0, limit=500, types=None):
-        """Replay published events after ``after_seq``: the caller's tenant's, or every tenant's
-        for a system caller (read models rebuilt from the log)."""
-        ctx = self.ctx.system()
-        session = self.data.system() if ("system" in ctx.roles and not ctx.tenant_id) else self.data.session
-        if ctx.tenant_id:
-            self.ctx.tenant()
-        elif "system" not in ctx.roles:
-            self.ctx.tenant()  # raises: neither a tenant nor the platform
-        return events_since(session, after_seq=int(after_seq), limit=int(limit), types=types)
 
     def _threshold(self) -> int:
         return self.data.settings.dedup_threshold
@@ -253,6 +158,11 @@ class ContactsService:
         self.ctx.tenant()
         return exporter.export_page(self.data.store(), object_name, filter=filter, sort=sort,
                                     cursor=cursor, fields=fields, limit=limit)
+
+    @domain_events("contacts", "#")
+    def on_event(self, envelope):
+        """Every domain event (this service's and others'): plugins' ``mosaic_handle_event``."""
+        self.handle_plugin_event(envelope)
 
     @timer(interval=1)
     def run_imports(self):

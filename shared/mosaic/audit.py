@@ -14,7 +14,7 @@ from mosaic.db import Base, JSONType, TenantScoped, UTCDateTime, new_id, utcnow
 from mosaic.errors import BadRequest
 from mosaic.metadata.values import format_datetime, json_safe
 
-ACTIONS = frozenset({"create", "update", "delete", "merge", "import"})
+ACTIONS = frozenset({"create", "update", "delete", "merge", "import", "transition", "automation"})
 #: fields the platform moves on every write; listing them would make every update look alike
 #: and no update empty.
 IGNORED_FIELDS = frozenset({"version", "updated_at"})

@@ -19,6 +19,7 @@ from nameko.constants import (AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, DEFAULT_
                               LOGIN_METHOD_CONFIG_KEY, SERIALIZER_CONFIG_KEY)
 from nameko.exceptions import UnserializableValueError, serialize
 from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
+from nameko.timer import Timer
 
 
 class ReplyPublisher(Publisher):
@@ -63,3 +64,21 @@ class FastRpc(Rpc):
 
 
 rpc = FastRpc.decorator
+
+
+class SettingsTimer(Timer):
+    """A nameko timer whose interval is a setting (``MOSAIC_JOBS_INTERVAL``…), read when the
+    container starts; ``interval`` is the fallback."""
+
+    def __init__(self, setting: str, interval: float, **kwargs):
+        super().__init__(interval, **kwargs)
+        self.setting = setting
+
+    def setup(self):
+        from mosaic.db.provider import settings_of
+
+        self.interval = float(getattr(settings_of(self.container), self.setting, self.interval))
+        super().setup()
+
+
+settings_timer = SettingsTimer.decorator

@@ -23,7 +23,11 @@ log = logging.getLogger(__name__)
 
 #: tables every record-hosting service has
 PLATFORM_TABLES = ("metadata_fields", "metadata_objects", "metadata_versions", "records", "audit_entries",
-                   "outbox", "processed_events")
+                   "outbox", "processed_events",
+                   # the low-code runtime: definitions, processes, automation, webhooks (issue 3)
+                   "metadata_behaviours", "tenant_plugins", "process_transitions", "process_approvals",
+                   "automation_jobs", "assignment_cursors", "notifications", "webhook_subscriptions",
+                   "webhook_deliveries", "webhook_attempts")
 #: component -> (package holding models and migrations, its own tables)
 COMPONENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "gateway": ("mosaic_gateway", ("tenants", "users", "refresh_tokens", "api_keys", "field_permissions",
@@ -37,7 +41,9 @@ COMPONENTS: dict[str, tuple[str, tuple[str, ...]]] = {
 def load_models() -> None:
     """Import every module that defines tables, so ``Base.metadata`` knows them all."""
     for module in ("mosaic.metadata.store", "mosaic.records.models", "mosaic.audit", "mosaic.events.outbox",
-                   "mosaic.events.consumer", "mosaic_gateway.models", "mosaic_contacts.models"):
+                   "mosaic.events.consumer", "mosaic.logic.models", "mosaic.processes.models",
+                   "mosaic.automation.jobs", "mosaic.automation.execute", "mosaic.automation.notifications",
+                   "mosaic.webhooks.models", "mosaic_gateway.models", "mosaic_contacts.models"):
         importlib.import_module(module)
 
 

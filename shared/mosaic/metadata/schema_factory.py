@@ -132,9 +132,14 @@ def load_create(obj: ObjectDef, data: Mapping[str, Any],
         if f.default is not None and f.name not in payload and not _is_read_only(f):
             payload[f.name] = f.default
     try:
-        return schema_for(obj, cache_key).load(payload)
+        values = schema_for(obj, cache_key).load(payload)
     except ValidationError as exc:
         raise _invalid(exc) from None
+    for f in obj.fields:
+        # A read-only field's default is its starting value (a counter a plugin maintains).
+        if f.read_only and f.default is not None and f.type is not FieldType.FORMULA and not f.is_column:
+            values.setdefault(f.name, f.default)
+    return values
 
 
 def load_update(obj: ObjectDef, data: Mapping[str, Any],

@@ -1,42 +1,103 @@
 """The nameko dependency a record-hosting service declares once: its database, its objects
-(core and tenant-defined) and a :class:`~mosaic.records.store.RecordStore` per worker."""
+(core, plugin and tenant-defined), the tenant's low-code logic, and a
+:class:`~mosaic.records.store.RecordStore` per worker — or per background job
+(:meth:`Records.open_store`)."""
 from __future__ import annotations
 
-from typing import Callable
+import threading
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Callable, Iterator
 
+from sqlalchemy import select
+
+from mosaic.context import RequestContext
 from mosaic.db.provider import Database, WorkerDb, settings_of
+from mosaic.db.tenancy import system_session, tenant_session
+from mosaic.logic.models import TenantPlugins
+from mosaic.logic.steps import default_steps
+from mosaic.logic.tenant import tenant_logic
 from mosaic.metadata.registry import ObjectRegistry
-from mosaic.metadata.store import tenant_objects, tenant_objects_versioned
+from mosaic.metadata.store import tenant_objects_versioned
+from mosaic.plugins import get_host
+from mosaic.records.store import Behaviour, RecordStore
 
 #: how long a worker trusts its process's cached metadata without asking the database (seconds);
 #: another process's field or object change shows up at most this much later.
 METADATA_MAX_AGE = 1.0
-from mosaic.records.store import Behaviour, RecordStore
+
+
+class TenantPluginsCache:
+    """Which plugins each tenant runs, as this service last heard (``tenant_plugins``): requests
+    carry it in their context and keep the table current; timers and event handlers read it."""
+
+    def __init__(self):
+        self._known: dict[tuple[int, str], tuple[str, ...]] = {}
+        self._lock = threading.Lock()
+
+    def note(self, engine, tenant_id: str, plugins: tuple[str, ...]) -> None:
+        """Record ``plugins`` for the tenant if they changed (own short transaction)."""
+        key = (id(engine), tenant_id)
+        wanted = tuple(sorted(plugins))
+        if self._known.get(key) == wanted:
+            return
+        with system_session(engine) as session:
+            row = session.get(TenantPlugins, tenant_id)
+            if row is None:
+                session.add(TenantPlugins(tenant_id=tenant_id, plugins=list(wanted)))
+            elif tuple(row.plugins or ()) != wanted:
+                row.plugins = list(wanted)
+            session.commit()
+        with self._lock:
+            self._known[key] = wanted
+
+    def get(self, engine, tenant_id: str) -> tuple[str, ...]:
+        """The tenant's plugins as stored (empty if this service never heard of the tenant)."""
+        with system_session(engine) as session:
+            plugins = session.scalar(select(TenantPlugins.plugins).where(TenantPlugins.tenant_id == tenant_id))
+        return tuple(plugins or ())
+
+
+def build_store(session, registry: ObjectRegistry, ctx: RequestContext, *, module: str,
+                behaviours: dict[str, Behaviour], max_page: int = 500,
+                clock: Callable[[], datetime] | None = None, max_age: float = METADATA_MAX_AGE,
+                steps=None) -> RecordStore:
+    """A record store for ``ctx``'s tenant on ``session``: the objects it sees (its plugins'
+    included), its compiled logic, and the write pipeline."""
+    host = get_host()
+    enabled = host.enabled(ctx.plugins)
+    objects, version = tenant_objects_versioned(session, registry, max_age=max_age, plugins=enabled)
+    logic = tenant_logic(session, registry, objects, version, host, enabled)
+    return RecordStore(session, objects, ctx, module=module, metadata_version=version, max_page=max_page,
+                       behaviours=behaviours, steps=default_steps() if steps is None else steps,
+                       logic=logic, clock=clock)
 
 
 class WorkerRecords(WorkerDb):
     """A worker's database handle plus the tenant's objects and a record store."""
 
     def __init__(self, engine, ctx, registry: ObjectRegistry, behaviours: dict[str, Behaviour],
-                 module: str, settings):
+                 module: str, settings, provider: "Records"):
         super().__init__(engine, ctx)
         self.registry = registry
         self.behaviours = behaviours
         self.module = module
         self.settings = settings
+        self.provider = provider
         self._store: RecordStore | None = None
 
     def objects(self):
-        """The tenant's objects: core ones with its custom fields, and its custom objects."""
-        return tenant_objects(self.session, self.registry)
+        """The tenant's objects: core and its plugins' ones with its custom fields, and its
+        custom objects."""
+        return self.store().objects
 
     def store(self) -> RecordStore:
         """The record store of this worker's tenant (built once per worker)."""
         if self._store is None:
-            session = self.session
-            objects, version = tenant_objects_versioned(session, self.registry, max_age=METADATA_MAX_AGE)
-            self._store = RecordStore(session, objects, self.ctx, module=self.module, metadata_version=version,
-                                      max_page=self.settings.max_page, behaviours=self.behaviours)
+            tenant = self.ctx.require_tenant()
+            self.provider.tenant_plugins.note(self.engine, tenant, self.ctx.plugins)
+            self._store = build_store(self.session, self.registry, self.ctx, module=self.module,
+                                      behaviours=self.behaviours, max_page=self.settings.max_page)
         return self._store
 
 
@@ -50,11 +111,29 @@ class Records(Database):
         self.registry = registry_factory()
         self.behaviours = behaviours_factory() if behaviours_factory else {}
         self.module = module or service
+        self.tenant_plugins = TenantPluginsCache()
 
     def get_dependency(self, worker_ctx):
-        from mosaic.context import RequestContext
-
         handle = WorkerRecords(self.engine, RequestContext.from_nameko(worker_ctx.data), self.registry,
-                               self.behaviours, self.module, settings_of(self.container))
+                               self.behaviours, self.module, settings_of(self.container), self)
         self._workers[worker_ctx] = handle
         return handle
+
+    def store_on(self, session, tenant_id: str, plugins: tuple[str, ...] | None = None,
+                 now: datetime | None = None) -> RecordStore:
+        """A record store of ``tenant_id`` on ``session`` acting as the platform (timers, jobs,
+        event handlers), with the tenant's plugins as last heard unless given."""
+        if plugins is None:
+            plugins = self.tenant_plugins.get(self.engine, tenant_id)
+        ctx = RequestContext(tenant_id=tenant_id, roles=("system",), modules=(self.module,), plugins=plugins)
+        return build_store(session, self.registry, ctx, module=self.module, behaviours=self.behaviours,
+                           clock=(lambda: now) if now else None)
+
+    @contextmanager
+    def open_store(self, tenant_id: str, now: datetime | None = None) -> Iterator[RecordStore]:
+        """:meth:`store_on` a fresh tenant session of its own; the caller commits."""
+        session = tenant_session(self.engine, tenant_id)
+        try:
+            yield self.store_on(session, tenant_id, now=now)
+        finally:
+            session.close()

@@ -9,7 +9,7 @@ objects, through :class:`Behaviour` hooks (the contact lifecycle, dedup keys, ..
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,6 +27,7 @@ from mosaic.metadata.fields import FieldDef, FieldType, ObjectDef
 from mosaic.metadata.schema_factory import from_json_value, load_create, load_update, to_api_value, to_json_value
 from mosaic.records import paging
 from mosaic.records.models import Record
+from mosaic.records.pipeline import Step, Write
 from mosaic.records.reading import read_plan
 from mosaic.telemetry import current_traceparent
 from mosaic.db import utcnow
@@ -58,7 +59,8 @@ class RecordStore:
 
     def __init__(self, session: Session, objects: dict[str, ObjectDef], ctx: RequestContext,
                  *, module: str, metadata_version: int = 0, max_page: int = 500,
-                 behaviours: dict[str, Behaviour] | None = None):
+                 behaviours: dict[str, Behaviour] | None = None, steps: Iterable[Step] = (),
+                 logic: Any = None, clock: Callable[[], datetime] | None = None):
         self.session = session
         self.objects = objects
         self.ctx = ctx
@@ -66,7 +68,20 @@ class RecordStore:
         self.metadata_version = metadata_version
         self.max_page = max_page
         self.behaviours = behaviours or {}
+        #: the write pipeline (processes, automation, formulas, validation rules, plugins)
+        self.steps: tuple[Step, ...] = tuple(steps)
+        #: the tenant's low-code configuration (``mosaic.logic.TenantLogic``), None for bare stores
+        self.logic = logic
+        self.clock = clock
         self.dialect = session.get_bind().dialect.name
+
+    def now(self) -> datetime:
+        """The time as the pipeline sees it (tests set ``clock``)."""
+        return self.clock() if self.clock else datetime.now(timezone.utc)
+
+    def pipeline_active(self, obj: ObjectDef) -> bool:
+        """Whether any step of the write pipeline acts on ``obj`` for this tenant."""
+        return any(step.active(self, obj) for step in self.steps)
 
     # -- objects and fields -------------------------------------------------------------------
     def obj(self, name: str) -> ObjectDef:
@@ -85,7 +100,10 @@ class RecordStore:
         return obj.model.custom if obj.model is not None else Record.data
 
     def _cache_key(self, obj: ObjectDef) -> tuple:
-        return (self.session.info.get("tenant_id"), obj.service, obj.name, self.metadata_version)
+        # The plugins' fields the tenant sees are part of the schema: enabling or disabling a
+        # plugin changes it without a metadata version of its own.
+        namespaces = tuple(sorted({f.namespace for f in obj.fields if f.namespace}))
+        return (self.session.info.get("tenant_id"), obj.service, obj.name, self.metadata_version, namespaces)
 
     def _fields(self, obj: ObjectDef) -> dict[str, FieldDef]:
         return {f.name: f for f in obj.fields}
@@ -202,7 +220,8 @@ class RecordStore:
             flt = self._parsed(obj, filter, fields)
             when = now or datetime.now(timezone.utc)
             stmt = stmt.where(compile_sql(flt, lambda fd, sub: self._expr(obj, fd, sub), when, self.dialect))
-        sortable = {n for n, f in fields.items() if f.type not in UNSORTABLE}
+        sortable = {n for n, f in fields.items() if f.type not in UNSORTABLE
+                    and not (f.type is FieldType.FORMULA and f.formula_type is None)}
         srt = paging.parse_sort(sort, sortable)
         sort_fd = fields[srt.field]
         return stmt, srt, self._expr(obj, sort_fd), sort_fd
@@ -234,11 +253,16 @@ class RecordStore:
         row = self.insert_values(obj, values, action=action)
         return self.to_api(obj, self.values_of(obj, row))
 
-    def insert_values(self, obj: ObjectDef, values: dict, *, action: str = "create", emit_event: bool = True):
+    def insert_values(self, obj: ObjectDef, values: dict, *, action: str = "create", emit_event: bool = True,
+                      notes: dict | None = None):
         """Insert already-validated python ``values``; the path imports share with :meth:`create`."""
         behaviour = self.behaviours.get(obj.name)
         if behaviour:
             behaviour.before_save(self, obj, values, None)
+        w = Write(obj, action, None, values, notes=notes if notes is not None else {})
+        for step in self.steps:
+            step.before_write(self, w)
+        values = w.values
         self._check_references(obj, values)
         self._check_unique(obj, values, None)
         model = self._model(obj)
@@ -259,8 +283,11 @@ class RecordStore:
         after = self.values_of(obj, row)
         api_after = self.to_api(obj, after)
         record_change(self.session, self.ctx.actor, obj.name, row.id, action, {}, api_after)
+        w.row, w.after = row, after
         if emit_event:
-            self._emit(obj, "created", row, {"record": api_after})
+            w.event = self._emit(obj, "created", row, {"record": api_after})
+        for step in self.steps:
+            step.after_write(self, w)
         if behaviour:
             behaviour.after_save(self, obj, row, None, after)
         return row
@@ -275,7 +302,8 @@ class RecordStore:
         self.update_values(obj, row, values)
         return self.to_api(obj, self.values_of(obj, row))
 
-    def update_values(self, obj: ObjectDef, row, values: dict, *, action: str = "update") -> dict:
+    def update_values(self, obj: ObjectDef, row, values: dict, *, action: str = "update",
+                      notes: dict | None = None) -> dict:
         """Apply validated python ``values`` to ``row``; returns the changes {field: [old, new]}."""
         before = self.values_of(obj, row)
         behaviour = self.behaviours.get(obj.name)
@@ -284,6 +312,13 @@ class RecordStore:
         changed = {k: v for k, v in values.items() if before.get(k) != v}
         if not changed:
             return {}
+        w = Write(obj, action, before, changed, notes=notes if notes is not None else {})
+        for step in self.steps:
+            step.before_write(self, w)
+        changed = {k: v for k, v in w.values.items() if before.get(k) != v}
+        if not changed:
+            return {}
+        w.values = changed
         self._check_references(obj, changed)
         self._check_unique(obj, changed, row.id)
         self._assign(obj, row, changed)
@@ -299,7 +334,10 @@ class RecordStore:
         api_before, api_after = self.to_api(obj, before), self.to_api(obj, after)
         changes = {k: [api_before.get(k), api_after.get(k)] for k in changed}
         record_change(self.session, self.ctx.actor, obj.name, row.id, action, api_before, api_after)
-        self._emit(obj, "updated", row, {"changes": changes, "record": api_after})
+        w.row, w.after = row, after
+        w.event = self._emit(obj, "updated", row, {"changes": changes, "record": api_after})
+        for step in self.steps:
+            step.after_write(self, w)
         if behaviour:
             behaviour.after_save(self, obj, row, before, after)
         return changes
@@ -400,11 +438,18 @@ class RecordStore:
         if errors:
             raise Conflict("a unique field already has this value", errors=errors)
 
-    def _emit(self, obj: ObjectDef, verb: str, row, data: dict) -> None:
-        envelope = make_envelope(f"{obj.name}.{verb}", self.session.info["tenant_id"], self.ctx.actor,
-                                 obj.name, row.id, data, row.version)
-        emit(self.session, envelope, traceparent=current_traceparent())
+    def _emit(self, obj: ObjectDef, verb: str, row, data: dict) -> dict:
+        return self.emit_envelope(make_envelope(f"{obj.name}.{verb}", self.session.info["tenant_id"],
+                                                self.ctx.actor, obj.name, row.id, data, row.version))
 
-    def emit_event(self, obj: ObjectDef, verb: str, row, data: dict) -> None:
+    def emit_envelope(self, envelope: dict) -> dict:
+        """Write ``envelope`` to the outbox and queue the webhook deliveries it matches, in this
+        transaction; every event a store emits goes through here."""
+        emit(self.session, envelope, traceparent=current_traceparent())
+        if self.logic is not None:
+            self.logic.on_event(self.session, envelope)
+        return envelope
+
+    def emit_event(self, obj: ObjectDef, verb: str, row, data: dict) -> dict:
         """Emit ``<object>.<verb>`` for ``row`` through the outbox (domain actions: merged, logged…)."""
-        self._emit(obj, verb, row, data)
+        return self._emit(obj, verb, row, data)

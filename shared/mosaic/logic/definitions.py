@@ -1,0 +1,86 @@
+"""A tenant admin's processes, automation rules and validation rules: checked by the same
+compiler that builds them for the runtime, stored as JSON, versioned with the tenant's metadata."""
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mosaic.errors import NotFound, ValidationFailed
+from mosaic.logic.models import BehaviourDefinition
+from mosaic.metadata.fields import NAME_RE, ObjectDef
+from mosaic.metadata.store import bump_version
+
+#: kind -> "module:compile function" (each takes definition, obj, objects)
+KINDS: dict[str, str] = {
+    "process": "mosaic.processes.definitions:compile_process",
+    "automation_rule": "mosaic.automation.rules:compile_rule",
+    "validation_rule": "mosaic.validation:compile_validation_rule",
+}
+#: the URL segment of each kind under /api/v1/metadata/
+PATHS = {"process": "processes", "automation_rule": "rules", "validation_rule": "validation-rules"}
+
+
+def compiler(kind: str) -> Callable[..., Any]:
+    """The compile function of ``kind``."""
+    try:
+        module, _, name = KINDS[kind].partition(":")
+    except KeyError:
+        raise NotFound(f"unknown kind of definition {kind!r}") from None
+    return getattr(importlib.import_module(module), name)
+
+
+def compile_definition(kind: str, definition: Any, objects: dict[str, ObjectDef]):
+    """Check ``definition`` against the tenant's ``objects``; the compiled runtime object."""
+    if not isinstance(definition, dict):
+        raise ValidationFailed("a definition is a JSON object", errors={"_schema": ["expected an object"]})
+    obj = objects.get(definition.get("object") or "")
+    if obj is None:
+        raise ValidationFailed(f"unknown object {definition.get('object')!r}",
+                               errors={"object": ["no such object in this tenant"]})
+    return compiler(kind)(definition, obj, objects)
+
+
+def put_definition(session: Session, objects: dict[str, ObjectDef], kind: str, definition: Any) -> dict:
+    """Create or replace the tenant's ``kind`` definition named ``definition["name"]``."""
+    name = definition.get("name") if isinstance(definition, dict) else None
+    if isinstance(name, str) and "__" in name:
+        raise ValidationFailed("names with '__' are reserved for plugins",
+                               errors={"name": ["must not contain '__' (plugin namespaces)"]})
+    if isinstance(name, str) and not NAME_RE.match(name):
+        raise ValidationFailed("invalid name", errors={"name": ["snake_case, letters first, up to 63 characters"]})
+    compiled = compile_definition(kind, definition, objects)
+    stored = dict(compiled.definition)
+    stored.pop("plugin", None)
+    row = session.scalar(select(BehaviourDefinition).where(BehaviourDefinition.kind == kind,
+                                                           BehaviourDefinition.name == compiled.name))
+    if row is None:
+        row = BehaviourDefinition(kind=kind, name=compiled.name)
+        session.add(row)
+    row.object = compiled.object
+    row.definition = stored
+    row.active = bool(stored.get("active", True))
+    session.flush()
+    bump_version(session)
+    return stored
+
+
+def list_definitions(session: Session, kind: str | None = None) -> list[BehaviourDefinition]:
+    """The tenant's own definitions (of one ``kind``), by name."""
+    stmt = select(BehaviourDefinition).order_by(BehaviourDefinition.kind, BehaviourDefinition.name)
+    if kind:
+        stmt = stmt.where(BehaviourDefinition.kind == kind)
+    return list(session.scalars(stmt))
+
+
+def delete_definition(session: Session, kind: str, name: str) -> None:
+    """Delete the tenant's ``kind`` definition ``name`` (plugins' cannot be deleted)."""
+    row = session.scalar(select(BehaviourDefinition).where(BehaviourDefinition.kind == kind,
+                                                           BehaviourDefinition.name == name))
+    if row is None:
+        raise NotFound(f"no {kind.replace('_', ' ')} named {name!r}")
+    session.delete(row)
+    session.flush()
+    bump_version(session)

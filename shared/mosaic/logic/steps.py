@@ -1,0 +1,53 @@
+"""The write pipeline every record store runs, in order (see :mod:`mosaic.records.pipeline`)."""
+from __future__ import annotations
+
+import importlib
+
+from mosaic.errors import ValidationFailed
+from mosaic.records.pipeline import Step, Write
+
+#: the platform's steps, in the order they run
+STEP_CLASSES = (
+    "mosaic.processes.engine:ProcessStep",        # the stage field: initial stage, moves only by transition
+    "mosaic.automation.engine:AutomationStep",    # rules: field updates now, other actions queued
+    "mosaic.formulas.step:FormulaStep",             # formula fields computed from the final values
+    "mosaic.validation:ValidationStep",           # validation rules
+    "mosaic.logic.steps:PluginStep",              # plugins' mosaic_validate_record / mosaic_record_saved
+)
+
+
+class PluginStep(Step):
+    """Calls the tenant's plugins' write hooks."""
+
+    def active(self, store, obj) -> bool:
+        logic = store.logic
+        return logic is not None and (logic.implements("mosaic_validate_record")
+                                      or logic.implements("mosaic_record_saved"))
+
+    def before_write(self, store, w: Write) -> None:
+        logic = store.logic
+        if logic is None or not logic.implements("mosaic_validate_record"):
+            return
+        errors: dict[str, list[str]] = {}
+        for result in logic.hook("mosaic_validate_record")(store=store, object_name=w.obj.name,
+                                                            values=w.merged, before=w.before):
+            for field, messages in (result or {}).items():
+                errors.setdefault(field, []).extend([messages] if isinstance(messages, str) else messages)
+        if errors:
+            raise ValidationFailed("Record is invalid.", errors=errors)
+
+    def after_write(self, store, w: Write) -> None:
+        logic = store.logic
+        if logic is None or not logic.implements("mosaic_record_saved"):
+            return
+        logic.hook("mosaic_record_saved")(store=store, object_name=w.obj.name, record=w.after,
+                                          before=w.before, action=w.action)
+
+
+def default_steps() -> tuple[Step, ...]:
+    """One instance of every platform step (they keep no per-request state)."""
+    steps = []
+    for path in STEP_CLASSES:
+        module, _, name = path.partition(":")
+        steps.append(getattr(importlib.import_module(module), name)())
+    return tuple(steps)

@@ -1,0 +1,365 @@
+"""Entrypoints every record-hosting service has, whatever its objects: metadata, the record API,
+processes, tenant-defined rules, webhook subscriptions, notifications, configuration export and
+import, the background timers of the low-code runtime, and plugins' event handlers.
+
+A service subclasses :class:`RecordService` and declares ``name``, ``ctx = Tenancy(module=...)``
+and ``data = Records(...)``; it adds only what is special about its own objects. Entry points
+are thin: they check the context, call one domain function with the worker's store, commit.
+"""
+from __future__ import annotations
+
+import logging
+
+
+from mosaic.audit import history
+from mosaic.entrypoints import rpc, settings_timer
+from nameko.timer import timer
+from mosaic.errors import ValidationFailed
+from mosaic.events.log import events_since
+from mosaic.logic import definitions as logic_defs
+from mosaic.metadata import store as metadata
+
+log = logging.getLogger(__name__)
+
+
+class RecordService:
+    """Base of every record-hosting nameko service (``name``, ``ctx`` and ``data`` come from the subclass)."""
+
+    name = "records"
+
+    # -- health and tenant sync -------------------------------------------------------------------
+    @rpc
+    def ping(self):
+        """Liveness over RPC (the gateway's readiness check)."""
+        return {"service": self.name, "ok": True}
+
+    @rpc
+    def sync_tenant(self):
+        """Record the caller's tenant's enabled plugins (the gateway calls this when they change),
+        so timers and event handlers run the right plugins for it."""
+        ctx = self.ctx.tenant()
+        self.data.store()  # notes the context's plugins (mosaic.records.provider.TenantPluginsCache)
+        return {"service": self.name, "plugins": list(ctx.plugins)}
+
+    # -- metadata ---------------------------------------------------------------------------------
+    @rpc
+    def describe(self):
+        """Every object of the caller's tenant, with its fields (OpenAPI, metadata API)."""
+        self.ctx.tenant()
+        store = self.data.store()
+        out = []
+        for obj in store.objects.values():
+            item = obj.to_dict()
+            processes = store.logic.processes(obj.name)
+            if processes:
+                item["processes"] = [_process_summary(p.definition) for p in processes]
+            out.append(item)
+        return out
+
+    @rpc
+    def add_field(self, object_name, definition):
+        self.ctx.require_role("admin")
+        self._refuse_plugin_object(object_name)
+        fd = metadata.add_field(self.data.session, self.data.registry, object_name, definition)
+        self.data.session.commit()
+        return fd.to_dict()
+
+    @rpc
+    def change_field(self, object_name, field_name, changes):
+        self.ctx.require_role("admin")
+        fd = metadata.change_field(self.data.session, self.data.registry, object_name, field_name, changes)
+        self.data.session.commit()
+        return fd.to_dict()
+
+    @rpc
+    def remove_field(self, object_name, field_name):
+        self.ctx.require_role("admin")
+        metadata.remove_field(self.data.session, self.data.registry, object_name, field_name)
+        self.data.session.commit()
+
+    @rpc
+    def create_object(self, definition):
+        self.ctx.require_role("admin")
+        obj = metadata.create_object(self.data.session, self.data.registry, definition)
+        self.data.session.commit()
+        return obj.to_dict()
+
+    @rpc
+    def delete_object(self, name, force=False):
+        self.ctx.require_role("admin")
+        metadata.delete_object(self.data.session, self.data.registry, name, force=bool(force))
+        self.data.session.commit()
+
+    def _refuse_plugin_object(self, object_name):
+        """Fields on a plugin's object are the plugin's to declare (its next version may add the
+        same name); tenants add theirs to core and custom objects."""
+        obj = self.data.store().objects.get(object_name)
+        if obj is not None and obj.kind == "plugin":
+            raise ValidationFailed(f"{obj.label} belongs to the {obj.namespace} plugin; custom fields go on "
+                                   "core or custom objects", errors={"object": ["a plugin's object"]})
+
+    # -- records ----------------------------------------------------------------------------------
+    @rpc
+    def list_records(self, object_name, filter=None, sort=None, cursor=None, limit=50, fields=None):
+        self.ctx.tenant()
+        return self.data.store().list(object_name, filter=filter, sort=sort, cursor=cursor,
+                                      limit=limit, fields=fields)
+
+    @rpc
+    def get_record(self, object_name, record_id, fields=None):
+        self.ctx.tenant()
+        return self.data.store().get(object_name, record_id, fields)
+
+    @rpc
+    def create_record(self, object_name, data, dedup_policy="block"):
+        """Create a record (services with duplicate detection override this)."""
+        self.ctx.tenant()
+        store = self.data.store()
+        record = store.create(object_name, data)
+        store.session.commit()
+        return {"record": record, "duplicates": []}
+
+    @rpc
+    def update_record(self, object_name, record_id, data, expected_version=None):
+        self.ctx.tenant()
+        store = self.data.store()
+        record = store.update(object_name, record_id, data, expected_version)
+        store.session.commit()
+        return record
+
+    @rpc
+    def delete_record(self, object_name, record_id, expected_version=None):
+        self.ctx.tenant()
+        store = self.data.store()
+        store.delete(object_name, record_id, expected_version)
+        store.session.commit()
+
+    @rpc
+    def record_history(self, object_name, record_id, cursor=None, limit=50):
+        self.ctx.tenant()
+        store = self.data.store()
+        obj = store.obj(object_name)
+        store.allow(obj, "read")
+        store.load_row(obj, record_id)
+        return history(store.session, obj.name, record_id, cursor=cursor, limit=limit)
+
+    # -- processes --------------------------------------------------------------------------------
+    @rpc
+    def transition(self, object_name, record_id, payload):
+        """Move a record along its process (or ask for approval)."""
+        from mosaic.processes import engine as processes
+
+        self.ctx.tenant()
+        body = _body(payload, {"to", "transition", "comment", "process", "expected_version"})
+        store = self.data.store()
+        result = processes.transition(store, object_name, record_id, to=body.get("to"),
+                                      transition=body.get("transition"), comment=body.get("comment"),
+                                      process=body.get("process"), expected_version=body.get("expected_version"))
+        store.session.commit()
+        return result
+
+    @rpc
+    def decide(self, object_name, record_id, verdict, payload=None):
+        """Approve or reject a record's pending transition."""
+        from mosaic.processes import approvals as processes
+
+        self.ctx.tenant()
+        body = _body(payload or {}, {"comment", "process"})
+        store = self.data.store()
+        fn = {"approve": processes.approve, "reject": processes.reject}.get(verdict)
+        if fn is None:
+            raise ValidationFailed("verdict must be approve or reject", errors={"verdict": ["approve or reject"]})
+        result = fn(store, object_name, record_id, comment=body.get("comment"), process=body.get("process"))
+        store.session.commit()
+        return result
+
+    @rpc
+    def transitions(self, object_name, record_id):
+        """A record's process history, newest first."""
+        from mosaic.processes import approvals as processes
+
+        self.ctx.tenant()
+        return processes.history(self.data.store(), object_name, record_id)
+
+    @rpc
+    def approvals(self, status="pending", limit=100):
+        """Approvals the caller may decide (or all of a status, for an admin)."""
+        from mosaic.processes import approvals as processes
+
+        self.ctx.tenant()
+        return processes.approvals(self.data.store(), status=status, limit=int(limit))
+
+    # -- processes, rules and validation rules as metadata -----------------------------------------
+    @rpc
+    def list_definitions(self, kind):
+        """The tenant's own ``kind`` definitions and those of its plugins (read-only)."""
+        self.ctx.tenant()
+        store = self.data.store()
+        own = [{**row.definition, "active": row.active} for row in logic_defs.list_definitions(store.session, kind)]
+        host = store.logic.host
+        attr = {"process": "processes", "automation_rule": "automation_rules",
+                "validation_rule": "validation_rules"}[kind]
+        plugin = [d for d in getattr(host.declarations, attr)
+                  if d.get("plugin") in store.logic.enabled and not host.plugins[d["plugin"]].manifest.builtin
+                  and d.get("object") in store.objects]
+        return own + plugin
+
+    @rpc
+    def put_definition(self, kind, definition):
+        self.ctx.require_role("admin")
+        store = self.data.store()
+        stored = logic_defs.put_definition(store.session, store.objects, kind, definition)
+        store.session.commit()
+        return stored
+
+    @rpc
+    def delete_definition(self, kind, name):
+        self.ctx.require_role("admin")
+        logic_defs.delete_definition(self.data.session, kind, name)
+        self.data.session.commit()
+
+    # -- notifications ------------------------------------------------------------------------------
+    @rpc
+    def notifications(self, unread_only=False, limit=50, cursor=None):
+        """The caller's notifications (to them or to one of their roles), newest first."""
+        from mosaic.automation import notifications
+
+        ctx = self.ctx.tenant()
+        return notifications.list_for(self.data.session, ctx.user_id, ctx.roles, bool(unread_only),
+                                      int(limit), cursor)
+
+    @rpc
+    def mark_notifications_read(self, ids):
+        from mosaic.automation import notifications
+
+        ctx = self.ctx.tenant()
+        count = notifications.mark_read(self.data.session, ctx.user_id, ctx.roles, list(ids or ()))
+        self.data.session.commit()
+        return {"marked": count}
+
+    # -- webhook subscriptions ----------------------------------------------------------------------
+    # The gateway creates one subscription (one id, one secret) in every service emitting events.
+    @rpc
+    def list_webhooks(self):
+        from mosaic.webhooks import subscriptions as subs
+
+        self.ctx.require_role("admin")
+        return [subs.subscription_out(row) for row in subs.list_subscriptions(self.data.session)]
+
+    @rpc
+    def get_webhook(self, sub_id):
+        from mosaic.webhooks import subscriptions as subs
+
+        self.ctx.require_role("admin")
+        return subs.subscription_out(subs.get_subscription(self.data.session, sub_id))
+
+    @rpc
+    def create_webhook(self, data, sub_id=None, secret=None):
+        """Subscribe; the answer carries the secret (shown to the admin this once)."""
+        from mosaic.webhooks import subscriptions as subs
+
+        self.ctx.require_role("admin")
+        row, secret = subs.create_subscription(self.data.session, data, sub_id=sub_id, secret=secret)
+        self.data.session.commit()
+        return {**subs.subscription_out(row), "secret": secret}
+
+    @rpc
+    def update_webhook(self, sub_id, data, secret=None):
+        from mosaic.webhooks import subscriptions as subs
+
+        self.ctx.require_role("admin")
+        row, rotated = subs.update_subscription(self.data.session, sub_id, data, secret=secret)
+        self.data.session.commit()
+        return {**subs.subscription_out(row), **({"secret": rotated} if rotated else {})}
+
+    @rpc
+    def delete_webhook(self, sub_id):
+        from mosaic.webhooks import subscriptions as subs
+
+        self.ctx.require_role("admin")
+        subs.delete_subscription(self.data.session, sub_id)
+        self.data.session.commit()
+
+    @rpc
+    def webhook_deliveries(self, sub_id, limit=50, cursor=None, status=None):
+        from mosaic.webhooks.delivery import delivery_log
+
+        self.ctx.require_role("admin")
+        return delivery_log(self.data.session, sub_id, cursor=cursor, limit=int(limit), status=status)
+
+    # -- plugins' event handlers ---------------------------------------------------------------------
+    def handle_plugin_event(self, envelope):
+        """Run the ``mosaic_handle_event`` hooks of the event's tenant's plugins, once per event
+        (the subclass's ``domain_events`` handler calls this)."""
+        from mosaic.events.consumer import apply_once
+        from mosaic.plugins import get_host
+
+        host = get_host()
+        provider = self.data.provider
+        if not any(not host.plugins[n].manifest.builtin for n in host.plugins
+                   if host.implements("mosaic_handle_event", frozenset({n}))):
+            return False
+        plugins = provider.tenant_plugins.get(self.data.engine, envelope["tenant_id"])
+        if not host.implements("mosaic_handle_event", host.enabled(plugins)):
+            return False
+
+        def handle(session, event):
+            store = provider.store_on(session, event["tenant_id"], plugins)
+            store.logic.hook("mosaic_handle_event")(store=store, event=event, service=self.name)
+
+        return apply_once(self.data.engine, f"{self.name}.plugins", envelope, handle)
+
+    # -- the retained event log ---------------------------------------------------------------------
+    @rpc
+    def events_since(self, after_seq=0, limit=500, types=None):
+        """Replay published events after ``after_seq``: the caller's tenant's, or every tenant's
+        for a system caller (read models rebuilt from the log)."""
+        ctx = self.ctx.system()
+        session = self.data.system() if ("system" in ctx.roles and not ctx.tenant_id) else self.data.session
+        if ctx.tenant_id:
+            self.ctx.tenant()
+        elif "system" not in ctx.roles:
+            self.ctx.tenant()  # raises: neither a tenant nor the platform
+        return events_since(session, after_seq=int(after_seq), limit=int(limit), types=types)
+
+    # -- background work ------------------------------------------------------------------------------
+    @settings_timer("jobs_interval", 1.0)
+    def run_jobs(self):
+        """Due automation jobs (rule actions, stage timers) and webhook deliveries."""
+        from mosaic.automation.jobs import run_due_jobs
+        from mosaic.webhooks.delivery import run_due_deliveries
+
+        run_due_jobs(self.data.engine, self.data.provider.open_store)
+        run_due_deliveries(self.data.engine)
+
+    @timer(interval=30)
+    def run_scheduled_rules(self):
+        """Queue the scheduled automation rules that came due (their jobs run on ``run_jobs``)."""
+        from mosaic.automation.engine import run_scheduled
+        from mosaic.logic.tenant import scheduled_rules_by_tenant
+        from mosaic.plugins import get_host
+
+        provider = self.data.provider
+        run_scheduled(self.data.engine, provider.open_store,
+                      lambda: scheduled_rules_by_tenant(self.data.engine, provider.open_store, get_host()))
+
+
+def _process_summary(definition: dict) -> dict:
+    """What the gateway and OpenAPI need to know of a process."""
+    return {"name": definition["name"], "label": definition.get("label") or definition["name"],
+            "field": definition["field"], "initial": definition.get("initial"),
+            "stages": [s["name"] for s in definition.get("stages", ())],
+            "transitions": [{"name": t.get("name"), "from": t.get("from"), "to": t.get("to"),
+                             "approval": bool(t.get("approval"))} for t in definition.get("transitions", ())],
+            "plugin": definition.get("plugin")}
+
+
+def _body(payload, allowed: set[str]) -> dict:
+    if payload is None:
+        return {}
+    if not isinstance(payload, dict):
+        raise ValidationFailed("the body must be a JSON object", errors={"_schema": ["expected an object"]})
+    unknown = sorted(set(payload) - allowed)
+    if unknown:
+        raise ValidationFailed("unknown fields in the body", errors={k: ["unknown field"] for k in unknown})
+    return payload
