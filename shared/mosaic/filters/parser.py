@@ -31,6 +31,9 @@ _KIND_OF_TYPE = {
 }
 
 MONEY_PARTS = {"amount": DECIMAL, "currency": TEXT}
+#: a formula's result type (``formula_type``) -> its kind; None (no result type) is absent.
+_KIND_OF_FORMULA = {t: _KIND_OF_TYPE[FieldType(t)]
+                    for t in ("text", "integer", "decimal", "boolean", "date", "datetime")}
 
 _ORDERED = {TEXT, INTEGER, DECIMAL, DATE, DATETIME}
 #: literal kinds each field kind accepts.
@@ -85,7 +88,11 @@ def parse(text: str, fields: Mapping[str, FieldDef]) -> Filter:
 
 def kind_of(field_def: FieldDef, subpath: str | None) -> str | None:
     """The comparison kind of a field path, None if the path does not exist (a subpath of a
-    non-money field, an unknown money part) or cannot be filtered (formula)."""
+    non-money field, an unknown money part) or cannot be filtered (a formula without a result
+    type). A formula field compares as its result type: its computed value is stored like a
+    field of that type."""
+    if field_def.type == FieldType.FORMULA:
+        return None if subpath is not None else _KIND_OF_FORMULA.get(field_def.formula_type)
     if field_def.type == FieldType.MONEY:
         # A bare money field means its amount: ``price > 100``.
         return MONEY_PARTS.get(subpath or "amount")
@@ -105,9 +112,10 @@ def _check(node: Node, fields: Mapping[str, FieldDef], used: dict[str, FieldDef]
         close = difflib.get_close_matches(ref.name, list(fields), n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         return [_at(f"unknown field {ref.path!r}{hint}", ref.pos)]
-    if field_def.type == FieldType.FORMULA:
-        # A formula's value is computed on read and has no declared result type to compare by.
-        return [_at(f"formula field {ref.name!r} cannot be used in a filter", ref.pos)]
+    if field_def.type == FieldType.FORMULA and field_def.formula_type is None:
+        # Without a result type there is nothing to compare its stored values by.
+        return [_at(f"formula field {ref.name!r} has no result type and cannot be used in a filter",
+                    ref.pos)]
     kind = kind_of(field_def, ref.subpath)
     if kind is None:
         if field_def.type == FieldType.MONEY:

@@ -20,13 +20,15 @@ from mosaic.metadata.values import CURRENCY_RE, TEXT_CAPS, check_value, to_json_
 FIELD_KEYS = frozenset({
     "name", "type", "label", "required", "unique", "default", "min_value", "max_value",
     "min_length", "max_length", "pattern", "choices", "help_text", "indexed", "lookup", "currency",
+    "formula", "formula_type",
 })
 OBJECT_KEYS = frozenset({"name", "label", "plural", "description", "title_field", "fields"})
 
 #: names that would shadow the storage columns of the tables records live in.
 RESERVED_NAMES = frozenset({"tenant_id", "custom", "data", "object"})
 PLURAL_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-FORMULA_MESSAGE = "formula fields arrive with the plugin host (issue 3)"
+MAX_FORMULA = 4096
+FORMULA_TYPES = ("text", "integer", "decimal", "boolean", "date", "datetime")
 MAX_PATTERN = 500
 MAX_CHOICES = 500
 MAX_FIELDS = 500
@@ -43,10 +45,11 @@ _OPTION_TYPES: dict[str, frozenset[FieldType]] = {
     "pattern": _STRING_TYPES, "min_length": _STRING_TYPES, "max_length": _STRING_TYPES,
     "min_value": _BOUNDED_TYPES, "max_value": _BOUNDED_TYPES, "choices": _CHOICE_TYPES,
     "lookup": frozenset({FieldType.LOOKUP}), "currency": frozenset({FieldType.MONEY}),
+    "formula": frozenset({FieldType.FORMULA}), "formula_type": frozenset({FieldType.FORMULA}),
 }
 # A btree entry must stay under ~2.7 kB and equality on these is meaningless or useless.
 _NOT_INDEXABLE = frozenset({FieldType.LONG_TEXT, FieldType.URL, FieldType.MULTI_PICKLIST,
-                            FieldType.MONEY, FieldType.FORMULA})
+                            FieldType.MONEY})
 _NOT_UNIQUE = frozenset({FieldType.LONG_TEXT, FieldType.BOOLEAN, FieldType.MULTI_PICKLIST,
                          FieldType.MONEY, FieldType.FORMULA})
 _FLAGS = frozenset({"required", "unique", "indexed"})
@@ -170,12 +173,67 @@ def _check_options(t: FieldType, d: Mapping[str, Any], errors: _Errors) -> dict[
                 out[key] = value
         if "min_value" in out and "max_value" in out and out["min_value"] > out["max_value"]:
             errors.add("min_value", "Must not be greater than max_value.")
+    if t is FieldType.FORMULA:
+        out.update(_check_formula_options(d, errors))
     if t is FieldType.MONEY and d.get("currency") is not None:
         if not isinstance(d["currency"], str) or not CURRENCY_RE.match(d["currency"]):
             errors.add("currency", "A currency is 3 upper-case letters (ISO 4217), e.g. EUR.")
         else:
             out["currency"] = d["currency"]
     return out
+
+
+def _check_formula_options(d: Mapping[str, Any], errors: _Errors) -> dict[str, Any]:
+    """The formula and declared result type of a formula field (its type check against the
+    object's fields comes later, in :func:`_resolve_formulas`, when all fields are known)."""
+    out: dict[str, Any] = {}
+    formula = d.get("formula")
+    if not isinstance(formula, str) or not formula.strip() or len(formula) > MAX_FORMULA:
+        errors.add("formula", f"A formula field needs a formula of 1 to {MAX_FORMULA} characters.")
+    else:
+        out["formula"] = formula
+    formula_type = d.get("formula_type")
+    if formula_type is not None and formula_type not in FORMULA_TYPES:
+        errors.add("formula_type", f"Must be one of: {', '.join(FORMULA_TYPES)}.")
+    elif formula_type is not None:
+        out["formula_type"] = formula_type
+    # A computed value has no input to require or default (unique: see _NOT_UNIQUE).
+    if d.get("required"):
+        errors.add("required", "A formula field is computed; it cannot be required.")
+    if d.get("default") is not None:
+        errors.add("default", "A formula field is computed; it cannot have a default.")
+    return out
+
+
+def _resolve_formulas(fields: list[FieldDef], check: dict[str, str], errors: _Errors) -> dict[str, FieldDef]:
+    """Type-check the formula fields ``check`` maps to their error key prefix, against ``fields``
+    (all the object's fields, new definitions in place); returns them with ``formula_type``."""
+    # Imported here: mosaic.formulas reads metadata values, and this module is imported by the
+    # mosaic.metadata package itself.
+    from mosaic.formulas import resolve_formula_fields
+
+    try:
+        resolved = resolve_formula_fields(fields, check.keys())
+    except ValidationFailed as exc:
+        for name, messages in exc.errors.items():
+            prefix = check.get(name, check[next(iter(check))])
+            for message in messages:
+                errors.add(f"{prefix}formula", message)
+        return {}
+    for name, fdef in resolved.items():
+        if fdef.indexed and fdef.formula_type == "text":
+            errors.add(f"{check[name]}indexed", "A text formula cannot be indexed (its values "
+                                               "have no length limit).")
+    return resolved
+
+
+def _with_formula_checked(fdef: FieldDef, obj: ObjectDef, errors: _Errors,
+                          replacing: str | None = None) -> FieldDef | None:
+    """``fdef`` (a field of ``obj``, new or replacing one) with its formula type-checked."""
+    if fdef.type is not FieldType.FORMULA:
+        return fdef
+    others = [f for f in obj.fields if f.name not in (fdef.name, replacing)]
+    return _resolve_formulas(others + [fdef], {fdef.name: ""}, errors).get(fdef.name)
 
 
 def _validate_field(d: Any, obj: ObjectDef, known_objects: Collection[str], errors: _Errors,
@@ -197,9 +255,6 @@ def _validate_field(d: Any, obj: ObjectDef, known_objects: Collection[str], erro
         t = FieldType(d.get("type"))
     except ValueError:
         errors.add("type", "Must be one of: " + ", ".join(ft.value for ft in FieldType) + ".")
-        return None
-    if t is FieldType.FORMULA:
-        errors.add("type", FORMULA_MESSAGE)
         return None
     options = _check_options(t, d, errors)
     if t is FieldType.LOOKUP:
@@ -256,6 +311,8 @@ def validate_field(definition: Any, obj: ObjectDef, known_objects: Collection[st
     errors = _Errors()
     fdef = _validate_field(definition, obj, known_objects, errors)
     _raise(errors, "Field definition is invalid.")
+    fdef = _with_formula_checked(fdef, obj, errors)
+    _raise(errors, "Field definition is invalid.")
     return fdef
 
 
@@ -286,7 +343,11 @@ def validate_field_change(existing: FieldDef, changes: Any, obj: ObjectDef,
         errors.add("name", "A field cannot be renamed; its values are stored under its name.")
     _raise(errors, "Field change is invalid.")
     merged = {**field_to_definition(existing), **changes}
+    if "formula" in changes and "formula_type" not in changes:
+        merged.pop("formula_type", None)  # inferred again from the new formula
     fdef = _validate_field(merged, obj, known_objects, errors, replacing=existing.name)
+    _raise(errors, "Field change is invalid.")
+    fdef = _with_formula_checked(fdef, obj, errors, replacing=existing.name)
     _raise(errors, "Field change is invalid.")
     return fdef
 
@@ -338,6 +399,11 @@ def validate_object(definition: Any, *, service: str, taken_names: Collection[st
         errors.update(field_errors)
         if fdef is not None:
             fields.append(fdef)
+    formulas = {f.name: f"fields.{i}." for i, f in enumerate(fields) if f.type is FieldType.FORMULA}
+    if formulas and not errors:
+        # A formula may read any field of the new object, also one defined after it.
+        resolved = _resolve_formulas(list(SYSTEM_FIELDS) + fields, formulas, errors)
+        fields = [resolved.get(f.name, f) for f in fields]
     title_field = definition.get("title_field")
     names = [f.name for f in fields]
     if title_field is None:

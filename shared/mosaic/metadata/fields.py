@@ -79,6 +79,8 @@ class FieldDef:
     lookup: str | None = None
     currency: str | None = None
     formula: str | None = None
+    #: a formula's result type (text, integer, decimal, boolean, date, datetime)
+    formula_type: str | None = None
     read_only: bool = False
     storage: str = "json"
     column: str | None = None

@@ -270,13 +270,22 @@ def format_datetime(value: datetime) -> str:
         + "+00:00"
 
 
+def value_type(field: FieldDef) -> FieldType:
+    """The type ``field``'s values have: its own, or for a formula its result type (a formula
+    without one is treated as text)."""
+    if field.type is FieldType.FORMULA:
+        return FieldType(field.formula_type) if field.formula_type else FieldType.TEXT
+    return field.type
+
+
 def to_json_value(field: FieldDef, value: Any) -> Any:
     """The JSON storage form of a checked Python value of ``field``."""
     if value is None:
         return None
-    if field.type is FieldType.DATETIME and isinstance(value, datetime):
+    kind = value_type(field)
+    if kind is FieldType.DATETIME and isinstance(value, datetime):
         return format_datetime(value)
-    if field.type is FieldType.DATE and isinstance(value, date):
+    if kind is FieldType.DATE and isinstance(value, date):
         return value.isoformat()
     return json_safe(value)
 
@@ -289,10 +298,11 @@ def from_json_value(field: FieldDef, value: Any) -> Any:
     """
     if value is None:
         return None
+    kind = value_type(field)
     try:
-        if field.type is FieldType.DATE and isinstance(value, str):
+        if kind is FieldType.DATE and isinstance(value, str):
             return date.fromisoformat(value)
-        if field.type is FieldType.DATETIME and isinstance(value, str):
+        if kind is FieldType.DATETIME and isinstance(value, str):
             parsed = datetime.fromisoformat(value)
             return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None \
                 else parsed.astimezone(timezone.utc)
@@ -302,7 +312,8 @@ def from_json_value(field: FieldDef, value: Any) -> Any:
 
 
 def to_api_value(field: FieldDef, value: Any) -> Any:
-    """A JSON-safe value of ``field`` for API output (dates and datetimes as ISO strings)."""
+    """A JSON-safe value of ``field`` for API output (dates and datetimes as ISO strings; a
+    formula's value shown as its result type, the same way)."""
     return json_safe(value)
 
 

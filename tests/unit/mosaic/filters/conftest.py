@@ -10,9 +10,11 @@ from mosaic.metadata.fields import FieldDef, FieldType
 
 
 def _make_fields(**overrides: FieldDef | None) -> dict[str, FieldDef]:
-    """The conformance fields plus a formula field, by name; ``name=FieldDef(...)`` replaces or
+    """The conformance fields plus two formula fields (``total`` without a result type, ``rank``
+    a decimal), by name; ``name=FieldDef(...)`` replaces or
     adds one, ``name=None`` removes it."""
-    fields = {**FIELDS, "total": FieldDef("total", FieldType.FORMULA, formula="price.amount * 2")}
+    fields = {**FIELDS, "total": FieldDef("total", FieldType.FORMULA, formula="price.amount * 2"),
+              "rank": FieldDef("rank", FieldType.FORMULA, formula="score * 2", formula_type="decimal")}
     for name, field_def in overrides.items():
         if field_def is None:
             fields.pop(name, None)

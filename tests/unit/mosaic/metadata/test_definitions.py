@@ -6,7 +6,7 @@ from metadata_factories import make_widget_object
 from mosaic.errors import Conflict, ValidationFailed
 from mosaic.metadata import (FieldDef, FieldType, validate_field, validate_field_change,
                              validate_object)
-from mosaic.metadata.definitions import FORMULA_MESSAGE, field_to_definition
+from mosaic.metadata.definitions import field_to_definition
 
 KNOWN = {"widget", "account"}
 
@@ -54,10 +54,97 @@ def test_names_of_system_core_and_custom_fields_are_taken():
         validate_field(make_def(type="integer"), obj, KNOWN)
 
 
-def test_type_must_be_known_and_formula_waits_for_the_plugin_host():
+def test_type_must_be_known():
     assert "type" in problems(type="colour")
-    assert problems(type="formula", formula="a+b")["type"] == [FORMULA_MESSAGE]
-    assert problems(type="formula")["type"] == [FORMULA_MESSAGE]
+
+
+def widget_with(*fields: FieldDef):
+    """The widget object with extra custom fields."""
+    return make_widget_object().with_fields(list(fields))
+
+
+def test_a_formula_field_is_type_checked_and_its_result_type_inferred():
+    obj = widget_with(FieldDef("qty", FieldType.INTEGER, custom=True),
+                      FieldDef("price", FieldType.MONEY, custom=True))
+    fdef = validate_field(make_def(name="total", type="formula", formula="qty * price.amount"),
+                          obj, KNOWN)
+    assert (fdef.type, fdef.formula, fdef.formula_type) == (FieldType.FORMULA, "qty * price.amount",
+                                                            "decimal")
+    assert fdef.storage == "json" and fdef.custom
+    label = validate_field(make_def(name="tag", type="formula", formula='UPPER(name) & "!"'),
+                           obj, KNOWN)
+    assert label.formula_type == "text"
+    assert field_to_definition(fdef) == {"name": "total", "type": "formula", "label": "Total",
+                                         "formula": "qty * price.amount", "formula_type": "decimal"}
+
+
+def test_a_declared_formula_type_is_checked():
+    obj = widget_with(FieldDef("qty", FieldType.INTEGER, custom=True))
+    assert validate_field(make_def(type="formula", formula="qty + 1", formula_type="decimal"),
+                          obj, KNOWN).formula_type == "decimal"  # an integer widens
+    errors = problems(obj, type="formula", formula="qty + 1", formula_type="text")
+    assert "formula_type is text but the formula gives integer" in errors["formula"][0]
+    assert "formula_type" in problems(obj, type="formula", formula="qty", formula_type="money")
+
+
+def test_formula_problems_name_the_position():
+    assert problems(type="formula", formula="nmae & 'x'")["formula"] == [
+        "unknown field 'nmae' (did you mean name?) at position 1"]
+    assert "at position 6" in problems(type="formula", formula="name + 1")["formula"][0]
+    assert "formula" in problems(type="formula")
+    assert "formula" in problems(type="formula", formula="   ")
+    assert "formula" in problems(type="formula", formula="1 +")
+
+
+def test_options_that_make_no_sense_on_a_formula_are_refused():
+    errors = problems(type="formula", formula="1", required=True, unique=True, default="x",
+                      choices=["a"], max_length=3)
+    assert set(errors) == {"required", "unique", "default", "choices", "max_length"}
+    assert "formula" in problems(type="text", formula="1")
+    assert "formula_type" in problems(type="integer", formula_type="integer")
+    assert "indexed" in problems(type="formula", formula="name", indexed=True)  # text: unbounded
+    assert check(type="formula", formula="LEN(name)", indexed=True).indexed
+
+
+def test_a_formula_may_not_refer_to_itself_or_close_a_cycle():
+    assert "refers to its own field" in problems(type="formula", formula="region + 1")["formula"][0]
+    a = FieldDef("a", FieldType.FORMULA, custom=True, formula="b + 1", formula_type="integer")
+    b = FieldDef("b", FieldType.FORMULA, custom=True, formula="1", formula_type="integer")
+    obj = widget_with(a, b)
+    with pytest.raises(ValidationFailed) as exc:
+        validate_field_change(b, {"formula": "a * 2"}, obj, KNOWN)
+    assert "depend on each other" in exc.value.errors["formula"][0]
+
+
+def test_changing_a_formula_re_infers_its_type_and_rechecks_dependents():
+    a = FieldDef("a", FieldType.FORMULA, custom=True, formula="b + 1", formula_type="integer")
+    b = FieldDef("b", FieldType.FORMULA, custom=True, formula="1", formula_type="integer")
+    obj = widget_with(a, b)
+    lone = FieldDef("c", FieldType.FORMULA, custom=True, formula="1", formula_type="integer")
+    assert validate_field_change(lone, {"formula": "2.5"}, widget_with(lone),
+                                 KNOWN).formula_type == "decimal"
+    assert validate_field_change(b, {"formula": "LEN(name)"}, obj, KNOWN).formula == "LEN(name)"
+    with pytest.raises(ValidationFailed) as exc:
+        validate_field_change(b, {"formula": "2.5"}, obj, KNOWN)  # a = b + 1 is stored as integer
+    [message] = exc.value.errors["formula"]
+    assert message.startswith("the formula of 'a' no longer works: formula_type is integer")
+
+
+def test_a_new_objects_formulas_may_read_any_of_its_fields():
+    obj = check_object(fields=[
+        {"name": "name", "type": "text"},
+        {"name": "shout", "type": "formula", "formula": "UPPER(name) & suffix"},
+        {"name": "size", "type": "formula", "formula": "LEN(shout) * 2"},
+        {"name": "suffix", "type": "text"}])
+    assert obj.field("shout").formula_type == "text"
+    assert obj.field("size").formula_type == "integer"
+    errors = object_problems(fields=[{"name": "name", "type": "text"},
+                                     {"name": "x", "type": "formula", "formula": "y"},
+                                     {"name": "y", "type": "formula", "formula": "x"}])
+    assert set(errors) == {"fields.1.formula", "fields.2.formula"}
+    errors = object_problems(fields=[{"name": "name", "type": "text"},
+                                     {"name": "x", "type": "formula", "formula": "name * 2"}])
+    assert list(errors) == ["fields.1.formula"]
 
 
 def test_unknown_keys_are_refused():
