@@ -1,0 +1,336 @@
+"""Queueing, signing and posting webhook deliveries.
+
+Deliveries are rows queued in the transaction of the event they carry. ``run_due_deliveries``
+(a timer in each service) posts them after commit, at least once: it *claims* a batch by pushing
+``next_attempt_at`` one lease into the future and commits, posts without holding any lock, then
+records the outcome. Two runners never post one delivery at once (PostgreSQL's ``FOR UPDATE SKIP
+LOCKED`` plus the lease), and a crashed runner's claims come due again when the lease ends.
+Receivers deduplicate on ``Mosaic-Delivery`` (or the envelope id).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import http.client
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterable
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from mosaic.db import new_id, system_session, utcnow
+from mosaic.errors import BadRequest, ValidationFailed
+from mosaic.events.envelope import encode_body, json_safe
+from mosaic.metadata.values import format_datetime
+from mosaic.webhooks.models import (DELIVERED, FAILED, PENDING, WebhookAttempt, WebhookDelivery,
+                                    WebhookSubscription)
+from mosaic.webhooks.subscriptions import Subscription, check_url, get_subscription
+
+#: wait before the 2nd, 3rd, … attempt; after the last one fails the delivery is ``failed``.
+BACKOFF = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10), timedelta(hours=1),
+           timedelta(hours=6))
+MAX_ATTEMPTS = len(BACKOFF) + 1
+LEASE = timedelta(seconds=60)
+DEFAULT_TIMEOUT = 10.0
+USER_AGENT = "Mosaic-Webhooks/1"
+MAX_ERROR = 1000
+MAX_PAGE = 200
+
+#: ``post(url, body, headers, timeout) -> (status_code or None, error or None)``
+Poster = Callable[[str, bytes, dict, float], "tuple[int | None, str | None]"]
+
+
+# --- signing -------------------------------------------------------------------------------------
+
+def sign(secret: str, body: bytes, t: int) -> str:
+    """The ``Mosaic-Signature`` header value: ``t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``.
+
+    Signing the timestamp with the body lets a receiver refuse a replayed old request.
+    """
+    mac = hmac.new(secret.encode("utf-8"), f"{int(t)}.".encode("ascii") + body, hashlib.sha256)
+    return f"t={int(t)},v1={mac.hexdigest()}"
+
+
+def verify(secret: str, body: bytes, header: str | None, tolerance: int = 300,
+           now: datetime | float | None = None) -> bool:
+    """Whether ``header`` (a ``Mosaic-Signature`` value) signs ``body`` with ``secret`` and its
+    timestamp is within ``tolerance`` seconds of ``now``. For receivers and tests."""
+    if not header or not isinstance(header, str):
+        return False
+    t, candidates = None, []
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit():
+            t = int(value)
+        elif key == "v1":
+            candidates.append(value)
+    if t is None or not candidates:
+        return False
+    current = (now.timestamp() if isinstance(now, datetime)
+               else time.time() if now is None else float(now))
+    if abs(current - t) > tolerance:
+        return False
+    expected = sign(secret, body, t).split("v1=", 1)[1]
+    # Compare against every v1 given (a sender may sign with an old and a new secret at once).
+    return any(hmac.compare_digest(expected, c) for c in candidates)
+
+
+# --- queueing ------------------------------------------------------------------------------------
+
+def enqueue_for_event(session: Session, subscriptions: Iterable[Subscription], envelope: dict,
+                      now: datetime | None = None) -> list[WebhookDelivery]:
+    """Queue ``envelope`` for every subscription that matches its type, in the caller's
+    transaction (the event's). No query at all when none match; an event already queued for a
+    subscription is not queued again."""
+    matching = [s for s in subscriptions if s.matches(envelope["type"])]
+    if not matching:
+        return []
+    wanted = {s.id: s for s in matching}
+    already = set(session.scalars(select(WebhookDelivery.subscription_id).where(
+        WebhookDelivery.event_id == envelope["id"],
+        WebhookDelivery.subscription_id.in_(list(wanted)))))
+    payload = json_safe(envelope)
+    now = now or utcnow()
+    rows = [_delivery(payload, now, url=s.url, subscription_id=s.id)
+            for s in wanted.values() if s.id not in already]
+    session.add_all(rows)
+    return rows
+
+
+def enqueue_direct(session: Session, url: str, secret: str | None, envelope: dict,
+                   now: datetime | None = None) -> WebhookDelivery:
+    """Queue ``envelope`` for one URL outside any subscription (an automation rule's webhook
+    action), signed with ``secret`` (unsigned when it is empty)."""
+    problems = check_url(url)
+    if problems:
+        raise ValidationFailed("Invalid webhook URL.", errors={"url": problems})
+    row = _delivery(json_safe(envelope), now or utcnow(), url=url.strip(), subscription_id=None,
+                    secret=secret or None)
+    session.add(row)
+    return row
+
+
+def _delivery(payload: dict, now: datetime, **columns: Any) -> WebhookDelivery:
+    return WebhookDelivery(id=new_id(), event_id=payload["id"], event_type=payload["type"],
+                           payload=payload, status=PENDING, attempts=0, next_attempt_at=now,
+                           created_at=now, **columns)
+
+
+# --- posting -------------------------------------------------------------------------------------
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, not a delivery: following it would turn the POST into a GET."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def post_json(url: str, body: bytes, headers: dict, timeout: float) -> tuple[int | None, str | None]:
+    """POST ``body``; ``(status, None)`` for any HTTP answer, ``(None, error)`` when there is none.
+
+    Plain ``urllib``: under eventlet's monkey-patching its socket is green, so a slow endpoint
+    does not stall the service's other workers.
+    """
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            return response.status, None
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return exc.code, None
+    except urllib.error.URLError as exc:
+        return None, str(exc.reason)
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        return None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+@dataclass(frozen=True)
+class _Claim:
+    id: str
+    url: str
+    secret: str | None
+    event_type: str
+    payload: dict
+    attempt: int
+
+
+def _claim(engine: Engine, now: datetime, limit: int, timeout: float) -> list[_Claim]:
+    """Lock due rows, push them one lease ahead, commit: they are ours until the lease ends."""
+    with system_session(engine) as session:
+        stmt = (select(WebhookDelivery)
+                .where(WebhookDelivery.status == PENDING, WebhookDelivery.next_attempt_at <= now)
+                .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(limit))
+        if session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        rows = session.scalars(stmt).all()
+        if not rows:
+            return []
+        sub_ids = {r.subscription_id for r in rows if r.subscription_id}
+        subs = {(s.tenant_id, s.id): s for s in session.scalars(
+            select(WebhookSubscription).where(WebhookSubscription.id.in_(sub_ids)))} if sub_ids else {}
+        # Posting is sequential, so the lease covers the whole batch at worst-case timeouts.
+        lease_end = now + LEASE + timedelta(seconds=timeout * len(rows))
+        claims = []
+        for row in rows:
+            secret = row.secret
+            if row.subscription_id:
+                sub = subs.get((row.tenant_id, row.subscription_id))
+                if sub is None or not sub.active:
+                    row.status, row.next_attempt_at = FAILED, None
+                    row.last_error = ("subscription was deleted" if sub is None
+                                      else "subscription is inactive")
+                    continue
+                row.url, secret = sub.url, sub.secret  # current URL and secret (after a rotation)
+            row.next_attempt_at = lease_end
+            claims.append(_Claim(row.id, row.url, secret, row.event_type, row.payload,
+                                 row.attempts + 1))
+        session.commit()
+        return claims
+
+
+def _record(engine: Engine, claim: _Claim, at: datetime, status: int | None, error: str | None,
+            duration_ms: int) -> None:
+    with system_session(engine) as session:
+        row = session.get(WebhookDelivery, claim.id)
+        if row is None:  # its subscription was deleted meanwhile
+            return
+        session.add(WebhookAttempt(tenant_id=row.tenant_id, delivery_id=row.id,
+                                   attempt=claim.attempt, at=at, status_code=status,
+                                   error=error, duration_ms=duration_ms))
+        if row.status != PENDING or row.attempts >= claim.attempt:
+            # Our lease ran out and another runner got there first: its outcome stands.
+            session.commit()
+            return
+        row.attempts = claim.attempt
+        row.last_status_code, row.last_error = status, error
+        if status is not None and 200 <= status < 300:
+            row.status, row.delivered_at, row.next_attempt_at = DELIVERED, at, None
+        elif claim.attempt >= MAX_ATTEMPTS:
+            row.status, row.next_attempt_at = FAILED, None
+        else:
+            row.next_attempt_at = at + BACKOFF[claim.attempt - 1]
+        session.commit()
+
+
+def _attempt(claim: _Claim, now: datetime, post: Poster, timeout: float
+             ) -> tuple[int | None, str | None, int]:
+    body = encode_body(claim.payload)
+    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
+               "Mosaic-Event": claim.event_type, "Mosaic-Delivery": claim.id}
+    if claim.secret:
+        headers["Mosaic-Signature"] = sign(claim.secret, body, int(now.timestamp()))
+    started = time.monotonic()
+    try:
+        status, error = post(claim.url, body, headers, timeout)
+    except Exception as exc:  # noqa: BLE001 - a custom poster's failure is this attempt's error
+        status, error = None, f"{type(exc).__name__}: {exc}"
+    duration_ms = int((time.monotonic() - started) * 1000)
+    if status is not None and not 200 <= status < 300 and not error:
+        error = f"HTTP {status}"
+    return status, (error[:MAX_ERROR] if error else None), duration_ms
+
+
+def run_due_deliveries(engine: Engine, *, now: datetime | None = None, limit: int = 50,
+                       post: Poster | None = None, timeout: float = DEFAULT_TIMEOUT) -> int:
+    """Post the deliveries that are due, across tenants; returns how many were attempted.
+
+    ``now`` fixes the clock (tests); ``post`` replaces the HTTP client; ``timeout`` bounds each
+    request. A 2xx answer delivers; anything else is retried after ``BACKOFF`` and the delivery
+    fails after ``MAX_ATTEMPTS``.
+    """
+    post = post or post_json
+    claims = _claim(engine, now or utcnow(), limit, timeout)
+    for claim in claims:
+        at = now or utcnow()
+        status, error, duration_ms = _attempt(claim, at, post, timeout)
+        _record(engine, claim, at, status, error, duration_ms)
+    return len(claims)
+
+
+# --- the log -------------------------------------------------------------------------------------
+
+def purge_deliveries(engine: Engine, before: datetime) -> int:
+    """Delete finished (delivered or failed) deliveries created before ``before``, with their
+    attempts, across tenants; returns how many. Keeps the log from growing without bound."""
+    with system_session(engine) as session:
+        done = select(WebhookDelivery.id).where(WebhookDelivery.status.in_((DELIVERED, FAILED)),
+                                                WebhookDelivery.created_at < before)
+        session.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(done))
+                        .execution_options(synchronize_session=False))
+        count = session.execute(delete(WebhookDelivery).where(
+            WebhookDelivery.status.in_((DELIVERED, FAILED)), WebhookDelivery.created_at < before)
+            .execution_options(synchronize_session=False)).rowcount
+        session.commit()
+        return count
+
+
+def _encode_cursor(row: WebhookDelivery) -> str:
+    raw = json.dumps([format_datetime(row.created_at), row.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        at, row_id = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
+        return datetime.fromisoformat(at), str(row_id)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise BadRequest("Invalid cursor.", errors={"cursor": ["is not a cursor of this list"]}) from None
+
+
+def _fmt(value: datetime | None) -> str | None:
+    return format_datetime(value) if value is not None else None
+
+
+def delivery_out(row: WebhookDelivery, attempts: Iterable[WebhookAttempt] = ()) -> dict[str, Any]:
+    """The API form of a delivery, with its attempts oldest first (never the secret)."""
+    return {"id": row.id, "subscription_id": row.subscription_id, "url": row.url,
+            "event_id": row.event_id, "event_type": row.event_type, "status": row.status,
+            "attempts": row.attempts, "next_attempt_at": _fmt(row.next_attempt_at),
+            "last_status_code": row.last_status_code, "last_error": row.last_error,
+            "created_at": _fmt(row.created_at), "delivered_at": _fmt(row.delivered_at),
+            "payload": row.payload,
+            "history": [{"attempt": a.attempt, "at": _fmt(a.at), "status_code": a.status_code,
+                         "error": a.error, "duration_ms": a.duration_ms} for a in attempts]}
+
+
+def delivery_log(session: Session, subscription_id: str, cursor: str | None = None,
+                 limit: int = 50, status: str | None = None) -> dict[str, Any]:
+    """A subscription's deliveries with their attempts, newest first:
+    ``{"items": [...], "next_cursor": str | None}`` (keyset pages on (created_at, id)).
+    ``status`` keeps only pending, delivered or failed ones. NotFound for an unknown subscription.
+    """
+    sub = get_subscription(session, subscription_id)
+    if status is not None and status not in (PENDING, DELIVERED, FAILED):
+        raise BadRequest("Unknown delivery status.",
+                         errors={"status": ["must be pending, delivered or failed"]})
+    limit = max(1, min(int(limit), MAX_PAGE))
+    stmt = select(WebhookDelivery).where(WebhookDelivery.subscription_id == sub.id)
+    if status is not None:
+        stmt = stmt.where(WebhookDelivery.status == status)
+    if cursor:
+        at, row_id = _decode_cursor(cursor)
+        stmt = stmt.where(or_(WebhookDelivery.created_at < at,
+                              (WebhookDelivery.created_at == at) & (WebhookDelivery.id < row_id)))
+    # populate_existing: the runner updates these rows in its own sessions; a caller's session
+    # that queued them must not answer from its identity map.
+    stmt = (stmt.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
+            .limit(limit + 1).execution_options(populate_existing=True))
+    rows = session.scalars(stmt).all()
+    items = rows[:limit]
+    by_delivery: dict[str, list[WebhookAttempt]] = {r.id: [] for r in items}
+    if items:
+        for attempt in session.scalars(select(WebhookAttempt)
+                                       .where(WebhookAttempt.delivery_id.in_(list(by_delivery)))
+                                       .order_by(WebhookAttempt.attempt)):
+            by_delivery[attempt.delivery_id].append(attempt)
+    return {"items": [delivery_out(r, by_delivery[r.id]) for r in items],
+            "next_cursor": _encode_cursor(items[-1]) if len(rows) > limit else None}

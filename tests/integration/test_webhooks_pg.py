@@ -1,0 +1,119 @@
+"""Webhook deliveries on the real PostgreSQL: runners never post one delivery twice, a runner
+skips rows another is claiming instead of waiting for it, and subscriptions stay per tenant."""
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import select, text
+
+from mosaic.db import Base, make_engine, schema_for, system_session, tenant_session
+from mosaic.events import make_envelope
+from mosaic.metadata import METADATA_TABLES
+from mosaic.webhooks import (WEBHOOK_TABLES, WebhookDelivery, active_subscriptions,
+                             create_subscription, delivery_log, enqueue_for_event,
+                             run_due_deliveries)
+from tests.conftest import fresh_database
+
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(120)]
+
+SERVICE = "webhooks"
+NOW = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    eng = make_engine(fresh_database("mosaic_it_webhooks"), SERVICE, pool_size=4)
+    with eng.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema_for(SERVICE)}"'))
+    Base.metadata.create_all(eng, tables=WEBHOOK_TABLES + METADATA_TABLES)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def clean(engine):
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE webhook_attempts, webhook_deliveries, webhook_subscriptions, "
+                          "metadata_versions"))
+    return engine
+
+
+def queue_events(engine, tenant: str, n: int) -> tuple[str, list[str]]:
+    """A catch-all subscription of ``tenant`` and ``n`` queued events; (subscription id, ids)."""
+    with tenant_session(engine, tenant) as session:
+        sub, _ = create_subscription(session, {"url": "http://127.0.0.1:9/h", "events": ["*"]})
+        subs = active_subscriptions(session)
+        ids = []
+        for i in range(n):
+            env = make_envelope("contact.created", tenant, "user:u1", "contact", f"c{i}", {}, 1)
+            ids += [d.id for d in enqueue_for_event(session, subs, env, now=NOW)]
+        session.commit()
+        return sub.id, ids
+
+
+def counting_post(posted: list[str], pause: float = 0.0):
+    """A ``post`` that remembers each delivery it sent (and takes ``pause`` seconds)."""
+
+    def post(url, body, headers, timeout):
+        posted.append(headers["Mosaic-Delivery"])
+        if pause:
+            time.sleep(pause)  # green under eventlet: lets the other runner claim meanwhile
+        return 200, None
+    return post
+
+
+def test_two_runners_post_each_delivery_exactly_once(clean):
+    _, ids = queue_events(clean, "t1", 30)
+    posted: list[str] = []
+    counts: list[int] = []
+
+    def runner():
+        while True:
+            n = run_due_deliveries(clean, now=NOW, limit=4, post=counting_post(posted, 0.005))
+            counts.append(n)
+            if n == 0:
+                return
+
+    threads = [threading.Thread(target=runner) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(posted) == sorted(ids)  # every one, none twice
+    assert sum(counts) == 30
+    with system_session(clean) as session:
+        assert set(session.scalars(select(WebhookDelivery.status))) == {"delivered"}
+
+
+def test_a_runner_skips_rows_another_runner_has_locked(clean):
+    _, ids = queue_events(clean, "t1", 10)
+    holder = system_session(clean)
+    try:
+        # Another runner in the middle of its claim: it holds the first four rows' locks.
+        locked = holder.scalars(select(WebhookDelivery.id).order_by(WebhookDelivery.next_attempt_at,
+                                                                    WebhookDelivery.id)
+                                .limit(4).with_for_update()).all()
+        posted: list[str] = []
+        assert run_due_deliveries(clean, now=NOW, post=counting_post(posted)) == 6
+        assert set(posted) == set(ids) - set(locked)
+    finally:
+        holder.rollback()
+        holder.close()
+    posted_after: list[str] = []
+    assert run_due_deliveries(clean, now=NOW, post=counting_post(posted_after)) == 4
+    assert set(posted_after) == set(locked)
+
+
+def test_one_run_serves_every_tenant_and_logs_stay_per_tenant(clean):
+    sub1, _ = queue_events(clean, "t1", 2)
+    sub2, _ = queue_events(clean, "t2", 3)
+    posted: list[str] = []
+    assert run_due_deliveries(clean, now=NOW, post=counting_post(posted)) == 5
+    with tenant_session(clean, "t1") as session:
+        items = delivery_log(session, sub1)["items"]
+        assert len(items) == 2 and all(i["status"] == "delivered" for i in items)
+    with tenant_session(clean, "t2") as session:
+        assert len(delivery_log(session, sub2)["items"]) == 3

@@ -1,0 +1,343 @@
+"""mosaic.webhooks.delivery: queueing in the event's transaction, signed POSTs to a real HTTP
+receiver, retries with backoff, the lease, and the delivery log."""
+from __future__ import annotations
+
+import json
+import socket
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import event, select
+
+from mosaic.db import system_session
+from mosaic.errors import BadRequest, NotFound, ValidationFailed
+from mosaic.webhooks import (BACKOFF, MAX_ATTEMPTS, WebhookDelivery, active_subscriptions,
+                             create_subscription, delivery_log, enqueue_direct, enqueue_for_event,
+                             purge_deliveries, run_due_deliveries, update_subscription, verify)
+from mosaic.webhooks.delivery import LEASE
+
+NOW = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
+TIMEOUT = 2.0  # every real request in these tests is bounded by this
+
+
+def subscribe(session, url, events=("contact.*",), **extra):
+    """Create a subscription, commit; ``(row, secret)``."""
+    row, secret = create_subscription(session, {"url": url, "events": list(events), **extra})
+    session.commit()
+    return row, secret
+
+
+def queue(session, make_env, **env):
+    """Enqueue one event for the tenant's active subscriptions and commit; the deliveries."""
+    rows = enqueue_for_event(session, active_subscriptions(session), make_env(**env), now=NOW)
+    session.commit()
+    return rows
+
+
+def run(engine, at=NOW, **kwargs):
+    return run_due_deliveries(engine, now=at, timeout=kwargs.pop("timeout", TIMEOUT), **kwargs)
+
+
+def load(engine, delivery_id) -> WebhookDelivery:
+    with system_session(engine) as session:
+        return session.get(WebhookDelivery, delivery_id)
+
+
+def recorder(*statuses):
+    """A ``post`` stand-in answering ``statuses`` in order (200 after), remembering each call."""
+    calls, answers = [], list(statuses)
+
+    def post(url, body, headers, timeout):
+        calls.append({"url": url, "body": body, "headers": headers})
+        return (answers.pop(0) if answers else 200), None
+    post.calls = calls
+    return post
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- queueing ------------------------------------------------------------------------------------
+
+def test_only_matching_active_subscriptions_get_a_delivery(make_session, make_env):
+    session = make_session()
+    contacts, _ = subscribe(session, "http://127.0.0.1:9/a", ["contact.*"])
+    subscribe(session, "http://127.0.0.1:9/b", ["account.*"])
+    subscribe(session, "http://127.0.0.1:9/c", ["*"], active=False)
+    rows = queue(session, make_env)
+    assert [(r.subscription_id, r.event_type, r.status, r.attempts) for r in rows] == [
+        (contacts.id, "contact.created", "pending", 0)]
+    assert rows[0].payload["data"] == {"first_name": "Ada"} and rows[0].next_attempt_at == NOW
+
+
+def test_no_query_at_all_when_nothing_matches(engine, make_session, make_env):
+    session = make_session()
+    subscribe(session, "http://127.0.0.1:9/b", ["account.*"])
+    subs = active_subscriptions(session)
+    statements = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        assert enqueue_for_event(session, subs, make_env()) == []
+        session.flush()
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert statements == []
+
+
+def test_an_event_is_queued_once_per_subscription(make_session, make_env):
+    session = make_session()
+    subscribe(session, "http://127.0.0.1:9/a")
+    envelope = make_env()
+    subs = active_subscriptions(session)
+    assert len(enqueue_for_event(session, subs, envelope)) == 1
+    session.commit()
+    assert enqueue_for_event(session, subs, envelope) == []
+    session.commit()
+    assert len(session.scalars(select(WebhookDelivery)).all()) == 1
+
+
+def test_a_rolled_back_event_sends_nothing(engine, make_session, make_env):
+    session = make_session()
+    subscribe(session, "http://127.0.0.1:9/a")
+    enqueue_for_event(session, active_subscriptions(session), make_env())
+    session.rollback()
+    post = recorder()
+    assert run(engine, post=post) == 0 and post.calls == []
+
+
+def test_a_direct_webhook_needs_a_valid_url(make_session, make_env):
+    with pytest.raises(ValidationFailed) as info:
+        enqueue_direct(make_session(), "ftp://x", "s3cr3t", make_env())
+    assert "url" in info.value.errors
+
+
+# --- posting to a real receiver ------------------------------------------------------------------
+
+def test_a_failed_post_is_retried_after_the_backoff_and_the_log_shows_both(
+        engine, make_session, make_env, receiver):
+    session = make_session()
+    sub, secret = subscribe(session, receiver.url)
+    receiver.answer(500, 200)
+    [delivery] = queue(session, make_env)
+
+    assert run(engine) == 1
+    first = receiver.requests[0]
+    headers = first["headers"]
+    assert headers["Content-Type"] == "application/json"
+    assert headers["Mosaic-Event"] == "contact.created"
+    assert headers["Mosaic-Delivery"] == delivery.id
+    assert verify(secret, first["body"], headers["Mosaic-Signature"], now=NOW)
+    assert not verify("wrong-secret-0123456789", first["body"], headers["Mosaic-Signature"], now=NOW)
+    assert json.loads(first["body"]) == delivery.payload
+    row = load(engine, delivery.id)
+    assert (row.status, row.attempts, row.last_status_code) == ("pending", 1, 500)
+    assert row.next_attempt_at == NOW + BACKOFF[0]
+
+    assert run(engine, at=NOW + BACKOFF[0] - timedelta(seconds=1)) == 0  # not due yet
+    assert len(receiver.requests) == 1
+    later = NOW + BACKOFF[0] + timedelta(seconds=1)
+    assert run(engine, at=later) == 1
+    assert len(receiver.requests) == 2
+    assert verify(secret, receiver.requests[1]["body"],
+                  receiver.requests[1]["headers"]["Mosaic-Signature"], now=later)
+
+    log = delivery_log(session, sub.id)
+    [item] = log["items"]
+    assert log["next_cursor"] is None
+    assert (item["status"], item["attempts"], item["last_status_code"]) == ("delivered", 2, 200)
+    assert item["delivered_at"] is not None and item["next_attempt_at"] is None
+    assert [(h["attempt"], h["status_code"], h["error"]) for h in item["history"]] == [
+        (1, 500, "HTTP 500"), (2, 200, None)]
+    assert all(h["duration_ms"] >= 0 for h in item["history"])
+    assert "secret" not in json.dumps(item)
+
+
+def test_an_unreachable_url_records_the_error_and_is_retried(engine, make_session, make_env):
+    session = make_session()
+    sub, _ = subscribe(session, f"http://127.0.0.1:{free_port()}/hooks")
+    [delivery] = queue(session, make_env)
+    assert run(engine) == 1
+    row = load(engine, delivery.id)
+    assert (row.status, row.attempts, row.last_status_code) == ("pending", 1, None)
+    assert "refused" in row.last_error.lower()
+    assert run(engine, at=NOW + BACKOFF[0]) == 1
+    history = delivery_log(session, sub.id)["items"][0]["history"]
+    assert [(h["attempt"], h["status_code"]) for h in history] == [(1, None), (2, None)]
+    assert all(h["error"] for h in history)
+
+
+def test_a_slow_endpoint_times_out(engine, make_session, make_env, receiver):
+    session = make_session()
+    subscribe(session, receiver.url)
+    receiver.delay = 1.0
+    [delivery] = queue(session, make_env)
+    assert run(engine, timeout=0.2) == 1
+    row = load(engine, delivery.id)
+    assert row.status == "pending" and "timed out" in row.last_error.lower()
+
+
+def test_a_redirect_is_not_followed(engine, make_session, make_env, receiver):
+    session = make_session()
+    subscribe(session, receiver.url)
+    receiver.answer(302)
+    [delivery] = queue(session, make_env)
+    run(engine)
+    row = load(engine, delivery.id)
+    assert (row.status, row.last_status_code, row.last_error) == ("pending", 302, "HTTP 302")
+    assert len(receiver.requests) == 1
+
+
+def test_a_direct_webhook_is_signed_with_its_own_secret(engine, make_session, make_env, receiver):
+    session = make_session()
+    signed = enqueue_direct(session, receiver.url, "s3cr3t", make_env(), now=NOW)
+    unsigned = enqueue_direct(session, receiver.url, None, make_env(), now=NOW)
+    session.commit()
+    assert run(engine) == 2
+    by_id = {r["headers"]["Mosaic-Delivery"]: r for r in receiver.requests}
+    request = by_id[signed.id]
+    assert verify("s3cr3t", request["body"], request["headers"]["Mosaic-Signature"], now=NOW)
+    assert "Mosaic-Signature" not in by_id[unsigned.id]["headers"]
+    assert load(engine, signed.id).status == "delivered"
+
+
+# --- retries, lease, subscription changes --------------------------------------------------------
+
+def test_after_six_failed_attempts_the_delivery_fails(engine, make_session, make_env):
+    session = make_session()
+    sub, _ = subscribe(session, "http://127.0.0.1:9/a")
+    [delivery] = queue(session, make_env)
+    post = recorder(*[503] * 10)
+    at = NOW
+    for wait in (timedelta(0),) + BACKOFF:
+        at += wait
+        assert run(engine, at=at, post=post) == 1
+    row = load(engine, delivery.id)
+    assert (row.status, row.attempts, row.next_attempt_at) == ("failed", MAX_ATTEMPTS, None)
+    assert run(engine, at=at + timedelta(days=2), post=post) == 0
+    assert len(post.calls) == MAX_ATTEMPTS == 6
+    assert len(delivery_log(session, sub.id)["items"][0]["history"]) == 6
+
+
+def test_a_crashed_runner_holds_its_claim_until_the_lease_ends(engine, make_session, make_env):
+    session = make_session()
+    subscribe(session, "http://127.0.0.1:9/a")
+    queue(session, make_env)
+
+    def crash(*args):
+        raise KeyboardInterrupt  # the process dies after claiming, before recording
+
+    with pytest.raises(KeyboardInterrupt):
+        run(engine, post=crash)
+    post = recorder()
+    assert run(engine, at=NOW + timedelta(seconds=30), post=post) == 0  # still claimed
+    lease_end = NOW + LEASE + timedelta(seconds=TIMEOUT)
+    assert run(engine, at=lease_end, post=post) == 1
+    assert len(post.calls) == 1
+
+
+def test_a_runner_whose_lease_ran_out_does_not_undo_the_next_ones_outcome(
+        engine, make_session, make_env):
+    session = make_session()
+    subscribe(session, "http://127.0.0.1:9/a")
+    [delivery] = queue(session, make_env)
+    after_lease = NOW + LEASE + timedelta(seconds=TIMEOUT + 1)
+    other = recorder(200)
+
+    def slow_post(*args):
+        # While this endpoint hangs past the lease, another runner claims and delivers.
+        assert run(engine, at=after_lease, post=other) == 1
+        return 500, None
+
+    run(engine, post=slow_post)
+    row = load(engine, delivery.id)
+    assert (row.status, row.attempts, row.last_status_code) == ("delivered", 1, 200)
+    assert len(other.calls) == 1
+
+
+def test_a_rotated_secret_signs_what_is_still_queued(engine, make_session, make_env):
+    session = make_session()
+    sub, old = subscribe(session, "http://127.0.0.1:9/a")
+    queue(session, make_env)
+    _, new = update_subscription(session, sub.id, {"rotate_secret": True,
+                                                   "url": "http://127.0.0.1:9/moved"})
+    session.commit()
+    post = recorder()
+    run(engine, post=post)
+    [call] = post.calls
+    assert call["url"] == "http://127.0.0.1:9/moved"
+    assert verify(new, call["body"], call["headers"]["Mosaic-Signature"], now=NOW)
+    assert not verify(old, call["body"], call["headers"]["Mosaic-Signature"], now=NOW)
+
+
+def test_a_deactivated_subscription_gets_nothing_more(engine, make_session, make_env):
+    session = make_session()
+    sub, _ = subscribe(session, "http://127.0.0.1:9/a")
+    [delivery] = queue(session, make_env)
+    update_subscription(session, sub.id, {"active": False})
+    session.commit()
+    post = recorder()
+    assert run(engine, post=post) == 0 and post.calls == []
+    row = load(engine, delivery.id)
+    assert (row.status, row.last_error) == ("failed", "subscription is inactive")
+
+
+def test_a_raising_poster_is_an_attempt_error(engine, make_session, make_env):
+    session = make_session()
+    subscribe(session, "http://127.0.0.1:9/a")
+    [delivery] = queue(session, make_env)
+
+    def broken(*args):
+        raise RuntimeError("no route")
+    run(engine, post=broken)
+    row = load(engine, delivery.id)
+    assert (row.status, row.last_error) == ("pending", "RuntimeError: no route")
+
+
+def test_the_runner_serves_every_tenant_but_logs_stay_apart(engine, make_session, make_env):
+    s1, s2 = make_session("t1"), make_session("t2")
+    sub1 = subscribe(s1, "http://127.0.0.1:9/one")[0].id
+    subscribe(s2, "http://127.0.0.1:9/two")
+    queue(s1, make_env)
+    queue(s2, make_env, tenant_id="t2")
+    post = recorder()
+    assert run(engine, post=post) == 2
+    assert sorted(c["url"] for c in post.calls) == ["http://127.0.0.1:9/one",
+                                                    "http://127.0.0.1:9/two"]
+    assert len(delivery_log(s1, sub1)["items"]) == 1
+    s1.rollback()  # the embedded SQLite engine has one connection
+    with pytest.raises(NotFound):
+        delivery_log(s2, sub1)
+
+
+# --- the log -------------------------------------------------------------------------------------
+
+def test_the_log_pages_newest_first_and_filters_by_status(engine, make_session, make_env):
+    session = make_session()
+    sub, _ = subscribe(session, "http://127.0.0.1:9/a")
+    ids = [queue(session, make_env, record_id=f"c{i}")[0].id for i in range(3)]
+    run(engine, post=recorder(500, 200, 200), limit=3)
+    page1 = delivery_log(session, sub.id, limit=2)
+    page2 = delivery_log(session, sub.id, cursor=page1["next_cursor"], limit=2)
+    assert [i["id"] for i in page1["items"] + page2["items"]] == ids[::-1]
+    assert page2["next_cursor"] is None
+    pending = delivery_log(session, sub.id, status="pending")["items"]
+    assert [i["id"] for i in pending] == [ids[0]]
+    with pytest.raises(BadRequest):
+        delivery_log(session, sub.id, cursor="not-a-cursor")
+    with pytest.raises(BadRequest):
+        delivery_log(session, sub.id, status="lost")
+
+
+def test_purge_removes_old_finished_deliveries_only(engine, make_session, make_env):
+    session = make_session()
+    sub, _ = subscribe(session, "http://127.0.0.1:9/a")
+    queue(session, make_env, record_id="done")
+    queue(session, make_env, record_id="retrying")
+    run(engine, post=recorder(200, 500))
+    assert purge_deliveries(engine, before=NOW + timedelta(days=1)) == 1
+    [left] = delivery_log(session, sub.id)["items"]
+    assert left["status"] == "pending" and len(left["history"]) == 1
