@@ -54,7 +54,8 @@ class ObjectPath(BaseConverter):
     """An object's URL segment; never one of the gateway's own prefixes, so ``DELETE
     /api/v1/auth/login`` is a 405 on the login route, not a record delete."""
 
-    RESERVED = ("auth", "admin", "tenants", "metadata", "imports", "x", "me", "openapi.json")
+    RESERVED = ("auth", "admin", "tenants", "metadata", "imports", "x", "me", "openapi.json", "webhooks",
+                "notifications", "approvals")
     regex = r"(?!(?:" + "|".join(r.replace(".", r"\.") for r in RESERVED) + r")(?:/|$))[a-z][a-z0-9_-]{0,63}"
 
 
@@ -71,13 +72,18 @@ def create_app(settings: Settings, rpc: RpcPool) -> Flask:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)
 
-    from mosaic_gateway import docs, health, routes_imports, routes_metadata, routes_records
+    from mosaic_gateway import (docs, health, routes_config, routes_imports, routes_logic, routes_metadata,
+                                routes_plugins, routes_records)
 
     app.register_blueprint(routes_auth.bp)
     app.register_blueprint(routes_admin.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(routes_metadata.bp)
+    app.register_blueprint(routes_logic.bp)
+    app.register_blueprint(routes_plugins.bp)
+    app.register_blueprint(routes_config.bp)  # GET/PUT /api/v1/admin/config
+    routes_plugins.mount_plugin_routes(app)
     app.register_blueprint(routes_imports.bp)  # /<path>/imports, /<path>/export.csv, /imports/...
     app.register_blueprint(routes_records.bp)
     instrument_flask(app)

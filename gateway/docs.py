@@ -2,10 +2,11 @@
 (Swagger UI's assets come from the swagger-ui-bundle package)."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request, send_from_directory
+from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
 from mosaic_gateway import openapi
+from mosaic_gateway.routes_plugins import plugin_paths
 from mosaic_gateway.web import context, directory
 
 bp = Blueprint("docs", __name__)
@@ -27,11 +28,12 @@ window.ui = SwaggerUIBundle({url: "/api/v1/openapi.json", dom_id: "#ui", deepLin
 
 @bp.get("/api/v1/openapi.json")
 def openapi_json():
-    objects = None
+    objects, extra = None, []
     if request.headers.get("Authorization") or request.headers.get("X-API-Key"):
         ctx = context()  # an invalid token is a 401, not a silently smaller document
         objects = list(directory().objects(ctx).values())
-    return jsonify(openapi.build(objects))
+        extra = plugin_paths(current_app, ctx.plugins)
+    return jsonify(openapi.build(objects, extra))
 
 
 @bp.get("/api/docs")

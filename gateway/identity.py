@@ -143,6 +143,14 @@ def set_modules(session: Session, tenant_id: str, modules: Iterable[str]) -> Ten
     return tenant
 
 
+def set_plugins(session: Session, tenant_id: str, plugins: Iterable[str]) -> Tenant:
+    """Enable exactly ``plugins`` for the tenant (the caller has checked their dependencies)."""
+    tenant = get_tenant(session, tenant_id)
+    tenant.plugins = sorted(set(plugins))
+    session.flush()
+    return tenant
+
+
 def update_tenant(session: Session, tenant_id: str, *, name: str | None = None,
                   active: bool | None = None, modules: Iterable[str] | None = None) -> Tenant:
     """Rename, (de)activate or change the modules of a tenant (operator API)."""

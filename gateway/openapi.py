@@ -16,7 +16,6 @@ JSON_TYPES = {
     "decimal": {"type": "number"}, "percent": {"type": "number"}, "boolean": {"type": "boolean"},
     "date": {"type": "string", "format": "date"}, "datetime": {"type": "string", "format": "date-time"},
     "lookup": {"type": "string", "description": "id of the referenced record"},
-    "formula": {"type": "string", "readOnly": True},
     "money": {"type": "object", "properties": {"amount": {"type": "number"},
                                                "currency": {"type": "string", "pattern": "^[A-Z]{3}$"}},
               "required": ["amount"]},
@@ -51,6 +50,32 @@ FIXED = [
     ("/api/v1/imports/{job_id}", "get", "An import job's progress and counts", "imports", None, True),
     ("/api/v1/imports/{job_id}/errors.csv", "get", "Rejected rows with _row and _errors columns", "imports",
      None, True),
+    ("/api/v1/admin/plugins", "get", "Installed plugins and the tenant's enabled ones", "plugins", None, True),
+    ("/api/v1/admin/plugins/{name}", "get", "A plugin's manifest and declarations", "plugins", None, True),
+    ("/api/v1/admin/plugins/{name}", "put", "Enable a plugin for the tenant", "plugins", None, True),
+    ("/api/v1/admin/plugins/{name}", "delete", "Disable a plugin (its data is kept)", "plugins", None, True),
+    ("/api/v1/admin/plugins/{name}/seed", "post", "Create the plugin's demo records", "plugins", None, True),
+    ("/api/v1/admin/config", "get", "Export the tenant's configuration (metadata as code)", "admin", None, True),
+    ("/api/v1/admin/config", "put", "Import a configuration (idempotent; ?dry_run=true)", "admin", None, True),
+    ("/api/v1/metadata/processes", "get", "Processes (state machines) of the tenant and its plugins", "metadata",
+     None, True),
+    ("/api/v1/metadata/processes/{name}", "put", "Create or replace a process", "metadata", None, True),
+    ("/api/v1/metadata/processes/{name}", "delete", "Delete a process", "metadata", None, True),
+    ("/api/v1/metadata/rules", "get", "Automation rules", "metadata", None, True),
+    ("/api/v1/metadata/rules/{name}", "put", "Create or replace an automation rule", "metadata", None, True),
+    ("/api/v1/metadata/rules/{name}", "delete", "Delete an automation rule", "metadata", None, True),
+    ("/api/v1/metadata/validation-rules", "get", "Validation rules", "metadata", None, True),
+    ("/api/v1/metadata/validation-rules/{name}", "put", "Create or replace a validation rule", "metadata", None,
+     True),
+    ("/api/v1/metadata/validation-rules/{name}", "delete", "Delete a validation rule", "metadata", None, True),
+    ("/api/v1/approvals", "get", "Pending approvals the caller may decide", "processes", None, True),
+    ("/api/v1/notifications", "get", "The caller's notifications", "notifications", None, True),
+    ("/api/v1/notifications/read", "post", "Mark notifications read", "notifications", None, True),
+    ("/api/v1/webhooks", "get", "Webhook subscriptions", "webhooks", None, True),
+    ("/api/v1/webhooks", "post", "Subscribe a URL to event types (the secret is shown once)", "webhooks", None, True),
+    ("/api/v1/webhooks/{sub_id}", "patch", "Change a subscription or rotate its secret", "webhooks", None, True),
+    ("/api/v1/webhooks/{sub_id}", "delete", "Delete a subscription", "webhooks", None, True),
+    ("/api/v1/webhooks/{sub_id}/deliveries", "get", "Deliveries and their attempts", "webhooks", None, True),
     ("/healthz", "get", "Liveness", "health", None, False),
     ("/readyz", "get", "Readiness: broker and services reachable", "health", None, False),
 ]
@@ -64,8 +89,14 @@ def _errors(*codes: int) -> dict:
 
 
 def field_schema(field: dict) -> dict:
-    """JSON schema of one field from its definition."""
+    """JSON schema of one field from its definition (a formula field: its result type,
+    read-only)."""
     prop = dict(JSON_TYPES.get(field["type"], {"type": "string"}))
+    if field["type"] == "formula":
+        prop = {**JSON_TYPES.get(field.get("formula_type") or "text", {"type": "string"}),
+                "readOnly": True}
+        if field.get("formula"):
+            prop["description"] = f"Computed: {field['formula']}"
     if field["type"] == "picklist" and field.get("choices"):
         prop["enum"] = list(field["choices"])
     if field["type"] == "multi_picklist":
@@ -161,6 +192,25 @@ def _add_object(spec: APISpec, obj: dict) -> None:
                 "parameters": [q("filter", "filter language"), q("sort", "field"), q("fields", "columns")],
                 "responses": {"200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
                               **_errors(400, 401, 403, 422)}}})
+    if obj.get("processes"):
+        stages = sorted({s for p in obj["processes"] for s in p["stages"]})
+        move = {"type": "object", "properties": {
+            "to": {"type": "string", "enum": stages}, "transition": {"type": "string"},
+            "comment": {"type": "string"}, "process": {"type": "string"}}}
+        decide = {"type": "object", "properties": {"comment": {"type": "string"}}}
+        for verb, text, schema in (("transition", "Move the record along its process (202: awaiting approval)", move),
+                                   ("approve", "Approve the pending transition", decide),
+                                   ("reject", "Reject the pending transition", decide)):
+            spec.path(path=f"{base}/{{record_id}}/{verb}", operations={
+                "post": {"tags": [tag], "summary": text, "parameters": [rid],
+                         "requestBody": {"required": verb == "transition",
+                                         "content": {"application/json": {"schema": schema}}},
+                         "responses": {"200": {"description": "The result and the record"},
+                                       "202": {"description": "Awaiting approval"},
+                                       **_errors(401, 403, 404, 409, 422)}}})
+        spec.path(path=base + "/{record_id}/transitions", operations={
+            "get": {"tags": [tag], "summary": "The record's process history", "parameters": [rid],
+                    "responses": {"200": {"description": "Moves, oldest first"}, **_errors(401, 404)}}})
     for verb in obj.get("actions", ()):
         spec.path(path=f"{base}/{{record_id}}/{verb}", operations={
             "post": {"tags": [tag], "summary": f"{verb.capitalize()} action", "parameters": [rid],
@@ -168,8 +218,9 @@ def _add_object(spec: APISpec, obj: dict) -> None:
                      "responses": {"200": {"description": "The resulting record"}, **_errors(400, 401, 403, 404, 422)}}})
 
 
-def build(objects: list[dict] | None) -> dict:
-    """The document; ``objects`` are the caller's tenant's (None when unauthenticated)."""
+def build(objects: list[dict] | None, extra: list[tuple[str, str, str, str]] = ()) -> dict:
+    """The document; ``objects`` are the caller's tenant's (None when unauthenticated), ``extra``
+    its plugins' routes as (path, method, summary, plugin)."""
     spec = APISpec(title="Mosaic CRM API", version=mosaic.__version__, openapi_version="3.0.3",
                    plugins=[MarshmallowPlugin()],
                    info={"description": "Every object — core, plugin or custom — has the same record API. "
@@ -196,6 +247,17 @@ def build(objects: list[dict] | None) -> dict:
         spec.path(path=path, operations=ops)
     for obj in objects or ():
         _add_object(spec, obj)
+    plugin_ops: dict[str, dict] = {}
+    for path, method, summary, plugin in extra:
+        params = [part[1:-1] for part in path.split("/") if part.startswith("{")]
+        op = {"tags": [f"plugin: {plugin}"], "summary": summary, "security": [{"bearer": []}, {"apiKey": []}],
+              "responses": {"200": {"description": "OK"}, **_errors(401, 404, 422)}}
+        if params:
+            op["parameters"] = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+                                for p in params]
+        plugin_ops.setdefault(path, {})[method] = op
+    for path, ops in plugin_ops.items():
+        spec.path(path=path, operations=ops)
     doc = spec.to_dict()
     doc["security"] = [{"bearer": []}, {"apiKey": []}]
     return doc

@@ -96,6 +96,8 @@ def record_subresource(path: str, record_id: str, sub: str):
     obj = _object(path)
     if sub == "360" and obj["name"] == "contact":
         return _view_360(obj, record_id)
+    if sub == "transitions" and obj.get("processes"):
+        return jsonify(call(obj["service"], "transitions", obj["name"], record_id))
     spec = SUBRESOURCES.get(sub)
     if spec is None or (spec[1] is not None and obj["name"] not in spec[1]):
         raise NotFound(f"{obj['label']} records have no {sub!r}")
@@ -112,10 +114,35 @@ def record_subresource(path: str, record_id: str, sub: str):
 @idempotent
 def record_action(path: str, record_id: str, verb: str):
     obj = _object(path)
+    if verb in PROCESS_VERBS and obj.get("processes"):
+        return _process_action(obj, record_id, verb)
     if verb not in obj.get("actions", ()):
         raise NotFound(f"{obj['label']} records have no action {verb!r}")
     record = call(obj["service"], verb, obj["name"], record_id, json_body())
     return _one(obj, record)
+
+
+#: actions every object with a process has
+PROCESS_VERBS = ("transition", "approve", "reject")
+
+
+def _process_action(obj: dict, record_id: str, verb: str) -> Response:
+    """Move a record along its process (200), or ask for approval (202); approve or reject."""
+    body = json_body() if request.get_data(cache=True).strip() else {}
+    if verb == "transition":
+        if "expected_version" not in body and if_match() is not None:
+            body["expected_version"] = if_match()
+        result = call(obj["service"], "transition", obj["name"], record_id, body)
+    else:
+        result = call(obj["service"], "decide", obj["name"], record_id, verb, body)
+    guard = FieldGuard(obj)
+    if result.get("record"):
+        result = {**result, "record": guard.out(result["record"])}
+    resp = jsonify(result)
+    resp.status_code = 202 if result.get("status") == "pending_approval" else 200
+    if result.get("record"):
+        resp.headers["ETag"] = etag(result["record"])
+    return resp
 
 
 def _view_360(obj: dict, contact_id: str) -> Response:

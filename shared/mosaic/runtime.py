@@ -106,7 +106,8 @@ def serve_wsgi(app, host: str, port: int, sock=None) -> None:
 
 
 def ensure_demo(settings: Settings) -> tuple[str, str] | None:
-    """On the embedded mode's first start, create the demo tenant; returns (email, password) once."""
+    """On the embedded mode's first start, create the demo tenant with every installed plugin
+    enabled; returns (email, password) once (then :func:`seed_demo` fills it)."""
     from mosaic.db import get_engine, system_session
     from mosaic_gateway import identity
     from mosaic_gateway.models import Tenant
@@ -119,10 +120,47 @@ def ensure_demo(settings: Settings) -> tuple[str, str] | None:
         if session.scalar(select(Tenant.id).where(Tenant.slug == DEMO_TENANT)) is not None:
             return None
         password = secrets.token_urlsafe(12)
-        identity.create_tenant(session, DEMO_TENANT, "Demo company", DEMO_ADMIN, password,
-                               modules=tuple(IMPLEMENTED_SERVICES))
+        tenant, _admin = identity.create_tenant(session, DEMO_TENANT, "Demo company", DEMO_ADMIN, password,
+                                                modules=tuple(IMPLEMENTED_SERVICES))
+        identity.set_plugins(session, tenant.id, _demo_plugins())
         session.commit()
     return DEMO_ADMIN, password
+
+
+def _demo_plugins() -> list[str]:
+    from mosaic.plugins import get_host
+
+    host = get_host()
+    return [n for n, p in host.plugins.items() if not p.manifest.builtin
+            and set(p.manifest.modules) <= set(IMPLEMENTED_SERVICES)]
+
+
+def seed_demo(settings: Settings, rpc) -> int:
+    """Run every enabled plugin's ``mosaic_seed_demo`` for the demo tenant, as its admin;
+    returns how many records they created. A failing plugin is logged, not fatal."""
+    from mosaic.context import RequestContext
+    from mosaic.db import get_engine, system_session
+    from mosaic.plugins import get_host
+    from mosaic.plugins.seeding import SeedClient
+    from mosaic_gateway.directory import ObjectDirectory
+    from mosaic_gateway.models import Tenant, User
+    from sqlalchemy import select
+
+    with system_session(get_engine(settings, "gateway")) as session:
+        tenant = session.scalar(select(Tenant).where(Tenant.slug == DEMO_TENANT))
+        admin = session.scalar(select(User).where(User.tenant_id == tenant.id, User.email == DEMO_ADMIN))
+        ctx = RequestContext(tenant_id=tenant.id, user_id=admin.id, roles=("admin",),
+                             modules=tuple(tenant.modules), plugins=tuple(tenant.plugins))
+    directory = ObjectDirectory(rpc)
+    client = SeedClient(lambda service, method, *a, **kw: rpc.call(service, method, ctx, *a, **kw),
+                        lambda name: directory.by_name(ctx, name)["service"])
+    host = get_host()
+    for name in ctx.plugins:
+        try:
+            host.hook("mosaic_seed_demo", frozenset({name}))(client=client)
+        except Exception:  # noqa: BLE001 — demo data is a convenience; the product still starts
+            log.exception("plugin %s: demo data not created", name)
+    return len(client.created)
 
 
 def run_embedded(settings: Settings, *, sock=None, announce=print) -> None:
@@ -135,6 +173,8 @@ def run_embedded(settings: Settings, *, sock=None, announce=print) -> None:
     containers = [start_service(settings, s) for s in IMPLEMENTED_SERVICES]
     relays = [start_relay(settings, s) for s in IMPLEMENTED_SERVICES]
     app, rpc = gateway_app(settings)
+    if demo:
+        seed_demo(settings, rpc)
     url = f"http://{settings.host}:{settings.port}"
     announce(f"Mosaic CRM (embedded) on {url}  —  API docs: {url}/api/docs  —  data: {settings.data_dir.resolve()}")
     if demo:

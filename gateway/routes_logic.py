@@ -1,0 +1,192 @@
+"""Low-code configuration and its runtime surfaces: processes, automation rules and validation
+rules as metadata; approvals waiting for the caller; notifications; webhook subscriptions."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from mosaic.config import IMPLEMENTED_SERVICES
+from mosaic.errors import Forbidden, MosaicError, NotFound, ValidationFailed
+from mosaic.logic.definitions import PATHS
+from mosaic_gateway import auth
+from mosaic_gateway.idempotency import idempotent
+from mosaic_gateway.web import call, context, directory, int_arg, json_body, rpc
+
+bp = Blueprint("logic", __name__, url_prefix="/api/v1")
+KIND_OF_PATH = {path: kind for kind, path in PATHS.items()}
+
+
+def _admin() -> None:
+    if not auth.authenticate().has_role("admin"):
+        raise Forbidden("only a tenant admin may change processes, rules and webhooks")
+
+
+def _services() -> list[str]:
+    ctx = context()
+    return [s for s in IMPLEMENTED_SERVICES if s in ctx.modules]
+
+
+def _fan_out(method: str, *args) -> list:
+    """``method`` on every enabled service, in parallel; their results (errors raised)."""
+    results = rpc().call_many([(s, method, *args) for s in _services()], context())
+    for result in results:
+        if isinstance(result, MosaicError):
+            raise result
+    return results
+
+
+def _kind(path: str) -> str:
+    kind = KIND_OF_PATH.get(path)
+    if kind is None:
+        raise NotFound(f"no such resource: /api/v1/metadata/{path}")
+    return kind
+
+
+# ---------------------------------------------------------------- definitions as metadata
+
+@bp.get("/metadata/<any(processes, rules, 'validation-rules'):path>")
+def list_definitions(path: str):
+    """The tenant's processes / rules / validation rules, and those of its plugins (read-only)."""
+    kind = _kind(path)
+    items = [item for result in _fan_out("list_definitions", kind) for item in result]
+    obj = request.args.get("object")
+    if obj:
+        items = [i for i in items if i.get("object") == obj]
+    return jsonify({"items": sorted(items, key=lambda i: (i.get("object", ""), i.get("name", "")))})
+
+
+@bp.get("/metadata/<any(processes, rules, 'validation-rules'):path>/<name>")
+def get_definition(path: str, name: str):
+    kind = _kind(path)
+    for result in _fan_out("list_definitions", kind):
+        for item in result:
+            if item.get("name") == name:
+                return jsonify(item)
+    raise NotFound(f"no {kind.replace('_', ' ')} named {name!r}")
+
+
+@bp.put("/metadata/<any(processes, rules, 'validation-rules'):path>/<name>")
+def put_definition(path: str, name: str):
+    """Create or replace a definition; it applies from the next write of the object's records."""
+    _admin()
+    kind = _kind(path)
+    body = json_body()
+    if body.setdefault("name", name) != name:
+        raise ValidationFailed("the name in the body differs from the URL", errors={"name": ["must match the URL"]})
+    if not isinstance(body.get("object"), str):
+        raise ValidationFailed("a definition names its object", errors={"object": ["required"]})
+    service = directory().by_name(context(), body["object"])["service"]
+    existed = any(i.get("name") == name for i in call(service, "list_definitions", kind))
+    stored = call(service, "put_definition", kind, body)
+    directory().invalidate(auth.authenticate().tenant_id)
+    return jsonify(stored), (200 if existed else 201)
+
+
+@bp.delete("/metadata/<any(processes, rules, 'validation-rules'):path>/<name>")
+def delete_definition(path: str, name: str):
+    _admin()
+    kind = _kind(path)
+    for service in _services():
+        if any(i.get("name") == name and not i.get("plugin") for i in call(service, "list_definitions", kind)):
+            call(service, "delete_definition", kind, name)
+            directory().invalidate(auth.authenticate().tenant_id)
+            return Response(status=204)
+    raise NotFound(f"no {kind.replace('_', ' ')} named {name!r} of this tenant (plugins' cannot be deleted)")
+
+
+# ---------------------------------------------------------------- approvals and notifications
+
+@bp.get("/approvals")
+def list_approvals():
+    """Pending approvals the caller may decide (``?status=approved|rejected`` for decided ones)."""
+    status = request.args.get("status", "pending")
+    if status not in ("pending", "approved", "rejected"):
+        raise ValidationFailed("status must be pending, approved or rejected", errors={"status": ["invalid"]})
+    items = [i for result in _fan_out("approvals", status) for i in _items(result)]
+    return jsonify({"items": items})
+
+
+@bp.get("/notifications")
+def list_notifications():
+    """The caller's notifications, newest first (``?unread=true``)."""
+    unread = request.args.get("unread") in ("1", "true", "yes")
+    limit = int_arg("limit", 50, 1, 200)
+    items = [i for result in _fan_out("notifications", unread) for i in _items(result)]
+    items.sort(key=lambda i: i.get("created_at") or "", reverse=True)
+    return jsonify({"items": items[:limit]})
+
+
+def _items(result):
+    return result["items"] if isinstance(result, dict) else result
+
+
+@bp.post("/notifications/read")
+def read_notifications():
+    """Mark notifications read: ``{"ids": [...]}``."""
+    body = json_body()
+    ids = body.get("ids")
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise ValidationFailed("ids must be a list of notification ids", errors={"ids": ["a list of strings"]})
+    marked = sum(r["marked"] for r in _fan_out("mark_notifications_read", ids))
+    return jsonify({"marked": marked})
+
+
+# ---------------------------------------------------------------- webhook subscriptions
+
+@bp.get("/webhooks")
+def list_webhooks():
+    """The tenant's webhook subscriptions (secrets are never shown again)."""
+    _admin()
+    seen: dict[str, dict] = {}
+    for result in _fan_out("list_webhooks"):
+        for sub in result:
+            seen.setdefault(sub["id"], sub)
+    return jsonify({"items": list(seen.values())})
+
+
+@bp.post("/webhooks")
+@idempotent
+def create_webhook():
+    """Subscribe a URL to event types; the response carries the signing secret, once."""
+    _admin()
+    body = json_body()
+    services = _services()
+    first = call(services[0], "create_webhook", body)
+    for service in services[1:]:  # the same subscription (id, secret) in every service emitting events
+        call(service, "create_webhook", body, first["id"], first["secret"])
+    return jsonify(first), 201, {"Location": f"/api/v1/webhooks/{first['id']}"}
+
+
+@bp.get("/webhooks/<sub_id>")
+def get_webhook(sub_id: str):
+    _admin()
+    return jsonify(_fan_out("get_webhook", sub_id)[0])
+
+
+@bp.patch("/webhooks/<sub_id>")
+def update_webhook(sub_id: str):
+    """Change url, events, description or active; ``rotate_secret: true`` returns a new secret."""
+    _admin()
+    body = json_body()
+    services = _services()
+    first = call(services[0], "update_webhook", sub_id, body)
+    for service in services[1:]:
+        call(service, "update_webhook", sub_id, {k: v for k, v in body.items() if k != "rotate_secret"},
+             first.get("secret"))
+    return jsonify(first)
+
+
+@bp.delete("/webhooks/<sub_id>")
+def delete_webhook(sub_id: str):
+    _admin()
+    _fan_out("delete_webhook", sub_id)
+    return Response(status=204)
+
+
+@bp.get("/webhooks/<sub_id>/deliveries")
+def webhook_deliveries(sub_id: str):
+    """The subscription's deliveries with every attempt, newest first."""
+    _admin()
+    limit = int_arg("limit", 50, 1, 200)
+    items = [d for result in _fan_out("webhook_deliveries", sub_id, limit) for d in _items(result)]
+    items.sort(key=lambda d: d.get("created_at") or "", reverse=True)
+    return jsonify({"items": items[:limit]})
