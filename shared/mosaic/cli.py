@@ -6,6 +6,7 @@
     mosaic migrate [component]      alembic migrations (all components by default)
     mosaic tenant create ...        create a tenant and its first admin
     mosaic import FILE ...          import a CSV through the API, with a progress bar
+    mosaic plugin new NAME          create a plugin package (plugins/NAME) from the template
 """
 from __future__ import annotations
 
@@ -51,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--url", default=None, help="gateway base URL (default http://MOSAIC_HOST:MOSAIC_PORT)")
     imp.add_argument("--token", default=None, help="bearer token or API key (default: $MOSAIC_TOKEN)")
     imp.add_argument("--errors-out", default=None, help="write rejected rows to this CSV file")
+
+    plugin = sub.add_parser("plugin", help="plugin development")
+    psub = plugin.add_subparsers(dest="plugin_command", required=True)
+    new = psub.add_parser("new", help="create a plugin package from the template (docs/plugins.md)")
+    new.add_argument("name", help="the plugin's name and namespace: snake_case, no '__'")
+    new.add_argument("--dir", default="plugins", help="where to create it (default: plugins)")
+    new.add_argument("--label", default=None, help="human-readable name (default: from the name)")
     return parser
 
 
@@ -73,6 +81,10 @@ def _main(argv: list[str] | None) -> int:
         import eventlet
 
         eventlet.monkey_patch()
+    if args.command == "plugin":  # a developer's tool: needs no settings, database or broker
+        from mosaic.plugins.scaffold import new_command
+
+        return new_command(args.name, args.dir, label=args.label)
     from mosaic.config import load_settings
 
     settings = load_settings()
