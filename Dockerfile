@@ -27,8 +27,12 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY shared ./shared
 COPY services ./services
 COPY gateway ./gateway
+# The industry plugins shipped with the product; partners' plugins are installed the same way
+# (pip install, found through the mosaic.plugins entry point group) in an image built FROM this one.
+COPY plugins ./plugins
 RUN pip install --no-deps . \
- && rm -rf build *.egg-info
+ && for plugin in plugins/*/; do pip install --no-deps "$plugin" || exit 1; done \
+ && rm -rf build *.egg-info plugins/*/build plugins/*/*.egg-info
 
 # Containers listen on every interface; the embedded mode (`mosaic run`) keeps its data here.
 ENV MOSAIC_HOST=0.0.0.0 \

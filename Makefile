@@ -6,10 +6,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install run run-distributed migrate test test-unit bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
+	for plugin in plugins/*/; do $(BIN)/pip install --quiet --no-deps -e "$$plugin" || exit 1; done
 	touch $(STAMP)
 
 install: $(STAMP)
