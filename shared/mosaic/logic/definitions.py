@@ -43,8 +43,32 @@ def compile_definition(kind: str, definition: Any, objects: dict[str, ObjectDef]
     return compiler(kind)(definition, obj, objects)
 
 
-def put_definition(session: Session, objects: dict[str, ObjectDef], kind: str, definition: Any) -> dict:
-    """Create or replace the tenant's ``kind`` definition named ``definition["name"]``."""
+def check_with_processes(kind: str, definition: dict, processes: list) -> None:
+    """What one definition cannot know alone: a rule's ``stage_entered`` trigger must name a
+    process and stage of its object, and no rule may set a field a process owns (stages move
+    only by transition). ``processes`` are the object's active processes."""
+    if kind != "automation_rule":
+        return
+    errors: dict[str, list[str]] = {}
+    trigger = definition.get("trigger") or {}
+    if trigger.get("type") == "stage_entered":
+        process = next((p for p in processes if p.name == trigger.get("process")), None)
+        if process is None:
+            errors["trigger.process"] = [f"no active process {trigger.get('process')!r} on {definition.get('object')}"]
+        elif process.stage(trigger.get("stage")) is None:
+            errors["trigger.stage"] = [f"{process.name} has no stage {trigger.get('stage')!r}"]
+    owned = {p.field for p in processes}
+    for i, action in enumerate(definition.get("actions") or ()):
+        if isinstance(action, dict) and action.get("type") == "set_field" and action.get("field") in owned:
+            errors[f"actions[{i}].field"] = ["a process owns this field; use a transition action"]
+    if errors:
+        raise ValidationFailed("The rule does not fit the object's processes.", errors=errors)
+
+
+def put_definition(session: Session, objects: dict[str, ObjectDef], kind: str, definition: Any,
+                   processes: list | None = None) -> dict:
+    """Create or replace the tenant's ``kind`` definition named ``definition["name"]``
+    (``processes``: the object's active processes, for :func:`check_with_processes`)."""
     name = definition.get("name") if isinstance(definition, dict) else None
     if isinstance(name, str) and "__" in name:
         raise ValidationFailed("names with '__' are reserved for plugins",
@@ -52,6 +76,8 @@ def put_definition(session: Session, objects: dict[str, ObjectDef], kind: str, d
     if isinstance(name, str) and not NAME_RE.match(name):
         raise ValidationFailed("invalid name", errors={"name": ["snake_case, letters first, up to 63 characters"]})
     compiled = compile_definition(kind, definition, objects)
+    if processes is not None:
+        check_with_processes(kind, definition, processes)
     stored = dict(compiled.definition)
     stored.pop("plugin", None)
     row = session.scalar(select(BehaviourDefinition).where(BehaviourDefinition.kind == kind,

@@ -208,7 +208,8 @@ class RecordService:
     def put_definition(self, kind, definition):
         self.ctx.require_role("admin")
         store = self.data.store()
-        stored = logic_defs.put_definition(store.session, store.objects, kind, definition)
+        processes = store.logic.processes(definition.get("object")) if isinstance(definition, dict) else []
+        stored = logic_defs.put_definition(store.session, store.objects, kind, definition, processes=processes)
         store.session.commit()
         return stored
 

@@ -166,3 +166,34 @@ def test_bad_definitions_are_refused_with_clear_errors(store_for):
     assert "name" in err.value.errors
     with pytest.raises(NotFound):
         delete_definition(store.session, "validation_rule", "never_defined")
+
+
+def test_rules_must_fit_the_objects_processes(store_for):
+    from mosaic_contacts.objects import LIFECYCLE
+
+    store = store_for()
+    put_definition(store.session, store.objects, "process",
+                   {"name": "life", "object": "contact", "field": "lifecycle_stage", "initial": "subscriber",
+                    "stages": [{"name": s} for s in LIFECYCLE],
+                    "transitions": [{"name": "promote", "from": ["subscriber"], "to": "lead"}]})
+    store.session.commit()
+    store = store_for()
+    processes = store.logic.processes("contact")
+    assert [p.name for p in processes] == ["life"]
+
+    def rule(trigger, actions=({"type": "notify", "to": "owner", "message": "moved"},)):
+        return {"name": "on_stage", "object": "contact", "trigger": trigger, "actions": list(actions)}
+
+    cases = [
+        (rule({"type": "stage_entered", "process": "nope", "stage": "lead"}), "trigger.process"),
+        (rule({"type": "stage_entered", "process": "life", "stage": "nope"}), "trigger.stage"),
+        (rule({"type": "created"}, [{"type": "set_field", "field": "lifecycle_stage", "value": "lead"}]),
+         "actions[0].field"),
+    ]
+    for definition, key in cases:
+        with pytest.raises(ValidationFailed) as err:
+            put_definition(store.session, store.objects, "automation_rule", definition, processes=processes)
+        assert key in err.value.errors, err.value.errors
+    ok = put_definition(store.session, store.objects, "automation_rule",
+                        rule({"type": "stage_entered", "process": "life", "stage": "lead"}), processes=processes)
+    assert ok["trigger"]["stage"] == "lead"
