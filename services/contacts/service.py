@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from mosaic.context import Tenancy
 from mosaic.events.consumer import domain_events
+from mosaic.plugins import get_host
 from mosaic.records.service import RecordService
 from mosaic.telemetry import Tracing
 from mosaic_contacts import dedup, exporter, importer, merge as merging, timeline as timelines
@@ -159,9 +160,10 @@ class ContactsService(RecordService):
         return exporter.export_page(self.data.store(), object_name, filter=filter, sort=sort,
                                     cursor=cursor, fields=fields, limit=limit)
 
-    @domain_events("contacts", "#")
+    @domain_events("contacts", lambda: get_host().event_patterns())
     def on_event(self, envelope):
-        """Every domain event (this service's and others'): plugins' ``mosaic_handle_event``."""
+        """Domain events (this service's and others') the loaded plugins asked for: their
+        ``mosaic_handle_event`` hooks."""
         self.handle_plugin_event(envelope)
 
     @timer(interval=1)

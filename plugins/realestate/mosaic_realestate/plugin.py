@@ -15,6 +15,7 @@ MANIFEST = Manifest(
     description="Properties with a listing process, viewings, buyer requirements on contacts, "
                 "and matching buyers with properties.",
     modules=("contacts",), extends=("contact",), author="Mosaic CRM",
+    events=("realestate__property.created", "realestate__viewing.deleted"),
 )
 
 

@@ -288,15 +288,25 @@ def apply_inline(store: "RecordStore", w: "Write", actions: Iterable[dict], now:
             w.values[action["field"]] = field_value(store, w.obj, action, w.merged, now)
 
 
+#: actions that only write to this service's database: inside a write they run at once, in its
+#: transaction (atomic with it, so they happen exactly once), instead of as a job
+LOCAL_ACTIONS = frozenset({"notify", "emit_event", "create_activity", "create_task"})
+
+
 def queue_actions(store: "RecordStore", obj: ObjectDef, record_id: str, actions: list[dict], *, source: str,
-                  key: str, context: dict | None = None) -> bool:
-    """Queue ``actions`` (all of them, set_field included: here it becomes an update of the
-    record) as ONE job run after commit, unless ``source:key`` was queued before; True if queued.
+                  key: str, context: dict | None = None, row=None) -> bool:
+    """Run or queue ``actions`` for the record; True if anything ran or was queued.
+
+    With ``row`` (the caller is inside the write that triggered them), the leading actions that
+    only write to this database (:data:`LOCAL_ACTIONS`) run now, in the write's transaction; the
+    rest, from the first other one on (so the order holds), is queued as ONE job run after
+    commit, unless ``source:key`` was queued before (set_field included: there it becomes an
+    update of the record).
 
     ``source`` names what queued them (``"rule"``, ``"process"``); ``context`` is stored with the
     job and shown to the actions (``{"rule": name, "event_id": ...}`` or ``{"process", "stage",
-    "timer"}``). Nothing is queued for an empty list, or deeper than ``MAX_DEPTH`` automations in
-    a chain (the recursion guard).
+    "timer"}``). Nothing runs or is queued for an empty list, or deeper than ``MAX_DEPTH``
+    automations in a chain (the recursion guard).
     """
     if not actions:
         return False
@@ -305,6 +315,19 @@ def queue_actions(store: "RecordStore", obj: ObjectDef, record_id: str, actions:
         log.warning(
             "not queueing %s:%s: %d automations in a chain already (a loop?)", source, key, depth)
         return False
+    actions = list(actions)
+    if row is not None:
+        local = 0
+        while local < len(actions) and actions[local]["type"] in LOCAL_ACTIONS:
+            local += 1
+        if local:
+            from mosaic.automation.execute import run_inline  # noqa: PLC0415 - execute imports this module
+
+            run_inline(store, obj, row, actions[:local], source=source, key=key, context=dict(context or {}),
+                       depth=depth + 1)
+            actions = actions[local:]
+            if not actions:
+                return True
     payload = {"actions": actions, "source": source, "context": dict(context or {}), "depth": depth + 1}
     return enqueue(store.session, ACTIONS_JOB, f"{source}:{key}", object=obj.name, record_id=record_id,
                    payload=payload, run_at=store.now())

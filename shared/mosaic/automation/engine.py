@@ -90,7 +90,7 @@ class AutomationStep(Step):
         for rule in matched:
             key = f"{rule.name}:{event_id}" if event_id else f"{rule.name}:{w.row.id}:{w.row.version}"
             queue_actions(store, w.obj, str(w.row.id), rule.queued_actions, source=RULE_SOURCE, key=key,
-                          context={"rule": rule.name, "event_id": event_id})
+                          context={"rule": rule.name, "event_id": event_id}, row=w.row)
 
 
 def fire_stage_entered(store: "RecordStore", obj: ObjectDef, row, process: str, stage: str,

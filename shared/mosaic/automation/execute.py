@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mosaic.automation.actions import ACTIONS_JOB, field_value
-from mosaic.automation.jobs import Job, register_handler
+from mosaic.automation.jobs import DEPTH_KEY, Job, register_handler
 from mosaic.automation.notifications import notify
 from mosaic.automation.offsets import add_offset
 from mosaic.automation.templates import render
@@ -57,9 +57,14 @@ class Run:
     #: the position of the running action in the job's list
     index: int = 0
 
+    #: set while only actions that leave the record alone run (inline, inside its write)
+    frozen_values: dict | None = None
+
     @property
     def values(self) -> dict:
         """The record's current python values (re-read: an earlier action may have changed it)."""
+        if self.frozen_values is not None:
+            return self.frozen_values
         return self.store.values_of(self.obj, self.row)
 
     @property
@@ -201,6 +206,33 @@ def run_actions_job(store: "RecordStore", job: Job) -> None:
     run = Run(store, obj, row, job.payload.get("source") or "", job.payload.get("context") or {}, job)
     for run.index, action in enumerate(job.payload.get("actions") or ()):
         EXECUTORS[action["type"]](run, action)
+
+
+class _Inline:
+    """What :class:`Run` reads of a job when the actions run inside the triggering write."""
+
+    def __init__(self, key: str):
+        self.key = key
+        self.id = None
+
+
+def run_inline(store: "RecordStore", obj: ObjectDef, row, actions: list[dict], *, source: str, key: str,
+               context: dict, depth: int) -> None:
+    """Run ``actions`` (only :data:`~mosaic.automation.actions.LOCAL_ACTIONS`) now, in the
+    caller's transaction; writes they make count one link deeper in the automation chain."""
+    info = store.session.info
+    previous = info.get(DEPTH_KEY)
+    info[DEPTH_KEY] = depth
+    try:
+        run = Run(store, obj, row, source, context, _Inline(f"{source}:{key}"))
+        run.frozen_values = store.values_of(obj, row)  # local actions do not change the record
+        for run.index, action in enumerate(actions):
+            EXECUTORS[action["type"]](run, action)
+    finally:
+        if previous is None:
+            info.pop(DEPTH_KEY, None)
+        else:
+            info[DEPTH_KEY] = previous
 
 
 register_handler(ACTIONS_JOB, run_actions_job)

@@ -101,33 +101,77 @@ def handler_for(kind: str) -> Handler | None:
     return _handlers.get(kind)
 
 
-def enqueue(session: Session, kind: str, key: str, *, object: str | None, record_id: str | None,
-            payload: dict, run_at: datetime | None = None) -> bool:
-    """Queue a job in ``session``'s transaction (a tenant session) unless one with the same
-    ``(kind, key)`` exists for the tenant; True if this call queued it.
+#: session.info key of the open job batches (a stack: writes nest)
+_BATCHES = "mosaic.jobs.batches"
 
-    ON CONFLICT DO NOTHING keeps the caller's transaction usable (a duplicate-key error would
-    abort it on PostgreSQL), and a concurrent duplicate waits for the first one's outcome.
-    """
+
+def _job_values(session: Session, kind: str, key: str, object: str | None, record_id: str | None,
+                payload: dict, run_at: datetime | None) -> dict:
     tenant = session.info.get("tenant_id")
     if not tenant:
         raise ValueError("enqueue needs a tenant session")
     now = utcnow()
-    values = {"id": new_id(), "tenant_id": tenant, "kind": kind, "key": key, "object": object,
-              "record_id": None if record_id is None else str(record_id), "payload": json_safe(payload),
-              "status": PENDING, "run_at": run_at or now, "attempts": 0, "created_at": now}
+    return {"id": new_id(), "tenant_id": tenant, "kind": kind, "key": key, "object": object,
+            "record_id": None if record_id is None else str(record_id), "payload": json_safe(payload),
+            "status": PENDING, "run_at": run_at or now, "attempts": 0, "created_at": now}
+
+
+def enqueue(session: Session, kind: str, key: str, *, object: str | None, record_id: str | None,
+            payload: dict, run_at: datetime | None = None) -> bool:
+    """Queue a job in ``session``'s transaction (a tenant session) unless one with the same
+    ``(kind, key)`` exists for the tenant; True if this call queued it (always True while a
+    write's batch is open: the batch is written at the end of the write, see :func:`open_batch`).
+
+    ON CONFLICT DO NOTHING keeps the caller's transaction usable (a duplicate-key error would
+    abort it on PostgreSQL), and a concurrent duplicate waits for the first one's outcome.
+    """
+    values = _job_values(session, kind, key, object, record_id, payload, run_at)
+    batches = session.info.get(_BATCHES)
+    if batches:
+        batches[-1].append(values)
+        return True
+    return enqueue_many(session, [values]) == 1
+
+
+def enqueue_many(session: Session, rows: list[dict]) -> int:
+    """Insert job rows (``_job_values`` dicts) in one statement, skipping existing keys; returns
+    how many were new."""
+    if not rows:
+        return 0
     dialect = session.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
         dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = dialect_insert(AutomationJob).values(**values).on_conflict_do_nothing(
-            index_elements=["tenant_id", "kind", "key"])
-        return session.execute(stmt).rowcount == 1
-    try:  # other databases: a savepoint confines the duplicate-key error
-        with session.begin_nested():
-            session.execute(insert(AutomationJob).values(**values))
-    except IntegrityError:
-        return False
-    return True
+        # executemany of one cached statement (SQLAlchemy batches it as one multi-row INSERT);
+        # RETURNING counts the rows that were new.
+        stmt = (dialect_insert(AutomationJob).on_conflict_do_nothing(index_elements=["tenant_id", "kind", "key"])
+                .returning(AutomationJob.id))
+        return len(session.execute(stmt, rows).all())
+    count = 0
+    for values in rows:  # other databases: a savepoint confines each duplicate-key error
+        try:
+            with session.begin_nested():
+                session.execute(insert(AutomationJob).values(**values))
+            count += 1
+        except IntegrityError:
+            pass
+    return count
+
+
+def open_batch(session: Session) -> list:
+    """Collect the jobs queued from now on in ``session`` until :func:`close_batch`: a write
+    that queues several (rules, a stage's actions and timers) inserts them in one statement."""
+    batch: list = []
+    session.info.setdefault(_BATCHES, []).append(batch)
+    return batch
+
+
+def close_batch(session: Session, batch: list, *, write: bool = True) -> int:
+    """End ``batch`` (and any batch opened after it and never closed: a write that failed) and,
+    with ``write``, insert its jobs; returns how many were new."""
+    batches = session.info.get(_BATCHES) or []
+    if batch in batches:
+        del batches[batches.index(batch):]
+    return enqueue_many(session, batch) if write else 0
 
 
 def _claim(engine: Engine, now: datetime, limit: int) -> list[Job]:

@@ -122,21 +122,32 @@ class DomainEvents(Consumer):
     requeue: it can never succeed (a broker dead-letter policy keeps it for inspection).
     """
 
-    def __init__(self, service: str, patterns: tuple[str, ...], exchange: str = DEFAULT_EXCHANGE,
-                 queue: str | None = None, retry_delay: float = 1.0, **kwargs):
+    def __init__(self, service: str, patterns: tuple[str, ...] | Callable[[], tuple[str, ...]],
+                 exchange: str = DEFAULT_EXCHANGE, queue: str | None = None, retry_delay: float = 1.0, **kwargs):
         if not patterns:
             raise ValueError("domain_events needs at least one routing key pattern, e.g. 'contact.*'")
         self.service = service
-        self.patterns = tuple(patterns)
+        # A callable is asked when the container starts (the loaded plugins decide, say).
+        self._patterns = patterns if callable(patterns) else None
+        self.patterns = () if callable(patterns) else tuple(patterns)
         self.retry_delay = retry_delay
-        events = Exchange(exchange, type="topic", durable=True)
+        self.exchange_name = exchange
+        self.queue_label = queue or queue_name(service)
+        super().__init__(self._queue(), requeue_on_error=True, **kwargs)
+
+    def _queue(self) -> Queue:
+        events = Exchange(self.exchange_name, type="topic", durable=True)
         # bindings only (no queue-level exchange): kombu would otherwise also bind routing key "".
-        amqp_queue = Queue(queue or queue_name(service), durable=True,
-                           bindings=[binding(events, routing_key=p) for p in self.patterns])
-        super().__init__(amqp_queue, requeue_on_error=True, **kwargs)
+        return Queue(self.queue_label, durable=True,
+                     bindings=[binding(events, routing_key=p) for p in self.patterns])
 
     def setup(self):
         """Register with the queue consumer, refusing a second entrypoint on the same queue."""
+        if self._patterns is not None:
+            self.patterns = tuple(self._patterns())
+            if not self.patterns:
+                raise ValueError(f"{self.method_name}: no routing key pattern to consume")
+            self.queue = self._queue()
         # Two entrypoints on one queue would each receive the other's messages (the broker
         # round-robins between consumers of a queue), so refuse that outright.
         for other in self.container.entrypoints:
@@ -184,7 +195,8 @@ def domain_events(service: str, *patterns: str, exchange: str = DEFAULT_EXCHANGE
     """Decorate a nameko method as the handler of domain events matching ``patterns``.
 
     ``service`` names the consuming service (its queue is ``mosaic.<service>.events``);
-    ``patterns`` are topic routing keys (``contact.*``, ``#``). The method gets the envelope and
+    ``patterns`` are topic routing keys (``contact.*``, ``#``), or one callable returning them
+    when the container starts. The method gets the envelope and
     runs inside a consumer span parented on the message's ``traceparent`` header.
     """
 
@@ -203,7 +215,8 @@ def domain_events(service: str, *patterns: str, exchange: str = DEFAULT_EXCHANGE
                     data["traceparent"] = traceparent
                 return fn(self, envelope, **kwargs)
 
-        return DomainEvents.decorator(service, patterns, exchange=exchange, queue=queue,
+        wanted = patterns[0] if len(patterns) == 1 and callable(patterns[0]) else patterns
+        return DomainEvents.decorator(service, wanted, exchange=exchange, queue=queue,
                                       retry_delay=retry_delay)(worker)
 
     return decorator

@@ -7,7 +7,7 @@ follow Kleene's tables, and a record matches only when the whole filter is True.
 from __future__ import annotations
 
 import operator
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Mapping
 
@@ -24,7 +24,26 @@ def evaluate(flt: Filter, record: Mapping[str, Any], now: datetime) -> bool:
     """True when ``record`` (field name -> python value; a missing key is a null) matches ``flt``,
     relative dates resolved against ``now``. Gives the answer the compiled SQL gives for the same
     row."""
-    return truth(lower(flt, now), record) is True
+    return truth(lowered(flt, now), record) is True
+
+
+_PROBE = timedelta(days=400, hours=7, minutes=13)
+_UNSET = object()
+
+
+def lowered(flt: Filter, now: datetime) -> Prim:
+    """:func:`~mosaic.filters.plan.lower`, reused across calls for a filter without relative
+    dates (rules and guards evaluate the same few filters on every write). Kept on the filter
+    object itself: equal texts over other objects' fields lower differently."""
+    cached = flt.__dict__.get("_timeless", _UNSET)
+    if cached is None:
+        return lower(flt, now)
+    if cached is not _UNSET:
+        return cached
+    prim = lower(flt, now)
+    # Lowered at two distant moments alike: nothing in it is relative to now.
+    object.__setattr__(flt, "_timeless", prim if lower(flt, now + _PROBE) == prim else None)
+    return prim
 
 
 def truth(prim: Prim, record: Mapping[str, Any]) -> bool | None:

@@ -8,12 +8,48 @@ from mosaic.records.pipeline import Step, Write
 
 #: the platform's steps, in the order they run
 STEP_CLASSES = (
+    "mosaic.logic.steps:OpenJobBatch",            # jobs queued by this write are inserted together...
     "mosaic.processes.engine:ProcessStep",        # the stage field: initial stage, moves only by transition
     "mosaic.automation.engine:AutomationStep",    # rules: field updates now, other actions queued
     "mosaic.formulas.step:FormulaStep",             # formula fields computed from the final values
     "mosaic.validation:ValidationStep",           # validation rules
     "mosaic.logic.steps:PluginStep",              # plugins' mosaic_validate_record / mosaic_record_saved
+    "mosaic.logic.steps:WriteJobBatch",           # ...here, in one statement
 )
+_BATCH = "jobs.batch"
+
+
+class OpenJobBatch(Step):
+    """Collects the automation jobs a write queues (rules, stage actions and timers)."""
+
+    def active(self, store, obj) -> bool:
+        return False  # does nothing on its own
+
+    def before_write(self, store, w: Write) -> None:
+        from mosaic.automation.jobs import open_batch
+
+        w.notes[_BATCH] = open_batch(store.session)
+
+
+class WriteJobBatch(Step):
+    """Inserts the write's jobs in one statement (one round trip instead of one per job)."""
+
+    def active(self, store, obj) -> bool:
+        return False
+
+    def after_write(self, store, w: Write) -> None:
+        batch = w.notes.pop(_BATCH, None)
+        if batch is not None:
+            from mosaic.automation.jobs import close_batch
+
+            close_batch(store.session, batch)
+
+    def abort(self, store, w: Write) -> None:
+        batch = w.notes.pop(_BATCH, None)
+        if batch is not None:
+            from mosaic.automation.jobs import close_batch
+
+            close_batch(store.session, batch, write=False)
 
 
 class PluginStep(Step):

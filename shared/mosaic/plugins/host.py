@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "mosaic.plugins"
 #: the core's own plugins, always loaded and always enabled
 BUILTIN_PLUGINS = ("mosaic_contacts.plugin",)
+#: a routing key no event has: binds a queue that stays empty
+NO_EVENTS = "mosaic.no-plugin-handles-events"
 DECLARATION_KINDS = ("processes", "automation_rules", "validation_rules", "analytics_metrics")
 
 
@@ -224,6 +226,19 @@ class PluginHost:
     def implements(self, name: str, enabled: frozenset[str]) -> bool:
         """Whether any plugin in ``enabled`` implements hook ``name``."""
         return bool(self.hook(name, enabled).get_hookimpls())
+
+    def event_patterns(self) -> tuple[str, ...]:
+        """The topic patterns a service's plugin-event queue binds: what the loaded plugins'
+        ``mosaic_handle_event`` need (their manifests' ``events``; ``#`` for one that says
+        nothing), or a pattern no event has when no plugin handles events."""
+        patterns: set[str] = set()
+        for plugin in self.plugins.values():
+            impls = self.pm.hook.mosaic_handle_event.get_hookimpls()
+            if any(i.plugin is plugin.module for i in impls):
+                patterns.update(plugin.manifest.events or ("#",))
+        if "#" in patterns:
+            return ("#",)
+        return tuple(sorted(patterns)) or (NO_EVENTS,)
 
     def plugin_of(self, module: Any) -> str | None:
         for n, p in self.plugins.items():

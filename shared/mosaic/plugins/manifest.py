@@ -23,7 +23,10 @@ class Manifest:
     - ``modules``: modules a tenant must have enabled to enable the plugin;
     - ``requires``: other plugins a tenant must have enabled first;
     - ``extends``: objects of the core or of required plugins the plugin adds fields, processes
-      or rules to (its own objects need not be listed).
+      or rules to (its own objects need not be listed);
+    - ``events``: the event types (topic patterns such as ``contact.*``) its
+      ``mosaic_handle_event`` needs; services consume only what some plugin needs. Empty with the
+      hook implemented means every event (``#``).
     """
 
     name: str
@@ -34,6 +37,7 @@ class Manifest:
     modules: tuple[str, ...] = ()
     requires: tuple[str, ...] = ()
     extends: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()
     author: str = ""
     builtin: bool = field(default=False, compare=False)
 
@@ -67,4 +71,4 @@ class Manifest:
         return {"name": self.name, "version": self.version, "core": self.core,
                 "label": self.label or self.name, "description": self.description,
                 "modules": list(self.modules), "requires": list(self.requires),
-                "extends": list(self.extends), "author": self.author}
+                "extends": list(self.extends), "events": list(self.events), "author": self.author}

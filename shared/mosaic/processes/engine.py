@@ -180,7 +180,7 @@ def enter_stage(store: "RecordStore", p: Process, w: Write, from_stage: str | No
     event = store.emit_envelope(make_envelope(STAGE_ENTERED, store.session.info["tenant_id"], actor,
                                               obj.name, row.id, data, row.version))
     if stage.queued_actions:
-        queue_actions(store, obj, row.id, stage.queued_actions, source="process",
+        queue_actions(store, obj, row.id, stage.queued_actions, source="process", row=row,
                       key=f"{p.name}:{entry.id}:enter",
                       context={"process": p.name, "stage": to, "event_id": event["id"]})
     now = store.now()

@@ -59,3 +59,7 @@ class Step:
 
     def after_write(self, store: "RecordStore", w: Write) -> None:
         """React in the same transaction after the row, its audit entry and its event are written."""
+
+    def abort(self, store: "RecordStore", w: Write) -> None:
+        """The write failed after ``before_write`` ran (the caller rolls back): drop what the
+        step holds for it."""

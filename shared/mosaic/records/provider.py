@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Callable, Iterator
@@ -25,6 +26,8 @@ from mosaic.records.store import Behaviour, RecordStore
 #: how long a worker trusts its process's cached metadata without asking the database (seconds);
 #: another process's field or object change shows up at most this much later.
 METADATA_MAX_AGE = 1.0
+#: how long a service trusts what it read of a tenant's plugins (timers, event handlers), seconds
+PLUGINS_MAX_AGE = 5.0
 
 
 class TenantPluginsCache:
@@ -33,6 +36,7 @@ class TenantPluginsCache:
 
     def __init__(self):
         self._known: dict[tuple[int, str], tuple[str, ...]] = {}
+        self._read: dict[tuple[int, str], tuple[float, tuple[str, ...]]] = {}
         self._lock = threading.Lock()
 
     def note(self, engine, tenant_id: str, plugins: tuple[str, ...]) -> None:
@@ -50,12 +54,23 @@ class TenantPluginsCache:
             session.commit()
         with self._lock:
             self._known[key] = wanted
+            self._read[key] = (time.monotonic(), wanted)
 
     def get(self, engine, tenant_id: str) -> tuple[str, ...]:
-        """The tenant's plugins as stored (empty if this service never heard of the tenant)."""
+        """The tenant's plugins as stored (empty if this service never heard of the tenant).
+        Read at most every :data:`PLUGINS_MAX_AGE` seconds per tenant: every event handled
+        asks, and another replica may have taken the change."""
+        key = (id(engine), tenant_id)
+        hit = self._read.get(key)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < PLUGINS_MAX_AGE:
+            return hit[1]
         with system_session(engine) as session:
             plugins = session.scalar(select(TenantPlugins.plugins).where(TenantPlugins.tenant_id == tenant_id))
-        return tuple(plugins or ())
+        value = tuple(plugins or ())
+        with self._lock:
+            self._read[key] = (now, value)
+        return value
 
 
 def build_store(session, registry: ObjectRegistry, ctx: RequestContext, *, module: str,

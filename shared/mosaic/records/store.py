@@ -260,6 +260,17 @@ class RecordStore:
         if behaviour:
             behaviour.before_save(self, obj, values, None)
         w = Write(obj, action, None, values, notes=notes if notes is not None else {})
+        try:
+            return self._insert(obj, w, behaviour, emit_event)
+        except BaseException:
+            self._abort(w)
+            raise
+
+    def _abort(self, w: Write) -> None:
+        for step in reversed(self.steps):
+            step.abort(self, w)
+
+    def _insert(self, obj: ObjectDef, w: Write, behaviour: Behaviour | None, emit_event: bool):
         for step in self.steps:
             step.before_write(self, w)
         values = w.values
@@ -282,7 +293,7 @@ class RecordStore:
         self.session.flush()
         after = self.values_of(obj, row)
         api_after = self.to_api(obj, after)
-        record_change(self.session, self.ctx.actor, obj.name, row.id, action, {}, api_after)
+        record_change(self.session, self.ctx.actor, obj.name, row.id, w.action, {}, api_after)
         w.row, w.after = row, after
         if emit_event:
             w.event = self._emit(obj, "created", row, {"record": api_after})
@@ -313,10 +324,19 @@ class RecordStore:
         if not changed:
             return {}
         w = Write(obj, action, before, changed, notes=notes if notes is not None else {})
+        try:
+            return self._update(obj, row, w, behaviour)
+        except BaseException:
+            self._abort(w)
+            raise
+
+    def _update(self, obj: ObjectDef, row, w: Write, behaviour: Behaviour | None) -> dict:
+        before = w.before
         for step in self.steps:
             step.before_write(self, w)
         changed = {k: v for k, v in w.values.items() if before.get(k) != v}
         if not changed:
+            self._abort(w)
             return {}
         w.values = changed
         self._check_references(obj, changed)
@@ -333,7 +353,7 @@ class RecordStore:
         after = self.values_of(obj, row)
         api_before, api_after = self.to_api(obj, before), self.to_api(obj, after)
         changes = {k: [api_before.get(k), api_after.get(k)] for k in changed}
-        record_change(self.session, self.ctx.actor, obj.name, row.id, action, api_before, api_after)
+        record_change(self.session, self.ctx.actor, obj.name, row.id, w.action, api_before, api_after)
         w.row, w.after = row, after
         w.event = self._emit(obj, "updated", row, {"changes": changes, "record": api_after})
         for step in self.steps:

@@ -14,8 +14,11 @@ from automation_factories import NOW
 
 
 def notify_rule(name, trigger, condition=None, **extra):
+    """A rule whose actions are queued as a job: a webhook first (it calls out, so it never runs
+    inside the write), then a notification."""
     definition = {"name": name, "trigger": trigger,
-                  "actions": [{"type": "notify", "to": "owner", "message": f"{name}: {{{{last_name}}}}"}]}
+                  "actions": [{"type": "webhook", "url": "http://127.0.0.1:9/hook"},
+                              {"type": "notify", "to": "owner", "message": f"{name}: {{{{last_name}}}}"}]}
     if condition:
         definition["condition"] = condition
     definition.update(extra)
@@ -41,7 +44,21 @@ def test_created_rule_queues_one_job_per_rule_and_event(store, session, logic):
     assert created_event["type"] == "contact.created"
     assert job.key == f"rule:welcome:{created_event['id']}" and job.record_id == c["id"]
     assert job.payload["context"] == {"rule": "welcome", "event_id": created_event["id"]}
-    assert [a["type"] for a in job.payload["actions"]] == ["notify"]
+    assert [a["type"] for a in job.payload["actions"]] == ["webhook", "notify"]
+
+
+def test_local_actions_run_inside_the_write_and_the_rest_is_queued(store, session, logic):
+    logic.add({"name": "local", "trigger": {"type": "created"},
+               "actions": [{"type": "notify", "to": "owner", "message": "hi {{last_name}}"},
+                           {"type": "emit_event", "event": "greeted"},
+                           {"type": "webhook", "url": "http://127.0.0.1:9/hook"},
+                           {"type": "notify", "to": "owner", "message": "after the webhook"}]})
+    store.create("contact", {"last_name": "Lee"})
+    # the leading local actions ran in the write's transaction, before any job ran
+    assert [n.message for n in session.query(Notification)] == ["hi Lee"]
+    assert "contact.greeted" in [e["type"] for e in logic.events]
+    queued = jobs(session)
+    assert len(queued) == 1 and [a["type"] for a in queued[0].payload["actions"]] == ["webhook", "notify"]
 
 
 def test_updated_and_field_changed_triggers(store, session, logic):

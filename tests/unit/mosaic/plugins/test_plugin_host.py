@@ -127,3 +127,13 @@ def test_describe_lists_loaded_and_failed_plugins():
     by_name = {p["name"]: p for p in host.describe()}
     assert by_name["acme"]["loaded"] is True and by_name["acme"]["version"] == "1.0.0"
     assert by_name["bad"]["loaded"] is False and "PEP 440" in by_name["bad"]["error"]
+
+
+def test_services_consume_only_the_events_plugins_ask_for():
+    assert host_with().event_patterns() == ("mosaic.no-plugin-handles-events",)
+    picky = make_plugin("acme", manifest=Manifest(name="acme", version="1.0", events=("contact.created",)),
+                        mosaic_handle_event=lambda event: None)
+    assert host_with(picky).event_patterns() == ("contact.created",)
+    greedy = make_plugin("beta", manifest=Manifest(name="beta", version="1.0"),
+                         mosaic_handle_event=lambda event: None)
+    assert host_with(picky, greedy).event_patterns() == ("#",)
