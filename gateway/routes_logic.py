@@ -74,7 +74,11 @@ def put_definition(path: str, name: str):
         raise ValidationFailed("the name in the body differs from the URL", errors={"name": ["must match the URL"]})
     if not isinstance(body.get("object"), str):
         raise ValidationFailed("a definition names its object", errors={"object": ["required"]})
-    service = directory().by_name(context(), body["object"])["service"]
+    try:
+        service = directory().by_name(context(), body["object"])["service"]
+    except NotFound:
+        raise ValidationFailed(f"no object {body['object']!r} in this tenant",
+                               errors={"object": ["no such object in this tenant"]}) from None
     existed = any(i.get("name") == name for i in call(service, "list_definitions", kind))
     stored = call(service, "put_definition", kind, body)
     directory().invalidate(auth.authenticate().tenant_id)
