@@ -10,6 +10,7 @@ from werkzeug.routing import BaseConverter
 
 from mosaic.config import Settings
 from mosaic.errors import MosaicError
+from mosaic.metadata.definitions import RESERVED_PATHS
 from mosaic.rpc import RpcPool
 from mosaic.telemetry import instrument_flask
 from mosaic_gateway import auth, routes_admin, routes_auth
@@ -54,8 +55,7 @@ class ObjectPath(BaseConverter):
     """An object's URL segment; never one of the gateway's own prefixes, so ``DELETE
     /api/v1/auth/login`` is a 405 on the login route, not a record delete."""
 
-    RESERVED = ("auth", "admin", "tenants", "metadata", "imports", "x", "me", "openapi.json", "webhooks",
-                "notifications", "approvals")
+    RESERVED = RESERVED_PATHS
     regex = r"(?!(?:" + "|".join(r.replace(".", r"\.") for r in RESERVED) + r")(?:/|$))[a-z][a-z0-9_-]{0,63}"
 
 

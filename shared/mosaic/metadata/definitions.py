@@ -26,6 +26,9 @@ OBJECT_KEYS = frozenset({"name", "label", "plural", "description", "title_field"
 
 #: names that would shadow the storage columns of the tables records live in.
 RESERVED_NAMES = frozenset({"tenant_id", "custom", "data", "object"})
+#: the gateway's own first path segments under /api/v1: no object's record API may take one
+RESERVED_PATHS = ("auth", "admin", "tenants", "metadata", "imports", "x", "me", "openapi.json", "webhooks",
+                  "notifications", "approvals")
 PLURAL_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 MAX_FORMULA = 4096
 FORMULA_TYPES = ("text", "integer", "decimal", "boolean", "date", "datetime")
@@ -377,6 +380,8 @@ def validate_object(definition: Any, *, service: str, taken_names: Collection[st
     if name_ok and name in taken_names:
         raise Conflict(f"An object named '{name}' already exists.",
                        errors={"name": ["An object of that name already exists."]})
+    if isinstance(plural, str) and plural in RESERVED_PATHS:
+        errors.add("plural", f"'{plural}' is a path of the API itself; choose another plural.")
     if isinstance(plural, str) and plural in taken_paths:
         raise Conflict(f"The plural '{plural}' is already used by another object.",
                        errors={"plural": ["Already used by another object."]})

@@ -286,3 +286,12 @@ def test_object_definition_problems_name_their_place():
     assert "name" in object_problems(name="a__b")
     with pytest.raises(ValidationFailed):
         validate_object(["x"], service="svc", taken_names=(), taken_paths=(), known_objects=())
+
+
+def test_a_custom_object_cannot_take_an_api_path():
+    from mosaic.metadata.definitions import validate_object
+
+    with pytest.raises(ValidationFailed) as err:
+        validate_object({"name": "hook", "plural": "webhooks", "fields": []}, service="contacts", taken_names=(),
+                        taken_paths=(), known_objects=())
+    assert "path of the API itself" in err.value.errors["plural"][0]
