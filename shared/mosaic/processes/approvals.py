@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from mosaic.db import utcnow
+from mosaic.events.envelope import make_envelope
 from mosaic.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from mosaic.metadata.fields import ObjectDef
 from mosaic.processes.definitions import Process, Transition
@@ -75,7 +76,25 @@ def request_approval(store: "RecordStore", obj: ObjectDef, row, p: Process, t: T
             store.session.add(approval)
     except IntegrityError:
         raise Conflict(f"{obj.label} {row.id} already has a transition waiting for approval") from None
-    return approval.to_dict()
+    out = approval.to_dict()
+    title = store.values_of(obj, row).get(obj.title_field) or row.id
+    recipients = [f"role:{r}" for r in t.approval.get("roles") or ()] + \
+                 [f"user:{u}" for u in t.approval.get("users") or ()]
+    _announce(store, obj, row, "approval_requested", out, recipients,
+              f"{obj.label} {title}: {t.name} ({stage} → {t.to}) waits for your approval")
+    return out
+
+
+def _announce(store: "RecordStore", obj: ObjectDef, row, verb: str, approval: dict, recipients: list[str],
+              message: str) -> None:
+    """``process.<verb>`` for integrators and read models, and a notification to whoever must act
+    or asked (inside the caller's transaction)."""
+    from mosaic.automation.notifications import notify
+
+    store.emit_envelope(make_envelope(f"process.{verb}", store.session.info["tenant_id"], store.ctx.actor,
+                                      obj.name, str(row.id), {"approval": approval}, row.version))
+    for recipient in dict.fromkeys(recipients):
+        notify(store.session, recipient, message, obj.name, str(row.id), source=f"process:{approval['process']}")
 
 
 def _pending(store: "RecordStore", obj: ObjectDef, record_id: str, process: str | None) -> ProcessApproval:
@@ -105,9 +124,16 @@ def _decide(store: "RecordStore", obj_name: str, record_id: str, process: str | 
     return obj, row, approval, p, t, comment
 
 
-def _record_decision(store: "RecordStore", approval: ProcessApproval, status: str, comment: str | None) -> None:
+def _record_decision(store: "RecordStore", obj: ObjectDef, row, approval: ProcessApproval, status: str,
+                     comment: str | None) -> None:
     approval.status, approval.decided_by, approval.decided_at = status, store.ctx.actor, utcnow()
     approval.decision_comment = comment
+    requester = approval.requested_by or ""
+    recipients = [requester] if requester.startswith("user:") else []
+    title = store.values_of(obj, row).get(obj.title_field) or row.id
+    _announce(store, obj, row, "approval_decided", approval.to_dict(), recipients,
+              f"{obj.label} {title}: {approval.transition} was {status}"
+              + (f" — {comment}" if comment else ""))
 
 
 def approve(store: "RecordStore", obj_name: str, record_id: str, comment: str | None = None,
@@ -126,7 +152,7 @@ def approve(store: "RecordStore", obj_name: str, record_id: str, comment: str | 
         raise Conflict(f"{obj.label} {record_id} is no longer in stage {approval.from_stage!r}; reject the request")
     check_guard(store, t, values)
     # Decided before the move, whose stage entry voids the record's other pending approvals.
-    _record_decision(store, approval, APPROVED, comment)
+    _record_decision(store, obj, row, approval, APPROVED, comment)
     history = move(store, obj, row, p, t, approval.from_stage, approval.comment or comment)
     return {"status": "moved", "approval": approval.to_dict(), "transition": history,
             "record": store.to_api(obj, store.values_of(obj, row))}
@@ -137,7 +163,7 @@ def reject(store: "RecordStore", obj_name: str, record_id: str, comment: str | N
     """Reject the record's pending transition (``POST …/{id}/reject``); the record stays put.
     Same permissions as :func:`approve`; 404 if nothing is pending."""
     obj, row, approval, _p, _t, comment = _decide(store, obj_name, record_id, process, comment)
-    _record_decision(store, approval, REJECTED, comment)
+    _record_decision(store, obj, row, approval, REJECTED, comment)
     store.session.flush()
     return {"status": "rejected", "approval": approval.to_dict(),
             "record": store.to_api(obj, store.values_of(obj, row))}

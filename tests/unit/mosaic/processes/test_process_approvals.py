@@ -114,3 +114,19 @@ def test_history_lists_every_entry_newest_first(store, store_as, reserved):
         history(store, PROPERTY, "missing")
     with pytest.raises(ValidationFailed):
         approvals(store, status="maybe")
+
+
+def test_approvers_and_the_requester_are_told(store, store_as, session, reserved):
+    from sqlalchemy import select
+
+    from mosaic.automation.notifications import Notification
+    from mosaic.events.outbox import OutboxEvent
+
+    transition(store, PROPERTY, reserved, to="under_contract", comment="offer signed")
+    told = [(n.recipient, n.message) for n in session.scalars(select(Notification))]
+    assert told == [("role:manager", "Property Flat: contract (reserved → under_contract) waits for your approval")]
+    reject(store_as("boss", "manager"), PROPERTY, reserved, comment="price too low")
+    told = [(n.recipient, n.message) for n in session.scalars(select(Notification).order_by(Notification.created_at))]
+    assert told[-1] == ("user:u1", "Property Flat: contract was rejected — price too low")
+    types = [e.type for e in session.scalars(select(OutboxEvent).order_by(OutboxEvent.created_at))]
+    assert types[-2:] == ["process.approval_requested", "process.approval_decided"]
