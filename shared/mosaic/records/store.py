@@ -15,10 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from mosaic import permissions
 from mosaic.audit import record_change
 from mosaic.context import RequestContext
-from mosaic.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+from mosaic.errors import Conflict, NotFound, ValidationFailed
 from mosaic.events.envelope import make_envelope
 from mosaic.events.outbox import emit
 from mosaic.filters import compile_sql, json_accessor, parse
@@ -26,6 +25,7 @@ from mosaic.metadata.cache import LRUCache
 from mosaic.metadata.fields import FieldDef, FieldType, ObjectDef
 from mosaic.metadata.schema_factory import from_json_value, load_create, load_update, to_api_value, to_json_value
 from mosaic.records import paging
+from mosaic.records.checks import RecordChecks
 from mosaic.records.models import Record
 from mosaic.records.pipeline import Step, Write
 from mosaic.records.reading import read_plan
@@ -54,8 +54,9 @@ class Behaviour:
         return {}
 
 
-class RecordStore:
-    """Records of one tenant (the session's) in one service."""
+class RecordStore(RecordChecks):
+    """Records of one tenant (the session's) in one service (the checks every write makes are
+    :class:`~mosaic.records.checks.RecordChecks`)."""
 
     def __init__(self, session: Session, objects: dict[str, ObjectDef], ctx: RequestContext,
                  *, module: str, metadata_version: int = 0, max_page: int = 500,
@@ -386,78 +387,7 @@ class RecordStore:
         except StaleDataError:
             raise Conflict(f"{obj.label} {row.id} was changed by someone else; reload and retry") from None
 
-    # -- checks and plumbing --------------------------------------------------------------------
-    def allow(self, obj: ObjectDef, action: str, row=None) -> None:
-        """Refuse (Forbidden) unless the caller's roles may ``action`` records of ``obj``, and,
-        where a role may change only its own records, ``row`` is theirs."""
-        roles = self.ctx.roles
-        if "system" in roles:
-            return
-        if not permissions.can(roles, obj.name, action, module=self.module):
-            raise Forbidden(f"your roles may not {action} {obj.label} records")
-        if row is not None and permissions.own_only(roles, action) and row.owner_id != self.ctx.user_id:
-            raise Forbidden(f"you may only {action} {obj.label} records you own")
-
-    @staticmethod
-    def _check_version(row, expected: int | None) -> None:
-        if expected is not None and int(expected) != row.version:
-            raise PreconditionFailed(f"record is at version {row.version}, not {expected}",
-                                     current_version=row.version)
-
-    def _assign(self, obj: ObjectDef, row, values: dict) -> None:
-        blob = dict((row.custom if obj.model is not None else row.data) or {})
-        for name, value in values.items():
-            fd = obj.field(name)
-            if fd is None:
-                continue
-            if fd.is_column:
-                setattr(row, fd.attr, value)
-            elif value is None:
-                blob.pop(name, None)
-            else:
-                blob[name] = to_json_value(fd, value)
-        if obj.model is not None:
-            row.custom = blob
-        else:
-            row.data = blob
-
-    def _check_references(self, obj: ObjectDef, values: dict) -> None:
-        """A lookup to an object of this service must name an existing record of this tenant."""
-        errors: dict[str, list[str]] = {}
-        for name, value in values.items():
-            fd = obj.field(name)
-            if fd is None or fd.type is not FieldType.LOOKUP or value is None or not fd.lookup:
-                continue
-            target = self.objects.get(fd.lookup)
-            if target is None:
-                continue  # another service's object: referenced by id, checked by its owner
-            model = self._model(target)
-            stmt = select(model.id).where(model.id == str(value))
-            if target.model is None:
-                stmt = stmt.where(Record.object == target.name)
-            if self.session.execute(stmt).first() is None:
-                errors[name] = [f"no {target.label} with id {value}"]
-        if errors:
-            raise ValidationFailed("Record is invalid.", errors=errors)
-
-    def _check_unique(self, obj: ObjectDef, values: dict, own_id: str | None) -> None:
-        errors: dict[str, list[str]] = {}
-        model = self._model(obj)
-        for name, value in values.items():
-            fd = obj.field(name)
-            if fd is None or not fd.unique or value is None:
-                continue
-            probe = value if fd.is_column else to_json_value(fd, value)
-            stmt = select(model.id).where(self._expr(obj, fd) == probe)
-            if obj.model is None:
-                stmt = stmt.where(Record.object == obj.name)
-            if own_id is not None:
-                stmt = stmt.where(model.id != own_id)
-            if self.session.execute(stmt.limit(1)).first() is not None:
-                errors[name] = ["must be unique; another record has this value"]
-        if errors:
-            raise Conflict("a unique field already has this value", errors=errors)
-
+    # -- events --------------------------------------------------------------------------------
     def _emit(self, obj: ObjectDef, verb: str, row, data: dict) -> dict:
         return self.emit_envelope(make_envelope(f"{obj.name}.{verb}", self.session.info["tenant_id"],
                                                 self.ctx.actor, obj.name, row.id, data, row.version))
