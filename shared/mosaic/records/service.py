@@ -9,6 +9,7 @@ are thin: they check the context, call one domain function with the worker's sto
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 
 from mosaic.audit import history
@@ -20,6 +21,8 @@ from mosaic.logic import definitions as logic_defs
 from mosaic.metadata import store as metadata
 
 log = logging.getLogger(__name__)
+#: how long finished automation jobs and webhook deliveries (with their attempts) are kept
+KEEP_FINISHED = timedelta(days=30)
 
 
 class RecordService:
@@ -332,6 +335,18 @@ class RecordService:
 
         run_due_jobs(self.data.engine, self.data.provider.open_store)
         run_due_deliveries(self.data.engine)
+
+    @timer(interval=3600)
+    def purge_finished_work(self):
+        """Drop finished automation jobs and webhook deliveries older than :data:`KEEP_FINISHED`
+        (a job's key keeps its trigger from firing twice: far longer than any trigger recurs)."""
+        from mosaic.automation.jobs import purge_finished
+        from mosaic.db import utcnow
+        from mosaic.webhooks.delivery import purge_deliveries
+
+        before = utcnow() - KEEP_FINISHED
+        purge_finished(self.data.engine, before)
+        purge_deliveries(self.data.engine, before)
 
     @timer(interval=30)
     def run_scheduled_rules(self):
