@@ -24,30 +24,21 @@ Everything goes through a :class:`ConfigBackend`, so this module runs without RP
 """
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field, replace
 from datetime import datetime
-from functools import partial
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from mosaic.db import utcnow
 from mosaic.errors import MosaicError, ValidationFailed
-from mosaic.logic.definitions import compile_definition
-from mosaic.metadata.definitions import (field_to_definition, validate_field, validate_field_change,
-                                         validate_object)
-from mosaic.metadata.fields import NAME_RE, FieldDef, ObjectDef
+from mosaic.metadata.definitions import field_to_definition
+from mosaic.metadata.fields import FieldDef
 from mosaic.metadata.values import format_datetime
-from mosaic.webhooks.subscriptions import validate_subscription
+from mosaic_gateway.config_plan import (DEFAULT_SERVICE, OBJECT_ATTRS, Plan, definition_out, plan_import,
+                                        webhook_key)
 
 FORMAT, VERSION = "mosaic-config", 1
 #: (document key, definition kind) in document order.
 DEFINITIONS = (("processes", "process"), ("automation_rules", "automation_rule"),
                ("validation_rules", "validation_rule"))
-#: the order an import applies them: processes before the rules whose triggers name their stages.
-IMPORT_ORDER = (("validation_rules", "validation_rule"), ("processes", "process"),
-                ("automation_rules", "automation_rule"))
-OBJECT_ATTRS = ("label", "plural", "description", "title_field")
-DEFAULT_SERVICE = "contacts"
 _LISTS = ("modules", "plugins", "objects", "processes", "automation_rules", "validation_rules",
           "webhooks")
 TOP_KEYS = frozenset({"format", "version", "exported_at", "source_tenant", "fields", *_LISTS})
@@ -81,19 +72,9 @@ def _field_out(f: dict) -> dict:
     return field_to_definition(FieldDef.from_dict(f))
 
 
-def _definition_out(d: dict) -> dict:
-    out = {k: v for k, v in d.items() if k != "plugin"}
-    out["active"] = bool(out.get("active", True))
-    return out
-
-
 def _webhook_out(w: dict) -> dict:
     return {"url": w["url"], "events": list(w.get("events") or ()),
             "description": w.get("description"), "active": bool(w.get("active", True))}
-
-
-def _webhook_key(w: dict) -> tuple:
-    return w["url"].strip(), tuple(sorted(set(w["events"])))
 
 
 def export_config(backend: ConfigBackend, now: datetime | None = None) -> dict:
@@ -116,10 +97,10 @@ def export_config(backend: ConfigBackend, now: datetime | None = None) -> dict:
         if o.get("kind") != "custom" and own:
             doc["fields"][o["name"]] = own
     for key, kind in DEFINITIONS:
-        doc[key] = sorted((_definition_out(d) for d in backend.list_definitions(kind) if not d.get("plugin")),
+        doc[key] = sorted((definition_out(d) for d in backend.list_definitions(kind) if not d.get("plugin")),
                           key=lambda d: d["name"])
     doc["webhooks"] = sorted((_webhook_out(w) for w in backend.list_webhooks()),
-                             key=lambda w: (*_webhook_key(w), w["description"] or ""))
+                             key=lambda w: (*webhook_key(w), w["description"] or ""))
     return doc
 
 
@@ -187,199 +168,6 @@ def validate_document(doc: Any) -> dict:
         raise ValidationFailed("The configuration document is invalid.", errors=dict(problems))
     out["objects"] = [{**obj, "fields": obj.get("fields", [])} for obj in out["objects"]]
     return out
-
-
-# ---------------------------------------------------------------- planning
-
-@dataclass
-class Plan:
-    """What an import would do: writes in order, and what needs none or cannot be done."""
-
-    writes: list[tuple[str, dict, Callable[[], Any]]] = field(default_factory=list)  # (bucket, item, write)
-    unchanged: list[dict] = field(default_factory=list)
-    errors: list[dict] = field(default_factory=list)
-    warnings: list[dict] = field(default_factory=list)
-
-    def write(self, bucket: str, item: dict, fn: Callable[[], Any]) -> None:
-        """Plan ``fn`` (a backend write) that ``created``/``updated`` ``item``."""
-        self.writes.append((bucket, item, fn))
-
-    def error(self, item: dict, problem: MosaicError | str) -> None:
-        """``item`` cannot be imported: why (and the checker's errors per key, if any)."""
-        if isinstance(problem, MosaicError):
-            self.errors.append({**item, "error": problem.detail, **({"errors": problem.errors} if problem.errors else {})})
-        else:
-            self.errors.append({**item, "error": problem})
-
-
-class _Metadata:
-    """The tenant's objects as they will be once the planned writes are done."""
-
-    def __init__(self, described: list[dict]):
-        self.objects = {o["name"]: ObjectDef.from_dict(o) for o in described}
-
-    def put_field(self, obj: ObjectDef, fdef: FieldDef) -> None:
-        if obj.field(fdef.name) is None:
-            fields = obj.fields + (fdef,)
-        else:
-            fields = tuple(fdef if f.name == fdef.name else f for f in obj.fields)
-        self.objects[obj.name] = replace(obj, fields=fields, _index={})
-
-    def of_service(self, service: str) -> dict[str, ObjectDef]:
-        return {n: o for n, o in self.objects.items() if o.service == service}
-
-
-def _defer(fdef: dict, own: str, meta: _Metadata) -> bool:
-    """Whether a new object's field looks up an object not there yet (added once all exist)."""
-    target = fdef.get("lookup")
-    return (fdef.get("type") == "lookup" and isinstance(target, str) and "." not in target
-            and target != own and target not in meta.objects)
-
-
-def _plan_objects(plan: Plan, meta: _Metadata, backend: ConfigBackend, entries: list[dict]) -> list:
-    """Create missing custom objects; returns ``[(object name, field definitions)]`` still to
-    plan (fields of existing custom objects, lookups between new objects)."""
-    pending: list[tuple[str, list[dict]]] = []
-    modules = set(backend.modules())
-    for entry in entries:
-        name, item = entry["name"], {"kind": "object", "name": entry["name"]}
-        existing = meta.objects.get(name)
-        if existing is not None:
-            if existing.kind != "custom":
-                plan.error(item, f"{name!r} is a {existing.kind} object here, not a custom one")
-                continue
-            differing = [a for a in OBJECT_ATTRS if a in entry and entry[a] != getattr(existing, a)]
-            if differing:
-                plan.warnings.append({**item, "warning": f"{', '.join(differing)} differ(s) from the document; "
-                                      "an import adds and changes fields but does not change an object itself"})
-            plan.unchanged.append(item)
-            pending.append((name, entry["fields"]))
-            continue
-        service = entry.get("service") or DEFAULT_SERVICE
-        if service not in modules:
-            plan.error(item, f"its service {service!r} is not an enabled module of this tenant")
-            continue
-        now, later = [], []
-        for f in entry["fields"]:
-            (later if _defer(f, name, meta) else now).append(f)
-        definition = {**{k: v for k, v in entry.items() if k != "service"}, "fields": now}
-        try:
-            obj = validate_object(definition, service=service, taken_names=meta.objects.keys(),
-                                  taken_paths={o.path for o in meta.objects.values()},
-                                  known_objects=meta.objects.keys())
-        except MosaicError as exc:
-            plan.error(item, exc)
-            continue
-        meta.objects[name] = obj
-        plan.write("created", item, partial(backend.create_object, service, definition))
-        if later:
-            pending.append((name, later))
-    return pending
-
-
-def _plan_field(plan: Plan, meta: _Metadata, backend: ConfigBackend, obj: ObjectDef, d: dict) -> None:
-    item = {"kind": "field", "name": f"{obj.name}.{d['name']}"}
-    existing, known = obj.field(d["name"]), meta.objects.keys()
-    try:
-        if existing is None:
-            meta.put_field(obj, validate_field(d, obj, known))
-            plan.write("created", item, partial(backend.add_field, obj.service, obj.name, d))
-            return
-        if not existing.custom or existing.namespace:
-            kind = "plugin" if existing.namespace else "core or system"
-            plan.error(item, f"{d['name']!r} is a {kind} field of {obj.name}, not a custom one")
-            return
-        if d.get("type") != existing.type.value:
-            plan.error(item, f"its type is {existing.type.value} here and {d.get('type')} in the document; "
-                             "a field's type cannot change (add a field of another name instead)")
-            return
-        # The document's definition in the form the service keeps, to compare like with like.
-        draft = replace(obj, fields=tuple(f for f in obj.fields if f.name != existing.name), _index={})
-        have, want = field_to_definition(existing), field_to_definition(validate_field(d, draft, known))
-        changes = {k: want.get(k) for k in sorted(set(have) | set(want)) if have.get(k) != want.get(k)}
-        if not changes:
-            plan.unchanged.append(item)
-            return
-        meta.put_field(obj, validate_field_change(existing, changes, obj, known))
-        plan.write("updated", item, partial(backend.change_field, obj.service, obj.name, existing.name, changes))
-    except MosaicError as exc:
-        plan.error(item, exc)
-
-
-def _plan_fields(plan: Plan, meta: _Metadata, backend: ConfigBackend, object_name: str,
-                 definitions: list[dict]) -> None:
-    obj = meta.objects.get(object_name)
-    if obj is None:
-        plan.error({"kind": "object", "name": object_name}, "no such object in this tenant")
-        return
-    if obj.kind == "plugin":
-        plan.error({"kind": "object", "name": object_name},
-                   f"{object_name} belongs to the {obj.namespace} plugin; its fields are the plugin's")
-        return
-    for d in definitions:
-        _plan_field(plan, meta, backend, meta.objects[object_name], d)
-
-
-def _normal(definition: dict) -> str:
-    """A definition as comparable text: no plugin marker, ``active`` explicit, keys sorted."""
-    return json.dumps(_definition_out(definition), sort_keys=True, default=str)
-
-
-def _plan_definitions(plan: Plan, meta: _Metadata, backend: ConfigBackend, kind: str,
-                      entries: list[dict]) -> None:
-    current = {d["name"]: d for d in backend.list_definitions(kind) if not d.get("plugin")}
-    for d in entries:
-        item = {"kind": kind, "name": d["name"]}
-        obj = meta.objects.get(d["object"])
-        if obj is None:
-            plan.error(item, f"unknown object {d['object']!r}")
-            continue
-        if "__" in d["name"] or not NAME_RE.match(d["name"]):
-            plan.error(item, "a name is snake_case, letters first, without '__' (kept for plugins)")
-            continue
-        try:
-            compiled = compile_definition(kind, d, meta.of_service(obj.service))
-        except MosaicError as exc:
-            plan.error(item, exc)
-            continue
-        have = current.get(d["name"])
-        if have is not None and _normal(have) == _normal(compiled.definition):
-            plan.unchanged.append(item)
-        else:
-            plan.write("updated" if have else "created", item,
-                       partial(backend.put_definition, obj.service, kind, d))
-
-
-def _plan_webhooks(plan: Plan, backend: ConfigBackend, entries: list[dict]) -> None:
-    # Subscriptions are matched by url and events; an import never deletes or changes one.
-    existing = {_webhook_key(w) for w in backend.list_webhooks()}
-    for d in entries:
-        item = {"kind": "webhook", "name": d["url"], "events": d.get("events")}
-        try:
-            clean = validate_subscription(d)
-        except MosaicError as exc:
-            plan.error(item, exc)
-            continue
-        key = _webhook_key(clean)
-        if key in existing:
-            plan.unchanged.append(item)
-        else:
-            existing.add(key)
-            plan.write("created", item, partial(backend.create_webhook, clean))
-
-
-def plan_import(backend: ConfigBackend, doc: dict) -> Plan:
-    """The writes importing ``doc`` (a checked document) needs, in dependency order."""
-    plan = Plan()
-    meta = _Metadata(backend.objects())
-    for name, definitions in _plan_objects(plan, meta, backend, doc["objects"]):
-        _plan_fields(plan, meta, backend, name, definitions)
-    for name in sorted(doc["fields"]):
-        _plan_fields(plan, meta, backend, name, doc["fields"][name])
-    for key, kind in IMPORT_ORDER:
-        _plan_definitions(plan, meta, backend, kind, doc[key])
-    _plan_webhooks(plan, backend, doc["webhooks"])
-    return plan
 
 
 # ---------------------------------------------------------------- import
