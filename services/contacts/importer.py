@@ -28,8 +28,8 @@ from mosaic.db import new_id, system_session, tenant_session, utcnow
 from mosaic.errors import BadRequest, Conflict, Forbidden, MosaicError, NotFound, ValidationFailed
 from mosaic.metadata.fields import FieldType, ObjectDef
 from mosaic.metadata.registry import ObjectRegistry
-from mosaic.metadata.store import metadata_version, tenant_objects
 from mosaic.metadata.values import format_datetime
+from mosaic.records.provider import build_store, tenant_plugins_of
 from mosaic.records.store import RecordStore
 from mosaic_contacts.importer_pg import BulkWriter, apply_updates
 from mosaic_contacts.importer_rows import BatchSorter, RowPlan
@@ -265,12 +265,14 @@ def run_pending(engine, registry: ObjectRegistry, behaviours: dict, *, module: s
                        budget=budget, pause=pause, batch_size=batch_size, threshold=threshold)
 
 
-def job_context(job: ImportJob, tenant_id: str) -> RequestContext:
-    """The uploader, as far as the record engine needs: its actor name and its roles."""
+def job_context(job: ImportJob, tenant_id: str, plugins: tuple[str, ...] = ()) -> RequestContext:
+    """The uploader, as far as the record engine needs: its actor name and its roles, and the
+    tenant's plugins."""
     kind, _, ident = job.actor.partition(":")
     return RequestContext(tenant_id=tenant_id, user_id=ident if kind == "user" else None,
                           api_key_id=ident if kind == "apikey" else None,
-                          roles=tuple(r for r in (job.roles or "").split(",") if r) or ("system",))
+                          roles=tuple(r for r in (job.roles or "").split(",") if r) or ("system",),
+                          plugins=plugins)
 
 
 def process_job(engine, registry: ObjectRegistry, behaviours: dict, job_id: str, tenant_id: str, *,
@@ -280,12 +282,15 @@ def process_job(engine, registry: ObjectRegistry, behaviours: dict, job_id: str,
     """Work through a job claimed by ``worker`` from its cursor until done (or ``budget`` seconds
     are spent). Returns the job's status."""
     started = time.monotonic()
+    plugins = tenant_plugins_of(engine, tenant_id)  # before the session: SQLite has one connection
     with tenant_session(engine, tenant_id) as session:
         job = session.get(ImportJob, job_id)
         if job is None or job.status != "running" or job.claimed_by != worker:
             return job.status if job is not None else "missing"
-        store = RecordStore(session, tenant_objects(session, registry), job_context(job, tenant_id),
-                            module=module, metadata_version=metadata_version(session), behaviours=behaviours)
+        # The tenant's objects, logic and write pipeline as a request would see them: imported
+        # records run the same processes, rules, formulas and validation rules as created ones.
+        store = build_store(session, registry, job_context(job, tenant_id, plugins),
+                            module=module, behaviours=behaviours, max_age=0)
         try:
             obj = store.obj(job.object)
             plan = RowPlan(obj, job.header, job.columns)

@@ -15,6 +15,10 @@ class FormulaStep(Step):
     (each result is visible to the formulas after it), and adds the changed results to the
     write's values, so they are stored, audited and sent in events like any field."""
 
+    def active(self, store: "RecordStore", obj) -> bool:
+        """Whether ``obj`` has formula fields (for this tenant)."""
+        return bool(formula_order(obj))
+
     def before_write(self, store: "RecordStore", w: Write) -> None:
         """Put the formula fields whose value changes into ``w.values``."""
         order = formula_order(w.obj)  # cached with the definition: one dict lookup when warm

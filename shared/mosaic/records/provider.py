@@ -30,6 +30,13 @@ METADATA_MAX_AGE = 1.0
 PLUGINS_MAX_AGE = 5.0
 
 
+def tenant_plugins_of(engine, tenant_id: str) -> tuple[str, ...]:
+    """The tenant's enabled plugins as this service last heard them (``tenant_plugins``)."""
+    with system_session(engine) as session:
+        plugins = session.scalar(select(TenantPlugins.plugins).where(TenantPlugins.tenant_id == tenant_id))
+    return tuple(plugins or ())
+
+
 class TenantPluginsCache:
     """Which plugins each tenant runs, as this service last heard (``tenant_plugins``): requests
     carry it in their context and keep the table current; timers and event handlers read it."""
@@ -65,9 +72,7 @@ class TenantPluginsCache:
         now = time.monotonic()
         if hit is not None and now - hit[0] < PLUGINS_MAX_AGE:
             return hit[1]
-        with system_session(engine) as session:
-            plugins = session.scalar(select(TenantPlugins.plugins).where(TenantPlugins.tenant_id == tenant_id))
-        value = tuple(plugins or ())
+        value = tenant_plugins_of(engine, tenant_id)
         with self._lock:
             self._read[key] = (now, value)
         return value

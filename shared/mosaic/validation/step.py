@@ -19,6 +19,10 @@ class ValidationStep(Step):
     condition that is unknown because it reads a null passes, as an SQL CHECK does.
     """
 
+    def active(self, store: "RecordStore", obj) -> bool:
+        """Whether the tenant has validation rules on ``obj``."""
+        return store.logic is not None and bool(store.logic.validation_rules(obj.name))
+
     def before_write(self, store: "RecordStore", w: Write) -> None:
         """Raise ValidationFailed listing every rule the record breaks."""
         rules = store.logic.validation_rules(w.obj.name)

@@ -370,3 +370,27 @@ def test_export_round_trips_through_import(engine, make_store, upload, run, cust
     copy = next(c for c in contacts(engine) if c.email == "ann2@example.com")
     assert copy.email_consent is True and str(copy.birthday) == "1990-05-01"
     assert copy.custom == {"vip_level": 3, "segment": "enterprise"}
+
+
+def test_imported_rows_run_the_tenants_formulas_and_validation_rules(engine, registry, upload, run, custom_fields):
+    """A tenant with low-code logic on contacts: the import takes the record engine's full write
+    pipeline (not the bulk path), so a formula is computed and a validation rule refuses rows."""
+    from mosaic.logic.definitions import put_definition
+    from mosaic.metadata.store import tenant_objects as objects_of
+
+    with tenant_session(engine, TENANT) as session:
+        add_field(session, registry, "contact", {"name": "vip_score", "type": "formula",
+                                                  "formula": "COALESCE(vip_level, 0) * 10"})
+        put_definition(session, objects_of(session, registry), "validation_rule",
+                       {"name": "named", "object": "contact", "condition": "last_name is not null",
+                        "message": "Imported contacts need a last name."})
+        session.commit()
+    job = upload(GOOD)
+    assert run() == "finished"
+    done = job_row(engine, job["id"])
+    assert (done.created, done.failed) == (2, 1)  # carol has no last name
+    by_name = {c.first_name: c for c in contacts(engine)}
+    assert by_name["Ann"].custom["vip_score"] == 30 and by_name["Bob"].custom["vip_score"] == 0
+    with tenant_session(engine, TENANT) as s:
+        errors = [e.errors for e in s.scalars(select(ImportRowError))]
+    assert errors == [{"_record": ["Imported contacts need a last name."]}]

@@ -197,3 +197,15 @@ def test_rules_must_fit_the_objects_processes(store_for):
     ok = put_definition(store.session, store.objects, "automation_rule",
                         rule({"type": "stage_entered", "process": "life", "stage": "lead"}), processes=processes)
     assert ok["trigger"]["stage"] == "lead"
+
+
+def test_a_step_is_active_only_where_it_has_work(store_for):
+    """Bulk paths (imports) depend on this: a tenant with nothing configured keeps them."""
+    plain = store_for(tenant="t3", plugins=())
+    assert not any(step.active(plain, plain.obj("contact")) for step in plain.steps)
+    assert not plain.pipeline_active(plain.obj("contact"))
+    plain.session.commit()  # SQLite's single pooled connection goes back before the next store
+    with_plugin = store_for()
+    gadget = with_plugin.obj("acme__gadget")
+    active = {type(step).__name__ for step in with_plugin.steps if step.active(with_plugin, gadget)}
+    assert active == {"ValidationStep", "PluginStep"}  # acme's validation rule and write hooks
