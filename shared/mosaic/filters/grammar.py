@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from typing import Callable
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -96,9 +97,11 @@ def _fail(message: str, pos: int, hint: str = "") -> InvalidFilter:
     return InvalidFilter(text, errors={"filter": [text]})
 
 
-def _unquote(token: Token) -> str:
-    """The string a quoted literal denotes: ``\\n``, ``\\t``, ``\\r``, ``\\uXXXX``; a backslash
-    before any other character stands for that character (``\\"``, ``\\'``, ``\\\\``)."""
+def unquote(token: Token, fail: Callable[[str, int], Exception]) -> str:
+    """The string a quoted literal token denotes: ``\\n``, ``\\t``, ``\\r``, ``\\uXXXX``; a
+    backslash before any other character stands for that character (``\\"``, ``\\'``,
+    ``\\\\``). ``fail(message, position)`` builds the error of a bad escape (the filter and the
+    formula languages share the literal syntax, not the error type)."""
     body, out, i = token.value[1:-1], [], 0
     while i < len(body):
         ch = body[i]
@@ -110,7 +113,7 @@ def _unquote(token: Token) -> str:
         if nxt == "u":
             digits = body[i + 2:i + 6]
             if len(digits) != 4 or not all(c in "0123456789abcdefABCDEF" for c in digits):
-                raise _fail("bad \\u escape (needs 4 hex digits)", token.start_pos + i + 1)
+                raise fail("bad \\u escape (needs 4 hex digits)", token.start_pos + i + 1)
             out.append(chr(int(digits, 16)))
             i += 6
             continue
@@ -122,7 +125,7 @@ def _unquote(token: Token) -> str:
 def _value(token: Token) -> Value:
     pos, kind = token.start_pos, token.type
     if kind == "STRING":
-        return Value("string", _unquote(token), pos)
+        return Value("string", unquote(token, _fail), pos)
     if kind == "NUMBER":
         text = token.value
         return Value("number", Decimal(text) if "." in text else int(text), pos)

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lark import Lark, Token, Transformer
+from lark import Lark, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from mosaic.errors import ValidationFailed
+from mosaic.filters.grammar import unquote
 
 MAX_LENGTH = 4096
 MAX_DEPTH = 64
@@ -73,7 +74,6 @@ _TERMINAL_NAMES = {
     "_NOT": "'not'", "ADDOP": "'+' or '-'", "MINUS": "'-'", "PLUS": "'+'", "MULOP": "'*' or '/'",
     "_AMP": "'&'", "$END": "the end of the formula",
 }
-_STRING_ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
 
 
 @dataclass(frozen=True)
@@ -107,27 +107,6 @@ def _make(kind: str, value: Any, args: tuple[Node, ...], pos: int, sub: str | No
     return Node(kind, value, args, pos, sub, depth, size)
 
 
-def _unquote(token: Token) -> str:
-    body, out, i = token.value[1:-1], [], 0
-    while i < len(body):
-        ch = body[i]
-        if ch != "\\":
-            out.append(ch)
-            i += 1
-            continue
-        nxt = body[i + 1]
-        if nxt == "u":
-            digits = body[i + 2:i + 6]
-            if len(digits) != 4 or not all(c in "0123456789abcdefABCDEF" for c in digits):
-                raise fail("bad \\u escape (needs 4 hex digits)", token.start_pos + i + 1)
-            out.append(chr(int(digits, 16)))
-            i += 6
-            continue
-        out.append(_STRING_ESCAPES.get(nxt, nxt))
-        i += 2
-    return "".join(out)
-
-
 class _Builder(Transformer):
     """Builds :class:`Node` trees on each LALR reduction (stateless, shared by all parses)."""
 
@@ -137,7 +116,7 @@ class _Builder(Transformer):
                      sub="number")
 
     def string(self, c):
-        return _make("literal", _unquote(c[0]), (), c[0].start_pos, sub="string")
+        return _make("literal", unquote(c[0], fail), (), c[0].start_pos, sub="string")
 
     def true(self, c):
         return _make("literal", True, (), c[0].start_pos, sub="boolean")
