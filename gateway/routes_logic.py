@@ -21,8 +21,12 @@ def _admin() -> None:
 
 
 def _services() -> list[str]:
+    """The tenant's enabled services (a tenant with none has nothing to configure here)."""
     ctx = context()
-    return [s for s in IMPLEMENTED_SERVICES if s in ctx.modules]
+    services = [s for s in IMPLEMENTED_SERVICES if s in ctx.modules]
+    if not services:
+        raise NotFound("no module that hosts records is enabled for this tenant")
+    return services
 
 
 def _fan_out(method: str, *args) -> list:

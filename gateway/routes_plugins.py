@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from flask import Blueprint, Flask, jsonify, request
+from flask import Blueprint, Flask, current_app, jsonify, request
 
 from mosaic.config import IMPLEMENTED_SERVICES
 from mosaic.errors import Conflict, MosaicError, NotFound
@@ -49,7 +49,7 @@ def list_plugins():
 @admin_required
 def get_plugin(name: str):
     """One plugin: its manifest and everything it declares."""
-    plugin = _installed(name)
+    _installed(name)
     d = get_host().declarations
     mine = lambda items: [i for i in items if i.get("plugin") == name]  # noqa: E731
     return jsonify({
@@ -61,7 +61,7 @@ def get_plugin(name: str):
         "automation_rules": [r["name"] for r in mine(d.automation_rules)],
         "validation_rules": [r["name"] for r in mine(d.validation_rules)],
         "analytics_metrics": mine(d.analytics_metrics),
-        "routes": [f"/api/v1/x/{name}/"] if plugin.name in _ROUTED else [],
+        "routes": [f"/api/v1/x/{name}/"] if name in current_app.extensions["mosaic"]["plugin_routes"] else [],
     })
 
 
@@ -156,8 +156,6 @@ def seed(name: str, ctx=None) -> SeedClient:
 
 # ---------------------------------------------------------------- the plugins' own routes
 
-_ROUTED: set[str] = set()
-
 
 def mount_plugin_routes(app: Flask) -> None:
     """Register each loaded plugin's blueprint under ``/api/v1/x/<name>/``; requests from tenants
@@ -178,7 +176,7 @@ def mount_plugin_routes(app: Flask) -> None:
         endpoint_name = f"x_{name}"
         app.register_blueprint(blueprint, url_prefix=f"/api/v1/x/{name}", name=endpoint_name)
         owners[endpoint_name] = name
-        _ROUTED.add(name)
+    app.extensions["mosaic"]["plugin_routes"] = set(owners.values())
 
     @app.before_request
     def _plugin_gate():

@@ -81,6 +81,11 @@ def test_admin_builds_behaviour_through_the_api(api):
             break
         time.sleep(0.3)
     assert any("Big one" in n["message"] for n in items), items
+    # a rule whose field is removed is skipped at run time and shown to the admin as broken
+    assert api.delete("metadata/objects/deal/fields/priority").status_code == 204
+    rule = api.get("metadata/rules/big_deal_priority").json()
+    assert "priority" in rule["error"]
+    assert api.post("deals", {"title": "After", "amount": 70000}).status_code == 201
 
 
 def test_export_then_import_into_another_tenant(api, other_api):

@@ -1,6 +1,7 @@
 """A plugin's ``mosaic_handle_event`` on the real RabbitMQ and PostgreSQL: the contacts service
 consumes every domain event, runs the hooks of the event's tenant's plugins, and a redelivered
-event changes nothing twice; a tenant without the plugin is left alone."""
+event changes nothing twice (a tenant without the plugin: tests/unit/mosaic/records/
+test_plugin_event_handling.py)."""
 from __future__ import annotations
 
 import time
@@ -109,17 +110,3 @@ def test_redelivered_event_runs_the_hook_once(env):
     assert wait_for(lambda: processed(settings, envelope["id"]) == 1 and queue_idle(settings.amqp_uri))
     assert seen(settings, tenant) == [f"contacts saw contact.created {envelope['id']}"]
 
-
-def test_tenant_without_the_plugin_is_not_handled(env):
-    settings, rpc = env
-    tenant = "tn-" + uuid.uuid4().hex[:6]
-    rpc.call("contacts", "sync_tenant", RequestContext(tenant_id=tenant, roles=("admin",), modules=("contacts",)))
-    envelope = make_envelope("contact.created", tenant, "user:u1", "contact", str(uuid.uuid4()), {"record": {}}, 1)
-    publish_twice(settings.amqp_uri, envelope)
-    marker = make_envelope("contact.created", "tp-marker", "user:u1", "contact", str(uuid.uuid4()), {"record": {}}, 1)
-    rpc.call("contacts", "sync_tenant", RequestContext(tenant_id="tp-marker", roles=("admin",),
-                                                       modules=("contacts",), plugins=("probe",)))
-    publish_twice(settings.amqp_uri, marker)  # queued behind: once it is handled, the first pair was too
-    assert wait_for(lambda: processed(settings, marker["id"]) == 1 and queue_idle(settings.amqp_uri))
-    assert seen(settings, tenant) == []
-    assert processed(settings, envelope["id"]) == 0

@@ -96,11 +96,6 @@ def register_handler(kind: str, fn: Handler) -> None:
     _handlers[kind] = fn
 
 
-def handler_for(kind: str) -> Handler | None:
-    """The handler registered for ``kind``, if any."""
-    return _handlers.get(kind)
-
-
 #: session.info key of the open job batches (a stack: writes nest)
 _BATCHES = "mosaic.jobs.batches"
 

@@ -17,7 +17,6 @@ from mosaic.metadata.fields import NAME_RE, FieldType, ObjectDef
 TRIGGERS = ("created", "updated", "field_changed", "stage_entered", "scheduled")
 #: triggers the write pipeline matches itself (stage_entered comes from the process engine,
 #: scheduled from the timer)
-WRITE_TRIGGERS = frozenset({"created", "updated", "field_changed"})
 _TRIGGER_KEYS = {
     "created": set(), "updated": set(), "field_changed": {"fields"},
     "stage_entered": {"process", "stage"}, "scheduled": {"field", "offset"},

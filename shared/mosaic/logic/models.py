@@ -35,5 +35,3 @@ class TenantPlugins(Base):
     plugins: Mapped[list] = mapped_column(JSONType, default=list)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-
-LOGIC_TABLES = [BehaviourDefinition.__table__, TenantPlugins.__table__]

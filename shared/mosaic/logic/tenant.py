@@ -45,10 +45,6 @@ class TenantLogic:
         """Active processes on ``object_name``."""
         return self._by_object["process"].get(object_name, [])
 
-    def process(self, name: str):
-        """The active process called ``name``, or None."""
-        return next((p for p in self.all["process"] if p.name == name), None)
-
     def rules(self, object_name: str) -> list:
         """Active automation rules on ``object_name``, in their ``order``."""
         return self._by_object["automation_rule"].get(object_name, [])

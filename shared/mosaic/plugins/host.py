@@ -240,12 +240,6 @@ class PluginHost:
             return ("#",)
         return tuple(sorted(patterns)) or (NO_EVENTS,)
 
-    def plugin_of(self, module: Any) -> str | None:
-        for n, p in self.plugins.items():
-            if p.module is module:
-                return n
-        return None
-
     def describe(self) -> list[dict]:
         """Every loaded plugin's manifest, and every failure (admin API)."""
         items = [{**p.manifest.to_dict(), "builtin": p.manifest.builtin, "loaded": True,

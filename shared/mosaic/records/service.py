@@ -198,7 +198,10 @@ class RecordService:
         """The tenant's own ``kind`` definitions and those of its plugins (read-only)."""
         self.ctx.tenant()
         store = self.data.store()
-        own = [{**row.definition, "active": row.active} for row in logic_defs.list_definitions(store.session, kind)]
+        broken = store.logic.errors  # a field or plugin it uses is gone: the runtime skips it
+        own = [{**row.definition, "active": row.active,
+                **({"error": broken[f"{kind}:{row.name}"]} if f"{kind}:{row.name}" in broken else {})}
+               for row in logic_defs.list_definitions(store.session, kind)]
         host = store.logic.host
         attr = {"process": "processes", "automation_rule": "automation_rules",
                 "validation_rule": "validation_rules"}[kind]
@@ -300,9 +303,8 @@ class RecordService:
 
         host = get_host()
         provider = self.data.provider
-        if not any(not host.plugins[n].manifest.builtin for n in host.plugins
-                   if host.implements("mosaic_handle_event", frozenset({n}))):
-            return False
+        # The queue is bound only to what some plugin asked for (Host.event_patterns); whether
+        # this tenant runs one of them is the question left.
         plugins = provider.tenant_plugins.get(self.data.engine, envelope["tenant_id"])
         if not host.implements("mosaic_handle_event", host.enabled(plugins)):
             return False
