@@ -42,7 +42,7 @@ def require_rabbitmq() -> None:
 def fresh_database(name: str) -> str:
     """Drop and create database ``name``; returns its URL."""
     require_postgres()
-    return localdev.fresh_database(name, PG_BASE)
+    return localdev.fresh_database(localdev.checkout_database(name), PG_BASE)
 
 
 def fresh_vhost(prefix: str = "mosaic_test") -> str:

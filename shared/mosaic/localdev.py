@@ -6,10 +6,12 @@ drop databases the same way. Everything here talks to 127.0.0.1 only.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import subprocess
 import uuid
+from pathlib import Path
 
 #: the local server, without a database name (tests: MOSAIC_TEST_PG overrides)
 PG_SERVER = os.environ.get("MOSAIC_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
@@ -21,6 +23,16 @@ def _admin(server: str):
     conn = psycopg2.connect(f"{server}/postgres")
     conn.autocommit = True
     return conn
+
+
+def checkout_database(name: str) -> str:
+    """``name`` made this checkout's own (``<name>_<suffix>``), so the suites of several checkouts
+    can share one PostgreSQL server. The suffix is ``MOSAIC_TEST_DB_SUFFIX`` if set (empty: no
+    suffix), else a short hash of the checkout's path."""
+    suffix = os.environ.get("MOSAIC_TEST_DB_SUFFIX")
+    if suffix is None:
+        suffix = hashlib.sha1(str(Path(__file__).resolve().parents[2]).encode()).hexdigest()[:6]
+    return f"{name}_{suffix}" if suffix else name
 
 
 def ensure_database(name: str, server: str = PG_SERVER, create_sql: str | None = None) -> str:

@@ -25,9 +25,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from mosaic.db import Base, TenantScoped, make_engine, system_session, tenant_session
 from mosaic.events import (OutboxEvent, PikaPublisher, ProcessedEvent, PublishError, Relay,
                            apply_once, domain_events, emit, make_envelope)
-from mosaic.localdev import ensure_database
+from mosaic.localdev import ensure_database, checkout_database
 
-PG_URL = os.environ.get("MOSAIC_TEST_C_PG", "postgresql://postgres@127.0.0.1:5432/mosaic_test_c")
+PG_URL = os.environ.get("MOSAIC_TEST_C_PG", "postgresql://postgres@127.0.0.1:5432/" + checkout_database("mosaic_test_c"))
 AMQP_URI = os.environ.get("MOSAIC_TEST_C_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
 TRACEPARENT = "00-" + "3" * 32 + "-" + "4" * 16 + "-01"
 

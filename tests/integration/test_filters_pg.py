@@ -23,11 +23,12 @@ from mosaic.filters.conformance import FIELDS as CASE_FIELDS
 from mosaic.filters.conformance import NOW as CASE_NOW
 from mosaic.filters.testing import (filters, nows, probe_resolver, probe_row, probe_table, records,
                                     stored_json)
-from mosaic.localdev import ensure_database
+from mosaic.localdev import ensure_database, checkout_database
 from mosaic.metadata.fields import FieldDef, FieldType
 
 PG_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/mosaic_test_b"
+DB = checkout_database("mosaic_test_b")
+PG_URL = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{DB}"
 
 BASE_FIELDS = (
     FieldDef("name", FieldType.TEXT),
@@ -61,8 +62,8 @@ case_table = probe_table(metadata, CASE_FIELDS, name="filter_cases")
 
 def _pg_engine() -> Engine:
     # C.UTF-8 as in production: byte-order text comparison, Unicode lower().
-    ensure_database("mosaic_test_b", PG_ADMIN_URL.replace("+psycopg2", "").rsplit("/", 1)[0],
-                    create_sql="CREATE DATABASE mosaic_test_b TEMPLATE template0 ENCODING 'UTF8' "
+    ensure_database(DB, PG_ADMIN_URL.replace("+psycopg2", "").rsplit("/", 1)[0],
+                    create_sql=f"CREATE DATABASE {DB} TEMPLATE template0 ENCODING 'UTF8' "
                                "LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'")
     return sa.create_engine(PG_URL)
 

@@ -12,14 +12,14 @@ import sqlalchemy as sa
 from mosaic.db import JSONType, make_engine
 from mosaic.filters import compile_sql, evaluate, json_accessor, parse
 from mosaic.formulas import formula_order
-from mosaic.localdev import ensure_database
+from mosaic.localdev import ensure_database, checkout_database
 from mosaic.metadata.fields import SYSTEM_FIELDS, FieldDef, FieldType, ObjectDef
 from mosaic.metadata.values import to_json_value
 
 pytestmark = pytest.mark.postgres
 
 PG_SERVER = os.environ.get("MOSAIC_TEST_PG_SERVER", "postgresql+psycopg2://postgres@127.0.0.1:5432")
-DATABASE = "mosaic_test_formulas"
+DATABASE = checkout_database("mosaic_test_formulas")
 NOW = datetime(2024, 5, 15, 10, 30, tzinfo=timezone.utc)
 
 DEAL = ObjectDef("deal", "Deal", "svc", SYSTEM_FIELDS + (

@@ -13,13 +13,13 @@ from sqlalchemy import text
 from mosaic.config import Settings
 from mosaic.db import get_engine, system_session, tenant_session
 from mosaic.errors import Conflict, MosaicError, Unauthorized
-from mosaic.localdev import ensure_database
+from mosaic.localdev import ensure_database, checkout_database
 from mosaic_gateway import auth, identity, routes_admin, routes_auth, tokens
 from mosaic_gateway.models import User, create_tables
 
 pytestmark = pytest.mark.postgres
 
-DB = "mosaic_test_d"
+DB = checkout_database("mosaic_test_d")
 PASSWORD = "correct horse battery"
 OPERATOR = {"X-Operator-Key": "pg-operator-key"}
 _seq = itertools.count(1)

@@ -19,7 +19,7 @@ from mosaic.context import RequestContext
 from mosaic.db import Base, make_engine, system_session, tenant_session
 from mosaic.db.migrate import load_models, owned_tables
 from mosaic.events.outbox import OutboxEvent
-from mosaic.localdev import ensure_database
+from mosaic.localdev import ensure_database, checkout_database
 from mosaic.metadata.schema_factory import clear_schema_cache
 from mosaic.metadata.store import add_field, metadata_version, tenant_objects
 from mosaic.records.store import RecordStore
@@ -30,7 +30,7 @@ from mosaic_contacts.objects import build_registry
 
 pytestmark = pytest.mark.postgres
 
-DB = "mosaic_test_f"
+DB = checkout_database("mosaic_test_f")
 PG = os.environ.get("MOSAIC_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 URL = f"{PG}/{DB}"
 TENANT = "tenant-f"

@@ -9,7 +9,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, insert, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from mosaic.db import Base, JSONType, TenantScoped, make_engine, schema_for, tenant_session
-from mosaic.localdev import ensure_database
+from mosaic.localdev import ensure_database, checkout_database
 from mosaic.metadata import (METADATA_TABLES, SYSTEM_FIELDS, FieldDef, FieldType, ObjectDef,
                              ObjectRegistry, add_field, base_json_indexes, create_object,
                              ensure_field_index, metadata_version, remove_field, tenant_objects)
@@ -17,7 +17,7 @@ from mosaic.metadata import (METADATA_TABLES, SYSTEM_FIELDS, FieldDef, FieldType
 pytestmark = pytest.mark.postgres
 
 PG_SERVER = os.environ.get("MOSAIC_TEST_A_PG_SERVER", "postgresql+psycopg2://postgres@127.0.0.1:5432")
-DATABASE = "mosaic_test_a"
+DATABASE = checkout_database("mosaic_test_a")
 SERVICE = "a"
 
 

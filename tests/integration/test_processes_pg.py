@@ -17,7 +17,7 @@ from mosaic.automation.jobs import run_due_jobs
 from mosaic.db import Base, make_engine, schema_for, tenant_session
 from mosaic.errors import Conflict, NotFound
 from mosaic.events.outbox import OutboxEvent
-from mosaic.localdev import ensure_database
+from mosaic.localdev import ensure_database, checkout_database
 from mosaic.metadata.schema_factory import clear_schema_cache
 from mosaic.processes.approvals import approvals, approve, history
 from mosaic.processes.engine import transition
@@ -28,7 +28,7 @@ from mosaic.processes.testing import (PROPERTY, WEDNESDAY as START, StaticLogic,
 pytestmark = pytest.mark.postgres
 
 PG_SERVER = os.environ.get("MOSAIC_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
-DATABASE = "mosaic_test_processes"
+DATABASE = checkout_database("mosaic_test_processes")
 SERVICE = "processes_it"
 
 
