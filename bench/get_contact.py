@@ -50,7 +50,7 @@ def run(args, stacks: Stacks) -> Report:
     ping, ping_cpu = cpu_per_request({"ping service": ping_pid},
                                      lambda: rpc_ping(stack.amqp_uri, args.concurrency, args.duration),
                                      lambda r: r["requests"])
-    pids = {k: v for k, v in stack.pids().items() if k in ("gateway", "contacts", "relay")}
+    pids = {k: v for k, v in stack.pids().items() if k in ("gateway", "contacts", "relay-contacts")}
     gateway, gateway_cpu = cpu_per_request(
         pids, lambda: http_get(client.url(f"contacts/{contact['id']}"), client.token, args.concurrency,
                                args.duration, args.client),

@@ -41,7 +41,7 @@ def run(args, stacks: Stacks) -> Report:
     ping_pid = start_baseline(distributed, "ping")
     time.sleep(args.settle)
     measured = {f"distributed {name}": rss_mb(pid) for name, pid in distributed.pids().items()
-                if name in ("gateway", "contacts", "relay")}
+                if name in ("gateway", "contacts", "relay-contacts")}
     baseline = rss_mb(ping_pid)
     if not args.no_embedded:
         embedded = stacks.get("embedded")

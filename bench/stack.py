@@ -1,6 +1,6 @@
 """The processes a benchmark measures, started the way an operator starts them.
 
-The distributed stack is ``mosaic migrate`` then ``mosaic serve contacts``, ``mosaic relay contacts``
+The distributed stack is ``mosaic migrate`` then ``mosaic serve`` and ``mosaic relay`` of every installed service
 and ``mosaic serve gateway`` as separate processes, on a PostgreSQL database (``mosaic_bench*``) and
 a RabbitMQ vhost (``mosaic_bench_*``) of the benchmark's own, both removed again at the end. The
 embedded stack is ``mosaic run``. Every benchmark works in a fresh tenant made through the operator
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import requests
 
-from mosaic import localdev
+from mosaic import localdev, services
 from mosaic.localdev import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,9 +138,10 @@ class Stack:
             done = subprocess.run([MOSAIC, "migrate"], env=self.env, cwd=ROOT, capture_output=True, timeout=180)
             if done.returncode != 0:
                 raise RuntimeError(f"mosaic migrate failed:\n{done.stdout.decode()}{done.stderr.decode()}")
-            self.procs.spawn("contacts", [MOSAIC, "serve", "contacts"], self.env)
-            self.procs.spawn("relay", [MOSAIC, "relay", "contacts"], self.env)
-            self.procs.spawn("gateway", [MOSAIC, "serve", "gateway"], self.env)
+            for service in services.names():  # every installed service (its entry point)
+                self.procs.spawn(service, [MOSAIC, "serve", service], self.env)
+                self.procs.spawn(f"relay-{service}", [MOSAIC, "relay", service], self.env)
+            self.procs.spawn("gateway", [MOSAIC, "serve", services.gateway().name], self.env)
         self.wait_ready(timeout)
         return self
 

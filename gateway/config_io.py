@@ -32,7 +32,7 @@ from mosaic.errors import MosaicError, ValidationFailed
 from mosaic.metadata.definitions import field_to_definition
 from mosaic.metadata.fields import FieldDef
 from mosaic.metadata.values import format_datetime
-from mosaic_gateway.config_plan import (DEFAULT_SERVICE, OBJECT_ATTRS, Plan, definition_out, plan_import,
+from mosaic_gateway.config_plan import (OBJECT_ATTRS, Plan, definition_out, plan_import,
                                         webhook_key)
 
 FORMAT, VERSION = "mosaic-config", 1
@@ -87,7 +87,7 @@ def export_config(backend: ConfigBackend, now: datetime | None = None) -> dict:
         "source_tenant": backend.tenant_slug(),
         "modules": sorted(backend.modules()), "plugins": sorted(backend.plugins()),
         "objects": [{"name": o["name"], **{a: o.get(a) for a in OBJECT_ATTRS},
-                     "service": o.get("service") or DEFAULT_SERVICE,
+                     "service": o["service"],
                      "fields": [_field_out(f) for f in o["fields"] if _tenant_field(f)]}
                     for o in objects if o.get("kind") == "custom"],
         "fields": {},

@@ -22,7 +22,6 @@ if TYPE_CHECKING:  # pragma: no cover
 IMPORT_ORDER = (("validation_rules", "validation_rule"), ("processes", "process"),
                 ("automation_rules", "automation_rule"))
 OBJECT_ATTRS = ("label", "plural", "description", "title_field")
-DEFAULT_SERVICE = "contacts"
 
 
 def definition_out(d: dict) -> dict:
@@ -101,7 +100,11 @@ def _plan_objects(plan: Plan, meta: _Metadata, backend: ConfigBackend, entries: 
             plan.unchanged.append(item)
             pending.append((name, entry["fields"]))
             continue
-        service = entry.get("service") or DEFAULT_SERVICE
+        # A document names the hosting service; one without it means the tenant's only one.
+        service = entry.get("service") or (next(iter(modules)) if len(modules) == 1 else None)
+        if service is None:
+            plan.error(item, "name the service that hosts it (the tenant has several)")
+            continue
         if service not in modules:
             plan.error(item, f"its service {service!r} is not an enabled module of this tenant")
             continue

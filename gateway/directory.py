@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from mosaic.config import IMPLEMENTED_SERVICES
+from mosaic import services as installed_services
 from mosaic.context import RequestContext
 from mosaic.errors import MosaicError, NotFound
 from mosaic.rpc import RpcPool
@@ -29,7 +29,7 @@ class ObjectDirectory:
             hit = self._cache.get(key)
         if hit and now - hit[0] < self.ttl:
             return hit[1]
-        services = [s for s in IMPLEMENTED_SERVICES if s in ctx.modules]
+        services = installed_services.enabled(ctx.modules)
         found: dict[str, dict] = {}
         for result in self.rpc.call_many([(s, "describe") for s in services], ctx):
             if isinstance(result, MosaicError):

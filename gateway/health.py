@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from mosaic.config import IMPLEMENTED_SERVICES
+from mosaic import services
 from mosaic.errors import MosaicError
 from mosaic_gateway.web import rpc
 
@@ -18,9 +18,10 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """Ready when the broker answers and every implemented service replies to a ping."""
-    results = rpc().call_many([(s, "ping") for s in IMPLEMENTED_SERVICES], None)
-    checks = {s: ("ok" if not isinstance(r, MosaicError) else r.detail) for s, r in zip(IMPLEMENTED_SERVICES, results)}
+    """Ready when the broker answers and every installed service replies to a ping."""
+    names = services.names()
+    results = rpc().call_many([(s, "ping") for s in names], None)
+    checks = {s: ("ok" if not isinstance(r, MosaicError) else r.detail) for s, r in zip(names, results)}
     ready = all(v == "ok" for v in checks.values())
     resp = jsonify({"status": "ready" if ready else "not ready", "services": checks})
     resp.status_code = 200 if ready else 503

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mosaic.config import SERVICES
+from mosaic import services
 from mosaic.db import new_id, utcnow
 from mosaic.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from mosaic.permissions import FIELD_ACCESS, ROLES
@@ -99,19 +99,21 @@ def _flush_or_conflict(session: Session, message: str) -> None:
 
 def _check_modules(modules: Iterable[str]) -> list[str]:
     modules = list(dict.fromkeys(modules))
-    unknown = [m for m in modules if m not in SERVICES]
+    installed = services.names()
+    unknown = [m for m in modules if m not in installed]
     if unknown:
         raise ValidationFailed("unknown modules", errors={
-            "modules": [f"unknown module {m!r}; one of {', '.join(SERVICES)}" for m in unknown]})
+            "modules": [f"unknown module {m!r}; one of {', '.join(installed)}" for m in unknown]})
     return modules
 
 
 def create_tenant(session: Session, slug: str, name: str, admin_email: str, admin_password: str,
-                  modules: Iterable[str] = ("contacts",), admin_name: str = "") -> tuple[Tenant, User]:
-    """Create a tenant and its first admin user (system session)."""
+                  modules: Iterable[str] | None = None, admin_name: str = "") -> tuple[Tenant, User]:
+    """Create a tenant and its first admin user (system session); ``modules`` default to every
+    installed service."""
     if not isinstance(slug, str) or not _SLUG.match(slug):
         raise ValidationFailed("invalid slug", errors={"slug": ["lowercase letters, digits and '-'"]})
-    modules = _check_modules(modules)
+    modules = _check_modules(services.names() if modules is None else modules)
     if session.scalar(select(Tenant.id).where(Tenant.slug == slug)) is not None:
         raise Conflict(f"tenant {slug!r} already exists")
     tenant = Tenant(id=new_id(), slug=slug, name=name, modules=modules, plugins=[], active=True)
@@ -136,7 +138,7 @@ def list_tenants(session: Session) -> list[Tenant]:
 
 
 def set_modules(session: Session, tenant_id: str, modules: Iterable[str]) -> Tenant:
-    """Enable exactly ``modules`` (names from ``mosaic.config.SERVICES``) for the tenant."""
+    """Enable exactly ``modules`` (installed services, ``mosaic.services``) for the tenant."""
     tenant = get_tenant(session, tenant_id)
     tenant.modules = _check_modules(modules)
     session.flush()

@@ -172,12 +172,13 @@ def _add_object(spec: APISpec, obj: dict) -> None:
     spec.path(path=base + "/{record_id}/history", operations={
         "get": {"tags": [tag], "summary": "Every change of the record: actor, time, field, old → new",
                 "parameters": [rid], "responses": {"200": {"description": "A page of changes"}, **_errors(401, 404)}}})
-    if obj["name"] in ("contact", "account"):
-        for sub, text in (("timeline", "Activities and changes, newest first"), ("duplicates", "Likely duplicates")):
+    views = obj.get("views") or {}
+    for sub, text in (("timeline", "Activities and changes, newest first"), ("duplicates", "Likely duplicates")):
+        if sub in views:
             spec.path(path=f"{base}/{{record_id}}/{sub}", operations={
                 "get": {"tags": [tag], "summary": text, "parameters": [rid],
                         "responses": {"200": {"description": text}, **_errors(401, 404)}}})
-    if obj["name"] == "contact":
+    if "360" in views:
         spec.path(path=base + "/{record_id}/360", operations={
             "get": {"tags": [tag], "summary": "The customer's 360° view across enabled services",
                     "parameters": [rid], "responses": {"200": {"description": "The view"}, **_errors(401, 404)}}})

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from mosaic import permissions
-from mosaic.config import IMPLEMENTED_SERVICES, SERVICES
+from mosaic import services
 from mosaic_gateway import auth, identity as idm
 from mosaic_gateway.idempotency import idempotent
 from mosaic_gateway.schemas import (
@@ -67,8 +67,7 @@ def update_tenant(tenant_id: str):
 @admin_required
 def get_modules():
     """The tenant's enabled modules, and what could be enabled."""
-    return {"modules": list(auth.current_identity().modules), "available": list(SERVICES),
-            "implemented": list(IMPLEMENTED_SERVICES)}
+    return {"modules": list(auth.current_identity().modules), "available": list(services.names())}
 
 
 @bp.put("/api/v1/admin/modules")

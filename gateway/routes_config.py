@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, g, json, request
 
-from mosaic.config import IMPLEMENTED_SERVICES
+from mosaic import services
 from mosaic.errors import BadRequest, ServiceUnavailable
 from mosaic_gateway import auth, config_io
 from mosaic_gateway.web import call, context, directory, json_body
@@ -30,7 +30,7 @@ class RpcBackend:
         return tuple(auth.current_identity().plugins)
 
     def _services(self) -> list[str]:
-        return [s for s in IMPLEMENTED_SERVICES if s in self.modules()]
+        return services.enabled(self.modules())
 
     def _changed(self) -> None:
         directory().invalidate(auth.current_identity().tenant_id)

@@ -20,7 +20,7 @@ import logging
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from mosaic.config import IMPLEMENTED_SERVICES
+from mosaic import services
 from mosaic.errors import BadRequest, MosaicError, NotFound, PayloadTooLarge, ValidationFailed
 from mosaic_gateway import auth
 from mosaic_gateway.web import FieldGuard, call, context, directory, fields_arg, filter_arg, int_arg, rpc
@@ -31,8 +31,6 @@ bp = Blueprint("imports", __name__, url_prefix="/api/v1")
 CHUNK_CHARS = 1 << 20
 EXPORT_PAGE = 2000
 ERRORS_PAGE = 1000
-#: services that host import jobs (each implements the import_* RPCs)
-IMPORT_SERVICES = tuple(s for s in IMPLEMENTED_SERVICES if s == "contacts")
 CSV_TYPES = ("text/csv", "text/plain", "application/csv", "application/vnd.ms-excel", "application/octet-stream")
 
 
@@ -93,6 +91,8 @@ def _records(text: io.TextIOWrapper):
 def start_import(path: str):
     """Upload a CSV into ``path``'s records as an import job (202, ``Location`` of the job)."""
     obj = directory().get(context(), path)
+    if not services.get(obj["service"]).imports:
+        raise NotFound(f"{obj['label']} records cannot be imported")
     guard = FieldGuard(obj)
     text, filename = _upload()
     records = _records(text)
@@ -135,12 +135,14 @@ def _send_records(service: str, job_id: str, records) -> dict:
     return call(service, "import_commit", job_id, total)
 
 
+def _import_services() -> list[str]:
+    """The caller's enabled services that host import jobs (``ServiceSpec.imports``)."""
+    return [s for s in services.enabled(context().modules) if services.get(s).imports]
+
+
 def _find(job_id: str) -> tuple[str, dict]:
     """The service holding job ``job_id`` and the job; 404 when none of the caller's has it."""
-    ctx = context()
-    for service in IMPORT_SERVICES:
-        if service not in ctx.modules:
-            continue
+    for service in _import_services():
         try:
             return service, call(service, "import_status", job_id)
         except NotFound:
@@ -151,12 +153,10 @@ def _find(job_id: str) -> tuple[str, dict]:
 @bp.get("/imports")
 def list_imports():
     """The caller's recent import jobs (every user's for an admin), newest first."""
-    ctx = context()
     limit = int_arg("limit", 50, 1, 200)
     items = []
-    for service in IMPORT_SERVICES:
-        if service in ctx.modules:
-            items += call(service, "list_imports", limit)
+    for service in _import_services():
+        items += call(service, "list_imports", limit)
     items.sort(key=lambda j: (j["created_at"] or "", j["id"]), reverse=True)
     return jsonify({"items": items[:limit]})
 

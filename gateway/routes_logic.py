@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from mosaic.config import IMPLEMENTED_SERVICES
+from mosaic import services as installed_services
 from mosaic.errors import Forbidden, MosaicError, NotFound, ValidationFailed
 from mosaic.logic.definitions import PATHS
 from mosaic_gateway import auth
@@ -23,7 +23,7 @@ def _admin() -> None:
 def _services() -> list[str]:
     """The tenant's enabled services (a tenant with none has nothing to configure here)."""
     ctx = context()
-    services = [s for s in IMPLEMENTED_SERVICES if s in ctx.modules]
+    services = installed_services.enabled(ctx.modules)
     if not services:
         raise NotFound("no module that hosts records is enabled for this tenant")
     return services

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from mosaic.config import IMPLEMENTED_SERVICES
+from mosaic import services
 from mosaic.errors import ValidationFailed
 from mosaic_gateway import auth
 from mosaic_gateway.web import call, context, directory, json_body
@@ -41,9 +41,14 @@ def get_object(name: str):
 def create_object():
     _admin()
     body = json_body()
-    service = body.pop("service", "contacts")
     ctx = context()
-    if service not in IMPLEMENTED_SERVICES or service not in ctx.modules:
+    enabled = services.enabled(ctx.modules)
+    # The service hosting the object: named, or the tenant's only enabled one.
+    service = body.pop("service", enabled[0] if len(enabled) == 1 else None)
+    if service is None:
+        raise ValidationFailed("name the service that hosts the object",
+                               errors={"service": [f"one of {', '.join(enabled) or 'no enabled service'}"]})
+    if service not in enabled:
         raise ValidationFailed("custom objects are hosted by an enabled service",
                                errors={"service": [f"not an enabled service: {service!r}"]})
     created = call(service, "create_object", body)

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 
-from mosaic.config import IMPLEMENTED_SERVICES
+from mosaic import services as installed_services
 from mosaic.errors import Conflict, MosaicError, NotFound
 from mosaic.plugins import get_host
 from mosaic.plugins.seeding import SeedClient
@@ -113,8 +113,7 @@ def _sync_services(plugins: tuple[str, ...]) -> None:
     """Tell every enabled service of the tenant's new plugin set (their timers and event
     handlers have no request to learn it from)."""
     ctx = replace(context(), plugins=plugins)
-    services = [s for s in IMPLEMENTED_SERVICES if s in ctx.modules]
-    for result in rpc().call_many([(s, "sync_tenant") for s in services], ctx):
+    for result in rpc().call_many([(s, "sync_tenant") for s in installed_services.enabled(ctx.modules)], ctx):
         if isinstance(result, MosaicError):
             raise result
 

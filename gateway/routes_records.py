@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from mosaic.config import IMPLEMENTED_SERVICES
+from mosaic import services
 from mosaic.errors import BadRequest, MosaicError, NotFound
 from mosaic_gateway import auth
 from mosaic_gateway.idempotency import idempotent
@@ -13,14 +13,9 @@ from mosaic_gateway.web import (FieldGuard, call, context, directory, etag, fiel
 
 bp = Blueprint("records", __name__, url_prefix="/api/v1")
 
-#: read-only sub-resources of a record: name -> (RPC method, objects that have it or None for all)
-SUBRESOURCES = {
-    "history": ("record_history", None),
-    "timeline": ("timeline", {"contact", "account"}),
-    "duplicates": ("find_duplicates", {"contact", "account"}),
-}
-#: parts of a customer's 360° view other services add when enabled: service -> RPC method
-VIEW_360_PARTS: dict[str, str] = {}
+#: views every record has: name -> RPC method of the hosting service. Others come with the
+#: object's metadata (``views``: a timeline, duplicates, the 360° view).
+COMMON_VIEWS = {"history": "record_history"}
 
 
 def _object(path: str) -> dict:
@@ -94,14 +89,13 @@ def delete_record(path: str, record_id: str):
 @bp.get("/<objpath:path>/<record_id>/<sub>")
 def record_subresource(path: str, record_id: str, sub: str):
     obj = _object(path)
-    if sub == "360" and obj["name"] == "contact":
-        return _view_360(obj, record_id)
     if sub == "transitions" and obj.get("processes"):
         return jsonify(call(obj["service"], "transitions", obj["name"], record_id))
-    spec = SUBRESOURCES.get(sub)
-    if spec is None or (spec[1] is not None and obj["name"] not in spec[1]):
+    method = COMMON_VIEWS.get(sub) or (obj.get("views") or {}).get(sub)
+    if method is None:
         raise NotFound(f"{obj['label']} records have no {sub!r}")
-    method, _ = spec
+    if sub == "360":
+        return _view_360(obj, record_id, method)
     if sub == "duplicates":
         return jsonify({"items": call(obj["service"], method, obj["name"], record_id)})
     limit = int_arg("limit", 20 if sub == "timeline" else 50, 1, 200)
@@ -145,19 +139,20 @@ def _process_action(obj: dict, record_id: str, verb: str) -> Response:
     return resp
 
 
-def _view_360(obj: dict, contact_id: str) -> Response:
-    """The customer's record, relationships and recent timeline, and what every other enabled
-    service knows of them, fetched in parallel."""
+def _view_360(obj: dict, record_id: str, method: str) -> Response:
+    """The customer's record and what its own service shows of them, and the part every other
+    enabled service adds (``ServiceSpec.view_360``), fetched in parallel."""
     ctx = context()
-    parts = [("contacts", "view_360", contact_id)]
-    extra = [s for s in VIEW_360_PARTS if s in ctx.modules and s in IMPLEMENTED_SERVICES]
-    parts += [(s, VIEW_360_PARTS[s], contact_id) for s in extra]
+    parts = [(obj["service"], method, record_id)]
+    extra = [s for s in services.enabled(ctx.modules)
+             if s != obj["service"] and services.get(s).view_360]
+    parts += [(s, services.get(s).view_360, record_id) for s in extra]
     results = rpc().call_many(parts, ctx)
     base = results[0]
     if isinstance(base, MosaicError):
         raise base
     guard = FieldGuard(obj)
-    body = {**base, "contact": guard.out(base["contact"])}
+    body = {**base, obj["name"]: guard.out(base.get(obj["name"]))}
     for service, result in zip(extra, results[1:]):
         body[service] = ({"error": result.to_problem()} if isinstance(result, MosaicError) else result)
     return jsonify(body)

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from mosaic.config import SERVICES
+from mosaic import services
 from mosaic.errors import BadRequest, ValidationFailed
 from mosaic.permissions import FIELD_ACCESS, ROLES
 
@@ -46,8 +46,14 @@ class AdminUserSchema(Schema):
     name = fields.String(load_default="", validate=validate.Length(max=200))
 
 
+def _installed_module(name: str) -> None:
+    """A module is an installed service (``mosaic.services``)."""
+    if name not in services.names():
+        raise ValidationError(f"unknown module {name!r}; one of {', '.join(services.names())}")
+
+
 class ModulesSchema(Schema):
-    modules = fields.List(fields.String(validate=validate.OneOf(SERVICES)), required=True)
+    modules = fields.List(fields.String(validate=_installed_module), required=True)
 
 
 class TenantCreateSchema(Schema):
@@ -55,13 +61,13 @@ class TenantCreateSchema(Schema):
         SLUG_RE, error="lowercase letters, digits and '-', 1 to 63 characters, not starting or ending with '-'"))
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     admin = fields.Nested(AdminUserSchema, required=True)
-    modules = fields.List(fields.String(validate=validate.OneOf(SERVICES)), load_default=["contacts"])
+    modules = fields.List(fields.String(validate=_installed_module), load_default=lambda: list(services.names()))
 
 
 class TenantUpdateSchema(Schema):
     name = fields.String(validate=validate.Length(min=1, max=200))
     active = fields.Boolean()
-    modules = fields.List(fields.String(validate=validate.OneOf(SERVICES)))
+    modules = fields.List(fields.String(validate=_installed_module))
 
 
 class UserCreateSchema(Schema):

@@ -36,6 +36,7 @@ def _address(prefix_label: str = "") -> tuple[FieldDef, ...]:
 ACCOUNT = ObjectDef(
     name="account", label="Account", plural="accounts", service="contacts", model=Account,
     title_field="name", actions=("merge",), description="A company or organisation.",
+    views=(("timeline", "timeline"), ("duplicates", "find_duplicates")),
     fields=SYSTEM_FIELDS + (
         col("name", T.TEXT, "Name", required=True, min_length=1, max_length=255),
         col("industry", T.TEXT, "Industry", max_length=64),
@@ -49,6 +50,7 @@ ACCOUNT = ObjectDef(
 CONTACT = ObjectDef(
     name="contact", label="Contact", plural="contacts", service="contacts", model=Contact,
     title_field="last_name", actions=("merge",), description="A person: customer, lead or subscriber.",
+    views=(("timeline", "timeline"), ("duplicates", "find_duplicates"), ("360", "view_360")),
     fields=SYSTEM_FIELDS + (
         col("first_name", T.TEXT, "First name", max_length=128),
         col("last_name", T.TEXT, "Last name", max_length=128),

@@ -1,9 +1,12 @@
 """``mosaic``: run the product, one of its processes, migrations, and operator chores.
 
     mosaic run                      the embedded mode: everything in one process (make run)
-    mosaic serve gateway|contacts   one process of the distributed mode
-    mosaic relay contacts           the outbox relay of a service
+    mosaic serve gateway|SERVICE    one process of the distributed mode
+    mosaic relay SERVICE            the outbox relay of a service
     mosaic migrate [component]      alembic migrations (all components by default)
+
+Services (and the gateway) are the installed packages that declare themselves through the
+``mosaic.services``/``mosaic.gateway`` entry points (``mosaic.services``).
     mosaic tenant create ...        create a tenant and its first admin
     mosaic import FILE ...          import a CSV through the API, with a progress bar
     mosaic plugin new NAME          create a plugin package (plugins/NAME) from the template
@@ -13,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mosaic.config import IMPLEMENTED_SERVICES
+from mosaic import services
 
 LONG_RUNNING = {"run", "serve", "relay"}
 
@@ -22,17 +25,19 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line (also read by the compose and chart tests)."""
     parser = argparse.ArgumentParser(prog="mosaic", description="Mosaic CRM")
     sub = parser.add_subparsers(dest="command", required=True)
+    installed = services.names()
+    gateway = services.gateway().name
 
     sub.add_parser("run", help="embedded mode: gateway and every service in one process")
 
     serve = sub.add_parser("serve", help="run one process of the distributed mode")
-    serve.add_argument("process", choices=("gateway", *IMPLEMENTED_SERVICES))
+    serve.add_argument("process", choices=(gateway, *installed))
 
     relay = sub.add_parser("relay", help="relay a service's outbox to the broker")
-    relay.add_argument("service", choices=IMPLEMENTED_SERVICES)
+    relay.add_argument("service", choices=installed)
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
-    migrate.add_argument("component", nargs="?", choices=("gateway", *IMPLEMENTED_SERVICES))
+    migrate.add_argument("component", nargs="?", choices=(gateway, *installed))
 
     tenant = sub.add_parser("tenant", help="tenant administration")
     tsub = tenant.add_subparsers(dest="tenant_command", required=True)
@@ -41,12 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.add_argument("--admin-email", required=True)
     create.add_argument("--admin-password", help="default: generated and printed once")
-    create.add_argument("--modules", default=",".join(IMPLEMENTED_SERVICES),
-                        help="comma-separated modules to enable")
+    create.add_argument("--modules", default=None,
+                        help="comma-separated modules to enable (default: every installed service)")
 
     imp = sub.add_parser("import", help="import a CSV file through the gateway API")
     imp.add_argument("file")
-    imp.add_argument("--object", default="contacts", help="URL path of the object (contacts, accounts, ...)")
+    imp.add_argument("--object", required=True, help="URL path of the object (contacts, accounts, ...)")
     imp.add_argument("--policy", default="skip", choices=("skip", "update", "create"),
                      help="what to do with a row that duplicates an existing record")
     imp.add_argument("--url", default=None, help="gateway base URL (default http://MOSAIC_HOST:MOSAIC_PORT)")
@@ -115,7 +120,7 @@ def _serve(settings, process: str) -> int:
     from mosaic import runtime
 
     settings = runtime.prepare(settings, process)
-    if process == "gateway":
+    if process == services.gateway().name:
         app, _rpc = runtime.gateway_app(settings)
         runtime.serve_wsgi(app, settings.host, settings.port)
         return 0
@@ -146,25 +151,11 @@ def _relay(settings, service: str) -> int:
 
 
 def _tenant_create(settings, args) -> int:
-    import secrets
-
-    from mosaic.config import ensure_secret
-    from mosaic.db import get_engine, system_session
-    from mosaic.db.migrate import migrate
-    from mosaic_gateway import identity
-
-    if settings.embedded:
-        settings = ensure_secret(settings)
-        migrate(settings, "gateway")
-    password = args.admin_password or secrets.token_urlsafe(12)
-    modules = tuple(m for m in args.modules.split(",") if m)
-    with system_session(get_engine(settings, "gateway")) as session:
-        tenant, admin = identity.create_tenant(session, args.slug, args.name, args.admin_email, password,
-                                               modules=modules)
-        session.commit()
-        print(f"tenant {tenant.slug} ({tenant.id}) created; admin {admin.email}"
-              + ("" if args.admin_password else f" password {password} (shown once)"))
-    return 0
+    command = services.gateway().tenant_command
+    if not command:
+        print("error: the installed gateway has no tenant command", file=sys.stderr)
+        return 2
+    return services.load_object(command)(settings, args)
 
 
 if __name__ == "__main__":

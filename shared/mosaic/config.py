@@ -43,11 +43,6 @@ ENV_VARS: dict[str, tuple[str, str]] = {
                                   "webhook deliveries, seconds"),
 }
 
-SERVICES = ("contacts", "sales", "servicedesk", "marketing", "analytics")
-#: services implemented so far; the others are refused until their issue lands.
-IMPLEMENTED_SERVICES = ("contacts",)
-
-
 @dataclass(frozen=True)
 class Settings:
     """Typed view of the environment. Build with :func:`load_settings`; override with ``replace``."""

@@ -53,26 +53,24 @@ WORKER = _g(_A, _A, _O, _O)     # works on records: sees all, changes only what 
 READ = _g(_A, _N, _N, _N)
 CREATE = _g(_A, _A, _N, _N)     # may read and file new records (a rep logging a ticket)
 
-#: module -> object ("*" = every object of the module) -> role -> action -> grant.
-MATRIX: dict[str, dict[str, dict[str, dict[str, Grant]]]] = {
-    "contacts": {"*": {"admin": FULL, "manager": FULL, "sales": WORKER, "agent": WORKER,
-                       "marketer": WORKER, "readonly": READ}},
-    "sales": {"*": {"admin": FULL, "manager": FULL, "sales": WORKER, "agent": READ,
-                    "marketer": READ, "readonly": READ}},
-    "servicedesk": {"*": {"admin": FULL, "manager": FULL, "agent": WORKER, "sales": CREATE,
-                          "marketer": READ, "readonly": READ}},
-    "marketing": {"*": {"admin": FULL, "manager": FULL, "marketer": WORKER, "sales": READ,
-                        "agent": READ, "readonly": READ}},
-    # Analytics objects are read models built from events; only dashboards are authored.
-    "analytics": {"*": {"admin": FULL, "manager": FULL, "sales": READ, "agent": READ,
-                        "marketer": READ, "readonly": READ}},
-}
+#: module -> object ("*" = every object of the module) -> role -> action -> grant. Each service
+#: brings its module's defaults in its ``ServiceSpec.grants`` (``mosaic.services`` registers them
+#: when the installed services are first read); plugins and later roles add theirs with
+#: :func:`grant` and :func:`register_role`.
+MATRIX: dict[str, dict[str, dict[str, dict[str, Grant]]]] = {}
 
 #: field-level access levels of a FieldPermission override; absence of a row means read+write.
 FIELD_ACCESS = ("none", "read")
 _FIELD_RANK = {"none": 0, "read": 1, "write": 2}
 
 _lock = threading.RLock()
+
+
+def _installed() -> None:
+    """Make sure the installed services' module grants are in the matrix."""
+    from mosaic import services
+
+    services.installed()
 
 
 def _grants(module: str, obj: str, role: str) -> Mapping[str, Grant]:
@@ -83,13 +81,14 @@ def _grants(module: str, obj: str, role: str) -> Mapping[str, Grant]:
     return (objects.get("*") or {}).get(role, {})
 
 
-def best_grant(roles: Iterable[str], object: str, action: str, module: str = "contacts") -> Grant:
-    """The most permissive grant any of ``roles`` has for ``action`` on ``object``."""
+def best_grant(roles: Iterable[str], object: str, action: str, module: str) -> Grant:
+    """The most permissive grant any of ``roles`` has for ``action`` on ``object`` of ``module``."""
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
     roles = tuple(roles)
     if SUPERUSER_ROLES.intersection(roles):
         return Grant.ALL
+    _installed()
     best = Grant.NONE
     for role in roles:
         grant = Grant(_grants(module, object, role).get(action, Grant.NONE))
@@ -98,13 +97,13 @@ def best_grant(roles: Iterable[str], object: str, action: str, module: str = "co
     return best
 
 
-def can(roles: Iterable[str], object: str, action: str, module: str = "contacts") -> bool:
+def can(roles: Iterable[str], object: str, action: str, module: str) -> bool:
     """Whether a caller with ``roles`` may ``action`` (read|create|update|delete) some ``object``
     records of ``module``. True with an ``own`` grant too; see :func:`own_only`."""
     return best_grant(roles, object, action, module) is not Grant.NONE
 
 
-def own_only(roles: Iterable[str], action: str, object: str = "*", module: str = "contacts") -> bool:
+def own_only(roles: Iterable[str], action: str, object: str, module: str) -> bool:
     """Whether the caller may ``action`` only records whose ``owner_id`` is its own user id."""
     return best_grant(roles, object, action, module) is Grant.OWN
 
@@ -174,6 +173,7 @@ def grant(module: str, object: str, role: str, actions: Mapping[str, Grant | str
 def matrix() -> dict[str, Any]:
     """The matrix as JSON: ``{"roles": [...], "actions": [...], "modules": {module: {object:
     {role: {action: "all"|"own"|"none"}}}}}`` (what ``GET /api/v1/admin/roles`` returns)."""
+    _installed()
     with _lock:
         snapshot = copy.deepcopy(MATRIX)
     modules = {

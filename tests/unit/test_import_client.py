@@ -76,7 +76,7 @@ def csv_file(tmp_path):
 
 def run(argv: list[str], **kw) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = run_import(Settings(), build_parser().parse_args(["import", *argv]), out=out, err=err,
+    code = run_import(Settings(), build_parser().parse_args(["import", "--object", "contacts", *argv]), out=out, err=err,
                       interval=0.01, **kw)
     return code, out.getvalue(), err.getvalue()
 

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql
 
 revision = '0001'
 down_revision = None
-branch_labels = None
+branch_labels = ('gateway',)
 depends_on = None
 
 

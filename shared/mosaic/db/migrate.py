@@ -1,54 +1,58 @@
-"""Alembic migrations, per service.
+"""Alembic migrations, per component (the gateway and every installed service).
 
-Every service owns its tables: the platform tables every record-hosting service has (metadata,
-generic records, audit, outbox, processed events) plus its own. Each service package has a
-``migrations/`` folder (alembic env + versions) whose env calls :func:`run_env`; ``mosaic
-migrate`` runs :func:`migrate_all`. On PostgreSQL a service's tables and its ``alembic_version``
-live in its own schema; in the embedded mode, in its own SQLite file.
+Every component owns its tables. A service that hosts records also has the platform's tables
+(metadata, generic records, audit, outbox, processed events, the low-code runtime) in its own
+database: their migrations are one alembic branch of the platform (``mosaic/db/migrations``,
+branch label ``platform``) that each such service's history includes, so a change to the outbox
+is one migration, not one per service. A component's own revisions live in its package's
+``migrations/`` folder, whose env calls :func:`run_env`; ``mosaic migrate`` runs
+:func:`migrate_all`. On PostgreSQL a component's tables and its ``alembic_version`` live in its
+own schema; in the embedded mode, in its own SQLite file.
 """
 from __future__ import annotations
 
 import importlib
 import logging
+from importlib.resources import files
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
 
-from mosaic.config import IMPLEMENTED_SERVICES, Settings
+from mosaic import services
+from mosaic.config import Settings
 from mosaic.db.base import Base
 from mosaic.db.engine import get_engine, schema_for
 
 log = logging.getLogger(__name__)
 
-#: tables every record-hosting service has
+#: the platform's tables, in every record-hosting service's database
 PLATFORM_TABLES = ("metadata_fields", "metadata_objects", "metadata_versions", "records", "audit_entries",
                    "outbox", "processed_events",
-                   # the low-code runtime: definitions, processes, automation, webhooks (issue 3)
+                   # the low-code runtime: definitions, processes, automation, webhooks
                    "metadata_behaviours", "tenant_plugins", "process_transitions", "process_approvals",
                    "automation_jobs", "assignment_cursors", "notifications", "webhook_subscriptions",
                    "webhook_deliveries", "webhook_attempts")
-#: component -> (package holding models and migrations, its own tables)
-COMPONENTS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "gateway": ("mosaic_gateway", ("tenants", "users", "refresh_tokens", "api_keys", "field_permissions",
-                                   "idempotency_records")),
-    "contacts": ("mosaic_contacts", PLATFORM_TABLES + ("accounts", "contacts", "relationships", "activities",
-                                                       "lifecycle_changes", "merges", "import_jobs",
-                                                       "import_row_errors", "import_chunks")),
-}
+#: the modules defining the platform's tables
+PLATFORM_MODELS = ("mosaic.metadata.store", "mosaic.records.models", "mosaic.audit", "mosaic.events.outbox",
+                   "mosaic.events.consumer", "mosaic.logic.models", "mosaic.processes.models",
+                   "mosaic.automation.jobs", "mosaic.automation.execute", "mosaic.automation.notifications",
+                   "mosaic.webhooks.models")
 
 
 def load_models() -> None:
     """Import every module that defines tables, so ``Base.metadata`` knows them all."""
-    for module in ("mosaic.metadata.store", "mosaic.records.models", "mosaic.audit", "mosaic.events.outbox",
-                   "mosaic.events.consumer", "mosaic.logic.models", "mosaic.processes.models",
-                   "mosaic.automation.jobs", "mosaic.automation.execute", "mosaic.automation.notifications",
-                   "mosaic.webhooks.models", "mosaic_gateway.models", "mosaic_contacts.models"):
+    for module in PLATFORM_MODELS:
         importlib.import_module(module)
+    for comp in services.components().values():
+        for module in comp.models:
+            importlib.import_module(module)
 
 
 def owned_tables(component: str) -> tuple[str, ...]:
-    return COMPONENTS[component][1]
+    """The tables ``component``'s migrations manage (the platform's included where it hosts them)."""
+    comp = services.component(component)
+    return (PLATFORM_TABLES if comp.platform_tables else ()) + tuple(comp.tables)
 
 
 def run_env(context, component: str) -> None:
@@ -72,15 +76,26 @@ def run_env(context, component: str) -> None:
         context.run_migrations()
 
 
+def platform_versions() -> str:
+    """The folder of the platform branch's revisions."""
+    return str(files("mosaic.db") / "migrations" / "versions")
+
+
 def alembic_config(component: str) -> Config:
-    package = COMPONENTS[component][0]
+    """The alembic configuration of one component: its own revisions, plus the platform branch
+    where it hosts the platform's tables."""
+    comp = services.component(component)
     cfg = Config()
-    cfg.set_main_option("script_location", f"{package}:migrations")
+    cfg.set_main_option("script_location", f"{comp.package}:migrations")
+    own = str(files(comp.package) / "migrations" / "versions")
+    locations = [platform_versions(), own] if comp.platform_tables else [own]
+    # A space-separated list; the folders of an installed package have no spaces in practice.
+    cfg.set_main_option("version_locations", " ".join(locations))
     return cfg
 
 
-def migrate(settings: Settings, component: str, revision: str = "head") -> None:
-    """Upgrade one component's database to ``revision``."""
+def migrate(settings: Settings, component: str, revision: str = "heads") -> None:
+    """Upgrade one component's database to ``revision`` (every branch's head by default)."""
     engine = get_engine(settings, component)
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
@@ -93,6 +108,6 @@ def migrate(settings: Settings, component: str, revision: str = "head") -> None:
 
 
 def migrate_all(settings: Settings) -> None:
-    """The gateway's and every implemented service's migrations."""
-    for component in ("gateway", *IMPLEMENTED_SERVICES):
+    """The gateway's and every installed service's migrations."""
+    for component in services.components():
         migrate(settings, component)

@@ -132,6 +132,9 @@ class ObjectDef:
     model: Any = None
     title_field: str = "name"
     actions: tuple[str, ...] = ()
+    #: read-only views of a record besides its history, as (name, RPC method of the hosting
+    #: service): ``GET …/{id}/{name}`` (a timeline, duplicates, the 360° view)
+    views: tuple[tuple[str, str], ...] = ()
     namespace: str | None = None
     description: str = ""
     _index: dict = field(default_factory=dict, compare=False, repr=False)
@@ -159,7 +162,7 @@ class ObjectDef:
         return {
             "name": self.name, "label": self.label, "plural": self.path, "service": self.service,
             "kind": self.kind, "title_field": self.title_field, "actions": list(self.actions),
-            "namespace": self.namespace, "description": self.description,
+            "views": dict(self.views), "namespace": self.namespace, "description": self.description,
             "fields": [f.to_dict() for f in self.fields],
         }
 
@@ -170,7 +173,7 @@ class ObjectDef:
             fields=tuple(FieldDef.from_dict(f) for f in data.get("fields", ())),
             plural=data.get("plural") or "", kind=data.get("kind", "custom"),
             title_field=data.get("title_field") or "name", actions=tuple(data.get("actions") or ()),
-            namespace=data.get("namespace"), description=data.get("description") or "",
+            views=tuple((data.get("views") or {}).items()), namespace=data.get("namespace"), description=data.get("description") or "",
         )
 
 

@@ -2,8 +2,8 @@
 
 Plugins are modules (or objects) with a ``MANIFEST`` and ``@hookimpl`` functions, found through
 the ``mosaic.plugins`` entry point group, the ``MOSAIC_PLUGINS`` setting (module paths, for
-development and tests) and the built-in list (the core services declare their objects through
-the same hooks). A plugin that fails to load — a bad manifest, an unsupported core version, a
+development and tests) and the installed services' own plugins (each service declares its core
+objects through the same hooks: ``ServiceSpec.plugin``). A plugin that fails to load — a bad manifest, an unsupported core version, a
 misspelt hook, a declaration outside its namespace or manifest — is reported in
 :attr:`PluginHost.failures` and in the log, and left out; the process keeps running.
 """
@@ -26,11 +26,16 @@ from mosaic.plugins.manifest import Manifest, ManifestError
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "mosaic.plugins"
-#: the core's own plugins, always loaded and always enabled
-BUILTIN_PLUGINS = ("mosaic_contacts.plugin",)
 #: a routing key no event has: binds a queue that stays empty
 NO_EVENTS = "mosaic.no-plugin-handles-events"
 DECLARATION_KINDS = ("processes", "automation_rules", "validation_rules", "analytics_metrics")
+
+
+def builtin_plugins() -> tuple[str, ...]:
+    """The installed services' own plugins (their core objects): always loaded, always enabled."""
+    from mosaic import services
+
+    return tuple(spec.plugin for spec in services.installed().values() if spec.plugin)
 
 
 class PluginError(Exception):
@@ -71,10 +76,12 @@ class PluginHost:
         self._lock = threading.Lock()
 
     # -- loading ------------------------------------------------------------------------------
-    def load(self, modules: Iterable[str] = (), *, builtins: Iterable[str] = BUILTIN_PLUGINS,
+    def load(self, modules: Iterable[str] = (), *, builtins: Iterable[str] | None = None,
              discover: bool = True) -> "PluginHost":
-        """Load the built-in plugins, then those named in ``modules``, then (``discover``) every
-        installed entry point of the ``mosaic.plugins`` group."""
+        """Load the built-in plugins (default: every installed service's own), then those named in
+        ``modules``, then (``discover``) every installed entry point of the ``mosaic.plugins`` group."""
+        if builtins is None:
+            builtins = builtin_plugins()
         for path in builtins:
             self.add(path, builtin=True)
         for path in modules:

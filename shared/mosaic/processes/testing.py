@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Iterator
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from mosaic import permissions
 from mosaic.context import RequestContext
 from mosaic.db import tenant_session
 from mosaic.metadata.fields import SYSTEM_FIELDS, FieldDef, FieldType, ObjectDef
@@ -115,14 +116,21 @@ def compile_all(objects: dict[str, ObjectDef], *definitions: dict) -> list[Proce
     return [compile_process(d, objects[d["object"]], objects) for d in definitions]
 
 
+#: the module of the stores :func:`make_store` builds, with the usual roles' default grants
+MODULE = "testing"
+for _role, _grants in {"manager": permissions.FULL, "sales": permissions.WORKER, "agent": permissions.WORKER,
+                       "marketer": permissions.WORKER, "readonly": permissions.READ}.items():
+    permissions.grant(MODULE, "*", _role, _grants)
+
+
 def make_store(session: Session, objects: dict[str, ObjectDef], logic, *, user: str | None = "u1",
                roles: tuple[str, ...] = ("admin",), clock: Callable[[], datetime] | None = None) -> RecordStore:
     """A record store of ``session``'s tenant running :class:`ProcessStep`."""
     from mosaic.processes.engine import ProcessStep
 
     ctx = RequestContext(tenant_id=session.info["tenant_id"], user_id=user, roles=roles,
-                         modules=("contacts",))
-    return RecordStore(session, objects, ctx, module="contacts", steps=[ProcessStep()], logic=logic,
+                         modules=(MODULE,))
+    return RecordStore(session, objects, ctx, module=MODULE, steps=[ProcessStep()], logic=logic,
                        clock=clock)
 
 

@@ -24,7 +24,8 @@ class RecordChecks:
             return
         if not permissions.can(roles, obj.name, action, module=self.module):
             raise Forbidden(f"your roles may not {action} {obj.label} records")
-        if row is not None and permissions.own_only(roles, action) and row.owner_id != self.ctx.user_id:
+        if (row is not None and permissions.own_only(roles, action, obj.name, module=self.module)
+                and row.owner_id != self.ctx.user_id):
             raise Forbidden(f"you may only {action} {obj.label} records you own")
 
     @staticmethod

@@ -99,10 +99,15 @@ class MosaicClient:
 
 
 def create_tenant(base_url: str, operator_key: str, *, plugins: Iterable[str] = (),
-                  modules: Iterable[str] = ("contacts",), slug: str | None = None,
+                  modules: Iterable[str] | None = None, slug: str | None = None,
                   password: str = DEFAULT_PASSWORD) -> MosaicClient:
-    """A fresh tenant with ``modules`` (operator API ``POST /api/v1/tenants``), its admin logged in,
-    each of ``plugins`` enabled in order (``PUT /api/v1/admin/plugins/<name>``)."""
+    """A fresh tenant with ``modules`` (default: every installed service; operator API
+    ``POST /api/v1/tenants``), its admin logged in, each of ``plugins`` enabled in order
+    (``PUT /api/v1/admin/plugins/<name>``)."""
+    if modules is None:
+        from mosaic import services
+
+        modules = services.names()
     slug = slug or "t-" + uuid.uuid4().hex[:12]
     admin = {"email": f"admin@{slug}.test", "password": password, "name": "Admin"}
     resp = requests.post(base_url.rstrip("/") + API_PREFIX + "/tenants", timeout=30,

@@ -19,7 +19,7 @@ installed has these fixtures::
   directory and port, no demo data), with ``MOSAIC_PLUGINS`` passed through so plugins that are
   not pip-installed load too; ``.url``, ``.operator_key``, ``.tenant(plugins=..., modules=...)``.
 - ``mosaic_plugins`` (function): the plugins of ``mosaic_client``'s tenant; ``[]`` here.
-- ``mosaic_client`` (function): the admin of a fresh tenant (module contacts) with those plugins
+- ``mosaic_client`` (function): the admin of a fresh tenant (every installed module) with those plugins
   enabled, a :class:`~mosaic.testing.client.MosaicClient`.
 
 Nothing runs at import: the stack starts when a test first asks for it, so loading this plugin
@@ -112,8 +112,9 @@ class EmbeddedStack:
         except OSError:
             return "(no log)"
 
-    def tenant(self, plugins: Iterable[str] = (), modules: Iterable[str] = ("contacts",)) -> MosaicClient:
-        """The admin of a fresh tenant with ``modules`` and ``plugins`` enabled."""
+    def tenant(self, plugins: Iterable[str] = (), modules: Iterable[str] | None = None) -> MosaicClient:
+        """The admin of a fresh tenant with ``modules`` (default: every installed service) and
+        ``plugins`` enabled."""
         return create_tenant(self.url, self.operator_key, plugins=plugins, modules=modules)
 
     def __repr__(self) -> str:
@@ -123,7 +124,7 @@ class EmbeddedStack:
 def pytest_configure(config: pytest.Config) -> None:
     """Register the marker, so ``--strict-markers`` suites accept it."""
     config.addinivalue_line(
-        "markers", f"{MARKER}(*names, modules=None): the plugins (and modules, default contacts) "
+        "markers", f"{MARKER}(*names, modules=None): the plugins (and modules, default every installed service) "
                    "enabled for mosaic_client's tenant; overrides the mosaic_plugins fixture")
 
 
@@ -154,8 +155,8 @@ def mosaic_client(request: pytest.FixtureRequest, mosaic_stack: EmbeddedStack,
     """The admin of a fresh tenant with the plugins of ``@pytest.mark.mosaic_plugins(...)`` if
     the test has the marker, else of the ``mosaic_plugins`` fixture."""
     marker = request.node.get_closest_marker(MARKER)
-    plugins, modules = list(mosaic_plugins), ["contacts"]
+    plugins, modules = list(mosaic_plugins), None
     if marker is not None:
         plugins = list(marker.args)
-        modules = list(marker.kwargs.get("modules") or modules)
+        modules = marker.kwargs.get("modules") or modules
     return mosaic_stack.tenant(plugins=plugins, modules=modules)

@@ -9,6 +9,7 @@ import pytest
 from argon2 import PasswordHasher
 from flask import Flask, jsonify
 
+from mosaic import services
 from mosaic.config import Settings
 from mosaic.db import get_engine, system_session, tenant_session
 from mosaic.errors import MosaicError
@@ -18,6 +19,16 @@ from mosaic_gateway.models import create_tables
 OPERATOR_KEY = "operator-key-for-tests"
 PASSWORD = "correct horse battery"
 _seq = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def more_modules(monkeypatch):
+    """Three more installed services (specs only: these tests call no service), so tenants can
+    enable several modules as a deployment with more services installed would."""
+    found = dict(services.installed())
+    for name in ("sales", "servicedesk", "marketing", "analytics"):
+        found.setdefault(name, services.ServiceSpec(name=name, package="mosaic_gateway"))
+    monkeypatch.setattr(services, "_services", found)
 
 
 @pytest.fixture(autouse=True)

@@ -139,7 +139,7 @@ def test_multipart_upload_and_the_cli_against_the_gateway(stack, tmp_path):
         path = tmp_path / "people.csv"
         path.write_text("email,first_name\nyan@example.com,Yan\nbroken,Bad\n")
         errors_out = tmp_path / "rejected.csv"
-        args = build_parser().parse_args(["import", str(path), "--url", f"http://127.0.0.1:{server.server_port}",
+        args = build_parser().parse_args(["import", str(path), "--object", "contacts", "--url", f"http://127.0.0.1:{server.server_port}",
                                           "--token", headers["Authorization"].split()[1],
                                           "--errors-out", str(errors_out)])
         out = io.StringIO()

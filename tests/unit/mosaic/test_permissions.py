@@ -10,11 +10,15 @@ from mosaic.permissions import Grant, can, hidden_fields, own_only, readonly_fie
 @pytest.fixture
 def restore_matrix():
     """Tests that extend the matrix put it back afterwards."""
+    permissions.matrix()  # the installed services' grants first, so the copy holds them
     matrix, roles = copy.deepcopy(permissions.MATRIX), list(permissions.ROLES)
     yield
     permissions.MATRIX.clear()
     permissions.MATRIX.update(matrix)
     permissions.ROLES[:] = roles
+
+
+C = "contacts"  # the installed contacts service's module: its grants come from its ServiceSpec
 
 
 def make_rule(**overrides):
@@ -26,43 +30,53 @@ def make_rule(**overrides):
 @pytest.mark.parametrize("role", ["admin", "manager"])
 @pytest.mark.parametrize("action", permissions.ACTIONS)
 def test_admin_and_manager_may_do_everything_on_contacts(role, action):
-    assert can([role], "contact", action)
-    assert not own_only([role], action)
+    assert can([role], "contact", action, module=C)
+    assert not own_only([role], action, "contact", C)
 
 
 @pytest.mark.parametrize("role", ["sales", "agent", "marketer"])
 def test_workers_read_and_create_all_but_change_only_their_own(role):
-    assert can([role], "contact", "read") and can([role], "contact", "create")
-    assert can([role], "contact", "update") and can([role], "contact", "delete")
-    assert not own_only([role], "read") and not own_only([role], "create")
-    assert own_only([role], "update") and own_only([role], "delete")
+    assert can([role], "contact", "read", module=C) and can([role], "contact", "create", module=C)
+    assert can([role], "contact", "update", module=C) and can([role], "contact", "delete", module=C)
+    assert not own_only([role], "read", "contact", C) and not own_only([role], "create", "contact", C)
+    assert own_only([role], "update", "contact", C) and own_only([role], "delete", "contact", C)
 
 
 def test_readonly_only_reads():
-    assert can(["readonly"], "contact", "read")
-    assert not any(can(["readonly"], "contact", a) for a in ("create", "update", "delete"))
+    assert can(["readonly"], "contact", "read", module=C)
+    assert not any(can(["readonly"], "contact", a, module=C) for a in ("create", "update", "delete"))
 
 
 def test_no_roles_or_unknown_roles_may_do_nothing():
-    assert not can([], "contact", "read")
-    assert not can(["hacker"], "contact", "read")
+    assert not can([], "contact", "read", module=C)
+    assert not can(["hacker"], "contact", "read", module=C)
 
 
 def test_custom_objects_follow_the_module_default():
-    assert can(["sales"], "custom_vehicle", "create")
-    assert own_only(["sales"], "delete", "custom_vehicle")
-    assert not can(["readonly"], "custom_vehicle", "update")
+    assert can(["sales"], "custom_vehicle", "create", module=C)
+    assert own_only(["sales"], "delete", "custom_vehicle", C)
+    assert not can(["readonly"], "custom_vehicle", "update", module=C)
 
 
 def test_several_roles_get_the_most_permissive_grant():
-    assert not own_only(["sales", "manager"], "delete")
-    assert can(["readonly", "sales"], "contact", "create")
+    assert not own_only(["sales", "manager"], "delete", "contact", C)
+    assert can(["readonly", "sales"], "contact", "create", module=C)
 
 
-def test_modules_have_their_own_matrix():
-    assert can(["agent"], "ticket", "update", module="servicedesk")
-    assert not can(["agent"], "opportunity", "create", module="sales")
+def test_modules_have_their_own_matrix(restore_matrix):
+    permissions.grant("helpdesk", "*", "agent", permissions.WORKER)
+    permissions.grant("helpdesk", "*", "sales", permissions.CREATE)
+    assert can(["agent"], "ticket", "update", module="helpdesk")
+    assert not can(["sales"], "ticket", "update", module="helpdesk")
+    assert can(["sales"], "ticket", "create", module="helpdesk")
     assert not can(["sales"], "contact", "read", module="no-such-module")
+
+
+def test_an_installed_service_brings_its_module_grants():
+    from mosaic import services
+
+    spec = services.get("contacts")
+    assert spec.grants and permissions.matrix()["modules"]["contacts"]["*"]["readonly"]["read"] == "all"
 
 
 def test_system_role_is_a_superuser():
@@ -71,7 +85,7 @@ def test_system_role_is_a_superuser():
 
 def test_unknown_action_is_a_programming_error():
     with pytest.raises(ValueError):
-        can(["admin"], "contact", "explode")
+        can(["admin"], "contact", "explode", module=C)
 
 
 def test_hidden_and_readonly_fields_from_overrides():
@@ -110,16 +124,16 @@ def test_rows_may_be_objects():
 def test_register_role_extends_the_matrix(restore_matrix):
     permissions.register_role("partner", {"contacts": {"*": {"read": "own", "create": "all"}}})
     assert "partner" in permissions.ROLES
-    assert can(["partner"], "contact", "create")
-    assert own_only(["partner"], "read")
-    assert not can(["partner"], "contact", "delete")
+    assert can(["partner"], "contact", "create", module=C)
+    assert own_only(["partner"], "read", "contact", C)
+    assert not can(["partner"], "contact", "delete", module=C)
 
 
 def test_grant_overrides_one_object_only(restore_matrix):
     permissions.grant("contacts", "consent", "sales", {"delete": Grant.NONE})
-    assert not can(["sales"], "consent", "delete")
-    assert can(["sales"], "consent", "read")  # untouched actions keep the module default
-    assert can(["sales"], "contact", "delete")
+    assert not can(["sales"], "consent", "delete", module=C)
+    assert can(["sales"], "consent", "read", module=C)  # untouched actions keep the module default
+    assert can(["sales"], "contact", "delete", module=C)
 
 
 def test_matrix_is_json():
