@@ -58,6 +58,19 @@ drop_vhost = localdev.drop_vhost
 
 
 @pytest.fixture
+def more_modules(monkeypatch):
+    """Four more installed services (specs only: for tests that call no service), so tenants can
+    enable several modules as a deployment with more services installed would."""
+    from mosaic import services
+
+    found = dict(services.installed())
+    for name in ("sales", "servicedesk", "marketing", "analytics"):
+        found.setdefault(name, services.ServiceSpec(name=name, package="mosaic_gateway"))
+    monkeypatch.setattr(services, "_services", found)
+    return tuple(found)
+
+
+@pytest.fixture
 def memory_broker():
     """A clean in-process broker."""
     broker.reset()

@@ -105,7 +105,7 @@ def test_refresh_rotation_and_reuse(engine, settings):
         tokens.rotate_refresh_token(s, second, 3600)
 
 
-def test_http_flows(client, engine):
+def test_http_flows(client, engine, more_modules):
     r = client.post("/api/v1/tenants", json={"slug": "acme", "name": "Acme",
                                              "admin": {"email": "boss@acme.test", "password": PASSWORD}},
                     headers=OPERATOR)

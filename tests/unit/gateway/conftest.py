@@ -9,7 +9,6 @@ import pytest
 from argon2 import PasswordHasher
 from flask import Flask, jsonify
 
-from mosaic import services
 from mosaic.config import Settings
 from mosaic.db import get_engine, system_session, tenant_session
 from mosaic.errors import MosaicError
@@ -22,13 +21,8 @@ _seq = itertools.count(1)
 
 
 @pytest.fixture(autouse=True)
-def more_modules(monkeypatch):
-    """Three more installed services (specs only: these tests call no service), so tenants can
-    enable several modules as a deployment with more services installed would."""
-    found = dict(services.installed())
-    for name in ("sales", "servicedesk", "marketing", "analytics"):
-        found.setdefault(name, services.ServiceSpec(name=name, package="mosaic_gateway"))
-    monkeypatch.setattr(services, "_services", found)
+def _more_modules(more_modules):
+    """Tenants here may enable modules beyond the installed ones (tests.conftest.more_modules)."""
 
 
 @pytest.fixture(autouse=True)
