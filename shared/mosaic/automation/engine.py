@@ -62,6 +62,13 @@ def _matches(rule: Rule, values: dict, now: datetime) -> bool:
 class AutomationStep(Step):
     """The pipeline step running the tenant's automation rules on each create and update."""
 
+    def job_handlers(self) -> dict:
+        """Rules' queued actions (webhooks, emails, tasks … after the commit)."""
+        from mosaic.automation.actions import ACTIONS_JOB
+        from mosaic.automation.execute import run_actions_job
+
+        return {ACTIONS_JOB: run_actions_job}
+
     def active(self, store: "RecordStore", obj: ObjectDef) -> bool:
         """Whether the tenant has any active rule on ``obj``."""
         return store.logic is not None and bool(store.logic.rules(obj.name))

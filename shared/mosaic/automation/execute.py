@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mosaic.automation.actions import ACTIONS_JOB, field_value
-from mosaic.automation.jobs import DEPTH_KEY, Job, register_handler
+from mosaic.automation.jobs import DEPTH_KEY, Job
 from mosaic.automation.notifications import notify
 from mosaic.automation.offsets import add_offset
 from mosaic.automation.templates import render
@@ -234,5 +234,3 @@ def run_inline(store: "RecordStore", obj: ObjectDef, row, actions: list[dict], *
         else:
             info[DEPTH_KEY] = previous
 
-
-register_handler(ACTIONS_JOB, run_actions_job)

@@ -87,13 +87,22 @@ class Job:
 
 Handler = Callable[[Any, Job], None]
 OpenStore = Callable[[str], AbstractContextManager]
-_handlers: dict[str, Handler] = {}  # registry filled at import time, like pluggy's hook table
+#: handlers registered by hand (tests, tools); the platform's own kinds come from its pipeline
+#: steps (``Step.job_handlers``) and a service passes them to :func:`run_due_jobs` explicitly
+_handlers: dict[str, Handler] = {}
 
 
 def register_handler(kind: str, fn: Handler) -> None:
     """Run jobs of ``kind`` with ``fn(store, job)``; ``store`` is a RecordStore of the job's
     tenant whose session is the job's transaction. Registering a kind again replaces it."""
     _handlers[kind] = fn
+
+
+def known_handlers() -> dict[str, Handler]:
+    """The platform pipeline's job handlers plus those registered by hand."""
+    from mosaic.logic.steps import default_job_handlers
+
+    return {**default_job_handlers(), **_handlers}
 
 
 #: session.info key of the open job batches (a stack: writes nest)
@@ -198,8 +207,9 @@ def _ours(job: Job):
                 AutomationJob.attempts == job.attempts)
 
 
-def _run_one(engine: Engine, open_store: OpenStore, job: Job, now: datetime) -> bool:
-    handler = _handlers.get(job.kind)
+def _run_one(engine: Engine, open_store: OpenStore, job: Job, now: datetime,
+             handlers: dict[str, Handler]) -> bool:
+    handler = handlers.get(job.kind)
     try:
         if handler is None:
             raise LookupError(f"no handler registered for job kind {job.kind!r}")
@@ -244,9 +254,11 @@ def _record_failure(engine: Engine, job: Job, now: datetime, exc: Exception) -> 
         session.commit()
 
 
-def run_due_jobs(engine: Engine, open_store: OpenStore, *, now: datetime | None = None, limit: int = 50) -> int:
+def run_due_jobs(engine: Engine, open_store: OpenStore, *, now: datetime | None = None, limit: int = 50,
+                 handlers: dict[str, Handler] | None = None) -> int:
     """Run the jobs that are due at ``now`` (default: the current time), at most ``limit`` of
-    them; returns how many completed.
+    them; returns how many completed. ``handlers`` maps job kinds to their functions (default:
+    :func:`known_handlers`); a job of an unknown kind fails like one whose handler raised.
 
     ``open_store(tenant_id)`` is a context manager giving a RecordStore with a system context on
     a fresh tenant session (it should close the session on exit, not commit it). Each job runs in
@@ -254,9 +266,10 @@ def run_due_jobs(engine: Engine, open_store: OpenStore, *, now: datetime | None 
     marked failed after the 4th attempt.
     """
     now = now or utcnow()
+    handlers = known_handlers() if handlers is None else handlers
     done = 0
     for job in _claim(engine, now, limit):
-        done += _run_one(engine, open_store, job, now)
+        done += _run_one(engine, open_store, job, now, handlers)
     return done
 
 

@@ -1,6 +1,7 @@
 """The write pipeline every record store runs, in order (see :mod:`mosaic.records.pipeline`)."""
 from __future__ import annotations
 
+import functools
 import importlib
 
 from mosaic.errors import ValidationFailed
@@ -80,10 +81,25 @@ class PluginStep(Step):
                                           before=w.before, action=w.action)
 
 
+@functools.cache
 def default_steps() -> tuple[Step, ...]:
-    """One instance of every platform step (they keep no per-request state)."""
+    """One instance of every platform step, built once per process (they keep no per-request
+    state); a service's record provider takes them when its container starts."""
     steps = []
     for path in STEP_CLASSES:
         module, _, name = path.partition(":")
         steps.append(getattr(importlib.import_module(module), name)())
     return tuple(steps)
+
+
+def job_handlers(steps) -> dict:
+    """The job kinds ``steps`` queue, with their handlers (``Step.job_handlers``)."""
+    handlers: dict = {}
+    for step in steps:
+        handlers.update(step.job_handlers())
+    return handlers
+
+
+def default_job_handlers() -> dict:
+    """The job handlers of the platform's own steps."""
+    return job_handlers(default_steps())

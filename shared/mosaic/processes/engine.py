@@ -113,6 +113,10 @@ def find_transition(process: Process, stage: str, to: str | None, name: str | No
 class ProcessStep(Step):
     """Keeps each process's stage field in the process's hands (see the module docstring)."""
 
+    def job_handlers(self) -> dict:
+        """Stage timers (``on_timer`` moves and actions of a stage a record stayed in)."""
+        return {TIMER_JOB: run_timer}
+
     def active(self, store: "RecordStore", obj: ObjectDef) -> bool:
         """Whether ``obj`` follows any active process in this tenant."""
         return bool(processes_of(store, obj))
@@ -319,12 +323,3 @@ def run_timer(store: "RecordStore", job) -> None:
     for action in moves:
         transition_system(store, obj, row, action["to"], comment=f"timer {timer.name!r}", process=p.name)
 
-
-def register() -> None:
-    """Register the ``process_timer`` job handler (done on import; idempotent)."""
-    from mosaic.automation import jobs
-
-    jobs.register_handler(TIMER_JOB, run_timer)
-
-
-register()

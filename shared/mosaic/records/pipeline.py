@@ -63,3 +63,9 @@ class Step:
     def abort(self, store: "RecordStore", w: Write) -> None:
         """The write failed after ``before_write`` ran (the caller rolls back): drop what the
         step holds for it."""
+
+    def job_handlers(self) -> dict:
+        """The background job kinds this step queues, with the function that runs each
+        (``fn(store, job)``): a service registers them when its container starts, so a fresh
+        replica runs every kind before it has served a request."""
+        return {}

@@ -16,7 +16,7 @@ from mosaic.context import RequestContext
 from mosaic.db.provider import Database, WorkerDb, settings_of
 from mosaic.db.tenancy import system_session, tenant_session
 from mosaic.logic.models import TenantPlugins
-from mosaic.logic.steps import default_steps
+from mosaic.logic.steps import default_steps, job_handlers
 from mosaic.logic.tenant import tenant_logic
 from mosaic.metadata.registry import ObjectRegistry
 from mosaic.metadata.store import tenant_objects_versioned
@@ -117,7 +117,8 @@ class WorkerRecords(WorkerDb):
             tenant = self.ctx.require_tenant()
             self.provider.tenant_plugins.note(self.engine, tenant, self.ctx.plugins)
             self._store = build_store(self.session, self.registry, self.ctx, module=self.module,
-                                      behaviours=self.behaviours, max_page=self.settings.max_page)
+                                      behaviours=self.behaviours, max_page=self.settings.max_page,
+                                      steps=self.provider.steps)
         return self._store
 
 
@@ -132,6 +133,16 @@ class Records(Database):
         self.behaviours = behaviours_factory() if behaviours_factory else {}
         self.module = module or service
         self.tenant_plugins = TenantPluginsCache()
+        #: the write pipeline and the job kinds its steps queue, built when the container starts
+        self.steps: tuple = ()
+        self.job_handlers: dict = {}
+
+    def setup(self):
+        """Open the engine, and build the write pipeline and its job handlers once for the
+        container: a replica that has served no request yet runs every kind of job."""
+        super().setup()
+        self.steps = default_steps()
+        self.job_handlers = job_handlers(self.steps)
 
     def get_dependency(self, worker_ctx):
         handle = WorkerRecords(self.engine, RequestContext.from_nameko(worker_ctx.data), self.registry,
@@ -147,7 +158,7 @@ class Records(Database):
             plugins = self.tenant_plugins.get(self.engine, tenant_id)
         ctx = RequestContext(tenant_id=tenant_id, roles=("system",), modules=(self.module,), plugins=plugins)
         return build_store(session, self.registry, ctx, module=self.module, behaviours=self.behaviours,
-                           clock=(lambda: now) if now else None)
+                           clock=(lambda: now) if now else None, steps=self.steps or None)
 
     @contextmanager
     def open_store(self, tenant_id: str, now: datetime | None = None) -> Iterator[RecordStore]:

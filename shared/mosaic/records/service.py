@@ -335,7 +335,7 @@ class RecordService:
         from mosaic.automation.jobs import run_due_jobs
         from mosaic.webhooks.delivery import run_due_deliveries
 
-        run_due_jobs(self.data.engine, self.data.provider.open_store)
+        run_due_jobs(self.data.engine, self.data.provider.open_store, handlers=self.data.provider.job_handlers)
         run_due_deliveries(self.data.engine)
 
     @timer(interval=3600)
