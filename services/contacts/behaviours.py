@@ -11,7 +11,18 @@ from mosaic_contacts.models import Activity, Contact, LifecycleChange, Relations
 
 
 class ContactBehaviour(Behaviour):
-    """Dedup keys, the timestamped lifecycle, and clean-up of a deleted contact's relationships."""
+    """Duplicates (same email or phone: a conflict; alike name and company: reported), the
+    timestamped lifecycle, and clean-up of a deleted contact's relationships."""
+
+    exact_reasons = frozenset({"email", "phone"})
+
+    def duplicates(self, store, obj, values, exclude_id=None):
+        return dedup.find_contact_duplicates(store.session, values, exclude_id=exclude_id,
+                                             threshold=store.dedup_threshold)
+
+    def duplicate_keys(self, store, obj, values):
+        keys = dedup.contact_keys(values)
+        return [f"contact.{k}:{keys[k]}" for k in ("email_key", "phone_key") if keys[k]]
 
     def before_save(self, store, obj, values, before):
         merged = {**(before or {}), **values}
@@ -40,7 +51,12 @@ class ContactBehaviour(Behaviour):
 
 
 class AccountBehaviour(Behaviour):
-    """Dedup key, and what happens to an account's people when it is deleted."""
+    """Look-alike accounts (fuzzy name, reported, never a conflict), and what happens to an
+    account's people when it is deleted."""
+
+    def duplicates(self, store, obj, values, exclude_id=None):
+        return dedup.find_account_duplicates(store.session, values, exclude_id=exclude_id,
+                                             threshold=store.dedup_threshold)
 
     def columns(self, store, obj, values):
         return {"name_key": dedup.name_key(values.get("name"))}

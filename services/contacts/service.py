@@ -12,9 +12,8 @@ from mosaic.events.consumer import domain_events
 from mosaic.plugins import get_host
 from mosaic.records.service import RecordService
 from mosaic.telemetry import Tracing
-from mosaic_contacts import dedup, exporter, importer, merge as merging, timeline as timelines
+from mosaic_contacts import exporter, importer, merge as merging, timeline as timelines
 from mosaic_contacts.dependencies import contacts_records
-from mosaic_contacts.exceptions import Conflict, ValidationFailed
 from mosaic_contacts.models import Account, Relationship
 from mosaic_contacts.schemas import MergeSchema, load
 
@@ -29,49 +28,11 @@ class ContactsService(RecordService):
     data = contacts_records()
     tracing = Tracing()
 
-    @rpc
-    def create_record(self, object_name, data, dedup_policy="block"):
-        """Create a record. For contacts, an exact duplicate (same email or phone) is refused with
-        409 unless ``dedup_policy`` is ``allow``; fuzzy look-alikes are returned beside the record."""
-        self.ctx.tenant()
-        store = self.data.store()
-        obj = store.obj(object_name)
-        record = store.create(obj.name, data)
-        duplicates = []
-        if obj.name == "contact":
-            duplicates = dedup.find_contact_duplicates(store.session, record, exclude_id=record["id"],
-                                                       threshold=self._threshold())
-            exact = [d for d in duplicates if d["reason"] in ("email", "phone")]
-            if exact and dedup_policy != "allow":
-                store.session.rollback()
-                raise Conflict("a contact with the same email or phone exists", duplicates=exact)
-        elif obj.name == "account":
-            duplicates = dedup.find_account_duplicates(store.session, record, exclude_id=record["id"],
-                                                       threshold=self._threshold())
-        store.session.commit()
-        return {"record": record, "duplicates": duplicates}
-
     # -- contacts' own actions ------------------------------------------------------------------
     @rpc
     def timeline(self, object_name, record_id, cursor=None, limit=20):
         self.ctx.tenant()
         return timelines.timeline(self.data.store(), object_name, record_id, cursor, limit)
-
-    @rpc
-    def find_duplicates(self, object_name, record_id):
-        self.ctx.tenant()
-        store = self.data.store()
-        obj = store.obj(object_name)
-        store.allow(obj, "read")
-        values = store.values_of(obj, store.load_row(obj, record_id))
-        if obj.name == "contact":
-            return dedup.find_contact_duplicates(store.session, values, exclude_id=record_id,
-                                                 threshold=self._threshold())
-        if obj.name == "account":
-            return dedup.find_account_duplicates(store.session, values, exclude_id=record_id,
-                                                 threshold=self._threshold())
-        raise ValidationFailed(f"{obj.label} records have no duplicate detection",
-                               errors={"object": ["no duplicate detection"]})
 
     @rpc
     def merge(self, object_name, record_id, payload):

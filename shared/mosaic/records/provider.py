@@ -81,7 +81,7 @@ class TenantPluginsCache:
 def build_store(session, registry: ObjectRegistry, ctx: RequestContext, *, module: str,
                 behaviours: dict[str, Behaviour], max_page: int = 500,
                 clock: Callable[[], datetime] | None = None, max_age: float = METADATA_MAX_AGE,
-                steps=None) -> RecordStore:
+                steps=None, dedup_threshold: int = 90) -> RecordStore:
     """A record store for ``ctx``'s tenant on ``session``: the objects it sees (its plugins'
     included), its compiled logic, and the write pipeline."""
     host = get_host()
@@ -90,7 +90,7 @@ def build_store(session, registry: ObjectRegistry, ctx: RequestContext, *, modul
     logic = tenant_logic(session, registry, objects, version, host, enabled)
     return RecordStore(session, objects, ctx, module=module, metadata_version=version, max_page=max_page,
                        behaviours=behaviours, steps=default_steps() if steps is None else steps,
-                       logic=logic, clock=clock)
+                       logic=logic, clock=clock, dedup_threshold=dedup_threshold)
 
 
 class WorkerRecords(WorkerDb):
@@ -118,7 +118,8 @@ class WorkerRecords(WorkerDb):
             self.provider.tenant_plugins.note(self.engine, tenant, self.ctx.plugins)
             self._store = build_store(self.session, self.registry, self.ctx, module=self.module,
                                       behaviours=self.behaviours, max_page=self.settings.max_page,
-                                      steps=self.provider.steps)
+                                      steps=self.provider.steps,
+                                      dedup_threshold=self.settings.dedup_threshold)
         return self._store
 
 

@@ -19,6 +19,7 @@ from mosaic.errors import ValidationFailed
 from mosaic.events.log import events_since
 from mosaic.logic import definitions as logic_defs
 from mosaic.metadata import store as metadata
+from mosaic.records.store import Behaviour
 
 log = logging.getLogger(__name__)
 #: how long finished automation jobs and webhook deliveries (with their attempts) are kept
@@ -115,12 +116,28 @@ class RecordService:
 
     @rpc
     def create_record(self, object_name, data, dedup_policy="block"):
-        """Create a record (services with duplicate detection override this)."""
+        """Create a record. The object's duplicate rule (``Behaviour.duplicates``) runs before
+        the insert: an exact duplicate is a 409 unless ``dedup_policy`` is ``allow``; look-alikes
+        come back beside the record."""
         self.ctx.tenant()
         store = self.data.store()
-        record = store.create(object_name, data)
+        result = store.create_checked(object_name, data, dedup_policy)
         store.session.commit()
-        return {"record": record, "duplicates": []}
+        return result
+
+    @rpc
+    def find_duplicates(self, object_name, record_id):
+        """Records that look like this one (the object's ``Behaviour.duplicates``)."""
+        self.ctx.tenant()
+        store = self.data.store()
+        obj = store.obj(object_name)
+        store.allow(obj, "read")
+        behaviour = store.behaviours.get(obj.name)
+        if behaviour is None or type(behaviour).duplicates is Behaviour.duplicates:
+            raise ValidationFailed(f"{obj.label} records have no duplicate detection",
+                                   errors={"object": ["no duplicate detection"]})
+        return behaviour.duplicates(store, obj, store.values_of(obj, store.load_row(obj, record_id)),
+                                    exclude_id=record_id)
 
     @rpc
     def update_record(self, object_name, record_id, data, expected_version=None):

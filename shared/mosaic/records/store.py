@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -32,7 +32,9 @@ from mosaic.records.reading import read_plan
 from mosaic.telemetry import current_traceparent
 from mosaic.db import utcnow
 
-_FILTERS_KEY = ("__parsed_filters__",)  # kept in ObjectDef._index beside field names (strings)
+_FILTERS_KEY = ("__parsed_filters__",)
+#: Write.notes keys: the duplicate policy of an API create, and the look-alikes it found
+DEDUP_POLICY, DUPLICATES = "dedup.policy", "dedup.found"  # kept in ObjectDef._index beside field names (strings)
 UNSORTABLE = {FieldType.MONEY, FieldType.MULTI_PICKLIST, FieldType.LONG_TEXT}
 
 
@@ -53,6 +55,22 @@ class Behaviour:
         in the same statement as the record itself."""
         return {}
 
+    #: duplicate reasons that make a create a conflict (the exact rule: same email, same phone…);
+    #: other reasons (a fuzzy name match) are reported beside the created record
+    exact_reasons: frozenset = frozenset()
+
+    def duplicates(self, store: "RecordStore", obj: ObjectDef, values: dict,
+                   exclude_id: str | None = None) -> list[dict]:
+        """Records of this tenant that look like ``values``: ``[{"id", "reason", "score"}]``,
+        best first. Asked before a create is inserted, and by ``…/{id}/duplicates``."""
+        return []
+
+    def duplicate_keys(self, store: "RecordStore", obj: ObjectDef, values: dict) -> list[str]:
+        """The exact rule's keys of ``values`` (``email:ann@example.com``). A create holds a
+        transaction lock on each while it checks and inserts, so two concurrent creates of the
+        same record run one after the other and the second sees the first."""
+        return []
+
 
 class RecordStore(RecordChecks):
     """Records of one tenant (the session's) in one service (the checks every write makes are
@@ -61,7 +79,8 @@ class RecordStore(RecordChecks):
     def __init__(self, session: Session, objects: dict[str, ObjectDef], ctx: RequestContext,
                  *, module: str, metadata_version: int = 0, max_page: int = 500,
                  behaviours: dict[str, Behaviour] | None = None, steps: Iterable[Step] = (),
-                 logic: Any = None, clock: Callable[[], datetime] | None = None):
+                 logic: Any = None, clock: Callable[[], datetime] | None = None,
+                 dedup_threshold: int = 90):
         self.session = session
         self.objects = objects
         self.ctx = ctx
@@ -74,6 +93,8 @@ class RecordStore(RecordChecks):
         #: the tenant's low-code configuration (``mosaic.logic.TenantLogic``), None for bare stores
         self.logic = logic
         self.clock = clock
+        #: the tenant's fuzzy duplicate threshold, 0-100 (behaviours' duplicate checks use it)
+        self.dedup_threshold = dedup_threshold
         self.dialect = session.get_bind().dialect.name
 
     def now(self) -> datetime:
@@ -254,6 +275,43 @@ class RecordStore(RecordChecks):
         row = self.insert_values(obj, values, action=action)
         return self.to_api(obj, self.values_of(obj, row))
 
+    def create_checked(self, obj_name: str, data: dict, dedup_policy: str = "block") -> dict:
+        """:meth:`create` with the object's duplicate rule applied before the insert: an exact
+        duplicate is a Conflict unless ``dedup_policy`` is ``allow``; look-alikes come back
+        beside the record. ``{"record", "duplicates"}``."""
+        if dedup_policy not in ("block", "allow"):
+            raise ValidationFailed("dedup must be 'block' or 'allow'", errors={"dedup": ["block or allow"]})
+        notes: dict = {DEDUP_POLICY: dedup_policy}
+        obj = self.obj(obj_name)
+        self.allow(obj, "create")
+        values = load_create(obj, data, self._cache_key(obj))
+        values.setdefault("owner_id", None)
+        if values["owner_id"] is None:
+            values["owner_id"] = self.ctx.user_id
+        row = self.insert_values(obj, values, notes=notes)
+        return {"record": self.to_api(obj, self.values_of(obj, row)), "duplicates": notes.get(DUPLICATES, [])}
+
+    def lock_keys(self, keys: Iterable[str]) -> None:
+        """Hold a transaction-scoped lock on each of ``keys`` (of this tenant) until the commit
+        or rollback. PostgreSQL: advisory locks, taken in a fixed order (no deadlock between two
+        writers); SQLite serialises writers already."""
+        if self.dialect != "postgresql":
+            return
+        tenant = self.session.info.get("tenant_id") or ""
+        for key in sorted(set(keys)):
+            self.session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"{tenant}\x1f{key}", 0))))
+
+    def _check_duplicates(self, obj: ObjectDef, behaviour: Behaviour, w: Write) -> None:
+        policy = w.notes.get(DEDUP_POLICY)
+        if policy is None:
+            return
+        self.lock_keys(behaviour.duplicate_keys(self, obj, w.values))
+        found = behaviour.duplicates(self, obj, w.values)
+        exact = [d for d in found if d["reason"] in behaviour.exact_reasons]
+        if exact and policy != "allow":
+            raise Conflict(f"a {obj.label.lower()} with the same {exact[0]['reason']} exists", duplicates=exact)
+        w.notes[DUPLICATES] = found
+
     def insert_values(self, obj: ObjectDef, values: dict, *, action: str = "create", emit_event: bool = True,
                       notes: dict | None = None):
         """Insert already-validated python ``values``; the path imports share with :meth:`create`."""
@@ -277,6 +335,8 @@ class RecordStore(RecordChecks):
         values = w.values
         self._check_references(obj, values)
         self._check_unique(obj, values, None)
+        if behaviour:  # after the pipeline: the values as they will be stored
+            self._check_duplicates(obj, behaviour, w)
         model = self._model(obj)
         row = model()
         if obj.model is None:
