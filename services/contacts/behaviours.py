@@ -15,6 +15,19 @@ class ContactBehaviour(Behaviour):
     timestamped lifecycle, and clean-up of a deleted contact's relationships."""
 
     exact_reasons = frozenset({"email", "phone"})
+    match_keys = ("email_key", "phone_key")
+    fuzzy_key, fuzzy_companion = "name_key", "company_name"
+
+    def fuzzy_score(self, key_a, companion_a, key_b, companion_b):
+        return dedup.score(key_a, companion_a, key_b, companion_b)
+
+    def bulk_rows(self, writer, record_id, values):
+        """A new contact's first lifecycle row, as :meth:`after_save` writes it."""
+        return [(LifecycleChange.__table__, {
+            "id": writer.next_id(), "tenant_id": writer.tenant_id, "contact_id": record_id, "from_stage": None,
+            "to_stage": values["lifecycle_stage"],
+            "changed_at": values.get("lifecycle_changed_at") or writer.now, "actor": writer.actor,
+        })]
 
     def duplicates(self, store, obj, values, exclude_id=None):
         return dedup.find_contact_duplicates(store.session, values, exclude_id=exclude_id,

@@ -16,14 +16,6 @@ class MergeSchema(Schema):
     pick = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
 
 
-class ImportSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    policy = fields.String(load_default="skip", validate=validate.OneOf(("skip", "update", "create")))
-    filename = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=255))
-
-
 def load(schema: Schema, data) -> dict:
     """``schema.load(data)`` with errors as ValidationFailed naming each field."""
     if not isinstance(data, dict):

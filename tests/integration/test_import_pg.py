@@ -23,9 +23,10 @@ from mosaic.localdev import ensure_database, checkout_database
 from mosaic.metadata.schema_factory import clear_schema_cache
 from mosaic.metadata.store import add_field, metadata_version, tenant_objects
 from mosaic.records.store import RecordStore
-from mosaic_contacts import importer
+from mosaic.imports import jobs as importer
 from mosaic_contacts.behaviours import build_behaviours
-from mosaic_contacts.models import Contact, ImportJob, ImportRowError, LifecycleChange
+from mosaic.imports.models import ImportJob, ImportRowError
+from mosaic_contacts.models import Contact, LifecycleChange
 from mosaic_contacts.objects import build_registry
 
 pytestmark = pytest.mark.postgres
@@ -114,7 +115,7 @@ def job_of(engine, job_id) -> ImportJob:
 def test_copy_path_imports_20k_rows_with_custom_fields(engine, registry):
     rows = make_rows(20_000, bad_every=1000, dup_every=500)
     job_id = upload(engine, registry, rows)
-    status = importer.run_pending(engine, registry, build_behaviours(), budget=None, batch_size=5000)
+    status = importer.run_pending(engine, registry, build_behaviours(), module="contacts", budget=None, batch_size=5000)
     assert status == "finished"
     job = job_of(engine, job_id)
     bad = 20  # data rows 999, 1999, ... have a bad email
@@ -148,13 +149,13 @@ def test_copy_path_imports_20k_rows_with_custom_fields(engine, registry):
 KILLED_PROCESS = textwrap.dedent("""
     import sys
     from mosaic.db import make_engine
-    from mosaic_contacts import importer
+    from mosaic.imports import jobs as importer
     from mosaic_contacts.behaviours import build_behaviours
     from mosaic_contacts.objects import build_registry
 
     engine = make_engine(sys.argv[1], "contacts")
     registry = build_registry()
-    importer.run_pending(engine, registry, build_behaviours(), worker="doomed", budget=None,
+    importer.run_pending(engine, registry, build_behaviours(), module="contacts", worker="doomed", budget=None,
                          batch_size=int(sys.argv[2]))
 """)
 
@@ -186,7 +187,7 @@ def test_a_killed_import_leaves_whole_batches_and_resumes(engine, registry):
     assert seen["contacts"] == seen["audit"] == seen["outbox"] == seen["lifecycle"] == job.created
     assert seen["errors"] == job.failed
     # Another process takes the stale job over and finishes it, duplicating nothing.
-    status = importer.run_pending(engine, registry, build_behaviours(), worker="survivor", budget=None,
+    status = importer.run_pending(engine, registry, build_behaviours(), module="contacts", worker="survivor", budget=None,
                                   stale_after=0, batch_size=5000)
     assert status == "finished"
     job = job_of(engine, job_id)

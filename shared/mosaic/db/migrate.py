@@ -32,12 +32,14 @@ PLATFORM_TABLES = ("metadata_fields", "metadata_objects", "metadata_versions", "
                    # the low-code runtime: definitions, processes, automation, webhooks
                    "metadata_behaviours", "tenant_plugins", "process_transitions", "process_approvals",
                    "automation_jobs", "assignment_cursors", "notifications", "webhook_subscriptions",
-                   "webhook_deliveries", "webhook_attempts")
+                   "webhook_deliveries", "webhook_attempts",
+                   # CSV import jobs
+                   "import_jobs", "import_row_errors", "import_chunks")
 #: the modules defining the platform's tables
 PLATFORM_MODELS = ("mosaic.metadata.store", "mosaic.records.models", "mosaic.audit", "mosaic.events.outbox",
                    "mosaic.events.consumer", "mosaic.logic.models", "mosaic.processes.models",
                    "mosaic.automation.jobs", "mosaic.automation.execute", "mosaic.automation.notifications",
-                   "mosaic.webhooks.models")
+                   "mosaic.webhooks.models", "mosaic.imports.models")
 
 
 def load_models() -> None:

@@ -55,6 +55,24 @@ class Behaviour:
         in the same statement as the record itself."""
         return {}
 
+    #: hidden key columns (from :meth:`columns`) whose equal values mean "the same record", in
+    #: match order: an import with the skip or update policy matches rows on them
+    match_keys: tuple[str, ...] = ()
+    #: a hidden blocking column (a normalised name) whose look-alikes an import compares, and the
+    #: field scored beside it (a company) by :meth:`fuzzy_score`
+    fuzzy_key: str | None = None
+    fuzzy_companion: str | None = None
+
+    def fuzzy_score(self, key_a: str, companion_a: str | None, key_b: str, companion_b: str | None) -> float:
+        """How alike two records are, 0-100 (compared with the tenant's threshold)."""
+        return 0.0
+
+    def bulk_rows(self, writer, record_id: str, values: dict) -> list:
+        """What :meth:`after_save` writes for a new record, as ``[(table, row)]`` for a bulk
+        import's COPY (``writer``: ``next_id()``, ``tenant_id``, ``now``, ``actor``). Implement it
+        to let imports of an object whose ``after_save`` writes rows take the bulk path."""
+        return []
+
     #: duplicate reasons that make a create a conflict (the exact rule: same email, same phone…);
     #: other reasons (a fuzzy name match) are reported beside the created record
     exact_reasons: frozenset = frozenset()

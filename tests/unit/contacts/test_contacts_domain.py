@@ -155,7 +155,7 @@ def test_list_pages_show_records_exactly_as_get_does(session):
 
 
 def test_import_finds_fuzzy_name_and_company_duplicates(engine, session):
-    from mosaic_contacts import importer
+    from mosaic.imports import jobs as importer
 
     store = make_store(session)
     existing = store.create("contact", {"first_name": "José", "last_name": "Núñez", "company_name": "Acme Ltd"})
@@ -166,7 +166,7 @@ def test_import_finds_fuzzy_name_and_company_duplicates(engine, session):
     importer.add_chunk(session, ctx, job["id"], 0, rows, 4)
     importer.commit_import(session, ctx, job["id"], 4)
     session.commit()
-    importer.run_pending(engine, REGISTRY, build_behaviours(), budget=None, threshold=85)
+    importer.run_pending(engine, REGISTRY, build_behaviours(), module="contacts", budget=None, threshold=85)
     with tenant_session(engine, "t1") as check:
         done = importer.get_job(check, ctx, job["id"])
         # row 2 is the existing José at Acme; row 5 repeats row 4 (same person, same company)

@@ -17,9 +17,10 @@ from mosaic.events.outbox import OutboxEvent
 from mosaic.metadata.schema_factory import clear_schema_cache
 from mosaic.metadata.store import add_field, metadata_version, tenant_objects
 from mosaic.records.store import RecordStore
-from mosaic_contacts import exporter, importer
+from mosaic.imports import export as exporter, jobs as importer
 from mosaic_contacts.behaviours import build_behaviours
-from mosaic_contacts.models import Contact, ImportChunk, ImportJob, ImportRowError, LifecycleChange
+from mosaic.imports.models import ImportChunk, ImportJob, ImportRowError
+from mosaic_contacts.models import Contact, LifecycleChange
 from mosaic_contacts.objects import build_registry
 
 TENANT = "t1"
@@ -99,7 +100,7 @@ def run(engine, registry):
     def factory(batch_size: int = 2, **kw):
         status = None
         for _ in range(100):
-            got = importer.run_pending(engine, registry, build_behaviours(), batch_size=batch_size, **kw)
+            got = importer.run_pending(engine, registry, build_behaviours(), module="contacts", batch_size=batch_size, **kw)
             if got is None:
                 return status
             status = got
@@ -308,13 +309,13 @@ def test_resume_after_a_crash_between_batches_duplicates_nothing(engine, registr
 
     monkeypatch.setattr(importer, "_run_batch", crash_on_third)
     with pytest.raises(KeyboardInterrupt):
-        importer.run_pending(engine, registry, build_behaviours(), batch_size=2, worker="w1")
+        importer.run_pending(engine, registry, build_behaviours(), module="contacts", batch_size=2, worker="w1")
     half = job_row(engine, job["id"])
     assert (half.status, half.rows_done, half.created, half.failed) == ("running", 4, 4, 0)
     assert count(engine, Contact) == 4 and count(engine, OutboxEvent) == 4 and count(engine, AuditEntry) == 4
     monkeypatch.setattr(importer, "_run_batch", real)
     # a fresh heartbeat is not taken over; a stale one is (another process resumes)
-    assert importer.run_pending(engine, registry, build_behaviours(), worker="w2") is None
+    assert importer.run_pending(engine, registry, build_behaviours(), module="contacts", worker="w2") is None
     assert run(worker="w2", stale_after=0) == "finished"
     done = job_row(engine, job["id"])
     assert (done.rows_done, done.created, done.failed, done.total_rows) == (10, 9, 1, 10)
@@ -327,9 +328,9 @@ def test_a_taken_over_job_is_not_written_by_its_old_worker(engine, registry, upl
     job = upload([["a@example.com"], ["b@example.com"]], header=["email"])
     assert importer.claim_job(engine, "w1") == (job["id"], TENANT)
     assert importer.claim_job(engine, "w2", stale_after=0) == (job["id"], TENANT)
-    status = importer.process_job(engine, registry, build_behaviours(), job["id"], TENANT, worker="w1")
+    status = importer.process_job(engine, registry, build_behaviours(), job["id"], TENANT, module="contacts", worker="w1")
     assert status == "running" and count(engine, Contact) == 0
-    assert importer.process_job(engine, registry, build_behaviours(), job["id"], TENANT, worker="w2") == "finished"
+    assert importer.process_job(engine, registry, build_behaviours(), job["id"], TENANT, module="contacts", worker="w2") == "finished"
     assert count(engine, Contact) == 2
 
 

@@ -1,6 +1,7 @@
 """The platform's own tables, which every service that hosts records has in its own database:
-metadata, generic records, audit, outbox and processed events, and the low-code runtime
-(behaviours, tenant plugins, processes, automation jobs, notifications, webhooks).
+metadata, generic records, audit, outbox and processed events, the low-code runtime
+(behaviours, tenant plugins, processes, automation jobs, notifications, webhooks), and CSV
+import jobs.
 
 Revision ID: platform_0001
 Revises:
@@ -268,9 +269,72 @@ def upgrade() -> None:
         )
         op.create_index('ix_webhook_attempts_delivery', 'webhook_attempts', ['delivery_id', 'attempt'], unique=False)
         op.create_index(op.f('ix_webhook_attempts_tenant_id'), 'webhook_attempts', ['tenant_id'], unique=False)
+    if not _exists('import_jobs'):
+        op.create_table('import_jobs',
+        sa.Column('id', sa.String(length=36), nullable=False),
+        sa.Column('object', sa.String(length=32), nullable=False),
+        sa.Column('status', sa.String(length=16), nullable=False),
+        sa.Column('policy', sa.String(length=8), nullable=False),
+        sa.Column('filename', sa.String(length=255), nullable=True),
+        sa.Column('total_rows', sa.Integer(), nullable=False),
+        sa.Column('rows_done', sa.Integer(), nullable=False),
+        sa.Column('created', sa.Integer(), nullable=False),
+        sa.Column('updated', sa.Integer(), nullable=False),
+        sa.Column('skipped', sa.Integer(), nullable=False),
+        sa.Column('failed', sa.Integer(), nullable=False),
+        sa.Column('error', sa.Text(), nullable=True),
+        sa.Column('actor', sa.String(length=128), nullable=False),
+        sa.Column('created_at', mosaic.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('finished_at', mosaic.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column('header', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+        sa.Column('columns', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+        sa.Column('roles', sa.String(length=255), nullable=False),
+        sa.Column('next_seq', sa.Integer(), nullable=False),
+        sa.Column('next_row', sa.Integer(), nullable=False),
+        sa.Column('claimed_by', sa.String(length=64), nullable=True),
+        sa.Column('heartbeat_at', mosaic.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column('tenant_id', sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_import_jobs'))
+        )
+        op.create_index('ix_import_jobs_status', 'import_jobs', ['status', 'created_at'], unique=False)
+        op.create_index(op.f('ix_import_jobs_tenant_id'), 'import_jobs', ['tenant_id'], unique=False)
+    if not _exists('import_chunks'):
+        op.create_table('import_chunks',
+        sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column('job_id', sa.String(length=36), nullable=False),
+        sa.Column('seq', sa.Integer(), nullable=False),
+        sa.Column('rows', sa.Integer(), nullable=False),
+        sa.Column('data', sa.Text(), nullable=False),
+        sa.Column('tenant_id', sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(['job_id'], ['import_jobs.id'], name=op.f('fk_import_chunks_job_id_import_jobs'), ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_import_chunks')),
+        sa.UniqueConstraint('job_id', 'seq', name=op.f('uq_import_chunks_job_id_seq'))
+        )
+        op.create_index(op.f('ix_import_chunks_tenant_id'), 'import_chunks', ['tenant_id'], unique=False)
+    if not _exists('import_row_errors'):
+        op.create_table('import_row_errors',
+        sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column('job_id', sa.String(length=36), nullable=False),
+        sa.Column('row_number', sa.Integer(), nullable=False),
+        sa.Column('raw', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+        sa.Column('errors', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+        sa.Column('tenant_id', sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(['job_id'], ['import_jobs.id'], name=op.f('fk_import_row_errors_job_id_import_jobs'), ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_import_row_errors'))
+        )
+        op.create_index('ix_import_row_errors_job', 'import_row_errors', ['tenant_id', 'job_id', 'row_number'], unique=False)
+        op.create_index(op.f('ix_import_row_errors_tenant_id'), 'import_row_errors', ['tenant_id'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_import_row_errors_tenant_id'), table_name='import_row_errors')
+    op.drop_index('ix_import_row_errors_job', table_name='import_row_errors')
+    op.drop_table('import_row_errors')
+    op.drop_index(op.f('ix_import_chunks_tenant_id'), table_name='import_chunks')
+    op.drop_table('import_chunks')
+    op.drop_index(op.f('ix_import_jobs_tenant_id'), table_name='import_jobs')
+    op.drop_index('ix_import_jobs_status', table_name='import_jobs')
+    op.drop_table('import_jobs')
     op.drop_index(op.f('ix_webhook_attempts_tenant_id'), table_name='webhook_attempts')
     op.drop_index('ix_webhook_attempts_delivery', table_name='webhook_attempts')
     op.drop_table('webhook_attempts')

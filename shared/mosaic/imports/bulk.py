@@ -35,33 +35,18 @@ from mosaic.metadata.values import format_datetime, to_api_value, to_json_value
 from mosaic.records.models import Record
 from mosaic.records.store import Behaviour, RecordStore
 from mosaic.telemetry import current_traceparent
-from mosaic_contacts.importer_rows import BatchSorter, error_dict
-from mosaic_contacts.models import LifecycleChange
+from mosaic.imports.rows import BatchSorter, error_dict
 
 AUDIT_ACTION = "import"
 
 
-def _lifecycle_rows(writer: "BulkWriter", record_id: str, values: dict) -> list[tuple[Table, dict]]:
-    """What ContactBehaviour.after_save writes for a new contact: its first lifecycle stage."""
-    return [(LifecycleChange.__table__, {
-        "id": writer.next_id(), "tenant_id": writer.tenant_id, "contact_id": record_id, "from_stage": None,
-        "to_stage": values["lifecycle_stage"],
-        "changed_at": values.get("lifecycle_changed_at") or writer.now, "actor": writer.actor,
-    })]
-
-
-#: per object, rows a behaviour's after_save adds for a new record, built in bulk here
-AFTER_INSERT: dict[str, Callable[["BulkWriter", str, dict], list[tuple[Table, dict]]]] = {
-    "contact": _lifecycle_rows,
-}
-
-
 def bulk_capable(obj: ObjectDef, behaviour: Behaviour | None) -> bool:
-    """Whether this module reproduces everything a create of ``obj`` does; if not, the import
-    inserts through :meth:`RecordStore.insert_values`, one row at a time."""
+    """Whether this module reproduces everything a create of ``obj`` does (a behaviour's
+    ``after_save`` only when its ``bulk_rows`` stands for it); if not, the import inserts
+    through :meth:`RecordStore.insert_values`, one row at a time."""
     if behaviour is None or type(behaviour).after_save is Behaviour.after_save:
         return True
-    return obj.name in AFTER_INSERT
+    return type(behaviour).bulk_rows is not Behaviour.bulk_rows
 
 
 _VARIANT = {h: "89ab"[int(h, 16) & 3] for h in "0123456789abcdef"}
@@ -157,7 +142,9 @@ class BulkWriter:
         self.tenant_id = self.session.info["tenant_id"]
         self.actor = store.ctx.actor
         self.behaviour = store.behaviours.get(obj.name)
-        self.after = AFTER_INSERT.get(obj.name)
+        behaviour = self.behaviour
+        self.after = (behaviour.bulk_rows if behaviour is not None
+                      and type(behaviour).bulk_rows is not Behaviour.bulk_rows else None)
         self.copy = store.dialect == "postgresql"
         model = obj.model if obj.model is not None else Record
         self.table: Table = model.__table__

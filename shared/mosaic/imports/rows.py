@@ -22,16 +22,12 @@ from mosaic.metadata.fields import FieldDef, FieldType, ObjectDef
 from mosaic.metadata.values import check_value, json_safe, to_json_value
 from mosaic.records.models import Record
 from mosaic.records.store import RecordStore
-from mosaic_contacts import dedup
-from mosaic_contacts.models import Contact
 
 #: separator of the choices of a multi-picklist cell (commas are common inside choices)
 MULTI_SEPARATOR = ";"
 TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "on"})
 FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "off"})
 REQUIRED = "Missing data for required field."
-#: hidden key columns that identify the same real-world record, by object, in match order
-MATCH_KEYS: dict[str, tuple[str, ...]] = {"contact": ("email_key", "phone_key")}
 
 
 def _integer(text: str) -> Any:
@@ -224,10 +220,15 @@ class BatchSorter:
         self.store, self.obj, self.plan, self.policy = store, obj, plan, policy
         self.threshold = threshold
         self.behaviour = store.behaviours.get(obj.name)
-        self.match_keys = MATCH_KEYS.get(obj.name, ())
+        self.model = obj.model if obj.model is not None else Record
+        # What the object's behaviour says identifies the same record: hidden key columns (in
+        # match order), and a blocking column whose look-alikes a fuzzy score decides.
+        behaviour = self.behaviour
+        self.match_keys = tuple(behaviour.match_keys) if behaviour is not None else ()
+        self.fuzzy_key = behaviour.fuzzy_key if behaviour is not None else None
+        self.companion = behaviour.fuzzy_companion if behaviour is not None else None
         self.unique = [f for f in obj.fields if f.unique and not f.read_only]
         self.lookups = [f for f in obj.fields if f.type is FieldType.LOOKUP and f.lookup in store.objects]
-        self.model = obj.model if obj.model is not None else Record
 
     def sort(self, rows: list[tuple[int, list[str]]]) -> Sorted:
         """``rows`` are ``(row number, cells)`` in file order."""
@@ -268,8 +269,8 @@ class BatchSorter:
                     if v in pending_by[k]:
                         match = ("new", pending_by[k][v])
                         break
-                if match is None and keys.get("name_key"):
-                    match = self._fuzzy(keys["name_key"], values.get("company_name"), by_name, pending_names)
+                if match is None and self.fuzzy_key and keys.get(self.fuzzy_key):
+                    match = self._fuzzy(keys[self.fuzzy_key], values.get(self.companion), by_name, pending_names)
             if match is not None and self.policy == "skip":
                 out.skipped += 1
                 continue
@@ -299,45 +300,47 @@ class BatchSorter:
             for k in self.match_keys:
                 if keys.get(k) is not None:
                     pending_by[k].setdefault(keys[k], index)
-            if keys.get("name_key"):
-                pending_names.setdefault(keys["name_key"], []).append((index, full.get("company_name")))
+            if self.fuzzy_key and keys.get(self.fuzzy_key):
+                pending_names.setdefault(keys[self.fuzzy_key], []).append((index, full.get(self.companion)))
         return out
 
     def _fuzzy(self, name: str, company: str | None, by_name: dict, pending: dict):
-        """A record with the same normalised name whose company is alike (rapidfuzz, the tenant's
-        threshold), in the database or earlier in the file: the import side of the duplicate rule
-        a create applies (candidates are blocked on the whole normalised name here, one query per
-        batch, rather than on its first letters). An import acts on a match (skips or updates),
-        so the rule is name *and* company: a same-named person with no company on either side is
-        not taken for the same person."""
+        """A record with the same blocking key (a contact's normalised name) whose companion
+        value (its company) is alike by the behaviour's ``fuzzy_score`` and the tenant's
+        threshold, in the database or earlier in the file: the import side of the duplicate rule
+        a create applies (candidates are blocked on the whole key here, one query per batch). An
+        import acts on a match (skips or updates), so the rule is key *and* companion: a
+        same-named person with no company on either side is not taken for the same person."""
         if not company:
             return None
+        score = self.behaviour.fuzzy_score
         for record_id, other_company in by_name.get(name, ()):
             if not other_company:
                 continue
-            if dedup.score(name, company, name, other_company) >= self.threshold:
+            if score(name, company, name, other_company) >= self.threshold:
                 return ("db", record_id)
         for index, other_company in pending.get(name, ()):
-            if other_company and dedup.score(name, company, name, other_company) >= self.threshold:
+            if other_company and score(name, company, name, other_company) >= self.threshold:
                 return ("new", index)
         return None
 
     def _existing_names(self, converted: list) -> dict[str, list[tuple[str, str | None]]]:
         found: dict[str, list[tuple[str, str | None]]] = {}
-        if self.model is not Contact:
+        if not self.fuzzy_key or self.model is Record:
             return found
-        names = sorted({c[4]["name_key"] for c in converted if c[4].get("name_key")})
+        names = sorted({c[4][self.fuzzy_key] for c in converted if c[4].get(self.fuzzy_key)})
         if not names:
             return found
-        stmt = (select(Contact.id, Contact.name_key, Contact.company_name)
-                .where(Contact.name_key.in_(names)).order_by(Contact.id))
+        model, key = self.model, getattr(self.model, self.fuzzy_key)
+        stmt = (select(model.id, key, getattr(model, self.companion))
+                .where(key.in_(names)).order_by(model.id))
         for record_id, name, company in self.store.session.execute(stmt):
             found.setdefault(name, []).append((record_id, company))
         return found
 
     # -- per-row checks -----------------------------------------------------------------------
     def _keys(self, values: dict) -> dict:
-        if not self.match_keys or self.behaviour is None:
+        if not (self.match_keys or self.fuzzy_key) or self.behaviour is None:
             return {}
         return self.behaviour.columns(self.store, self.obj, values)
 
@@ -392,15 +395,16 @@ class BatchSorter:
 
     def _existing_keys(self, converted: list) -> dict[str, dict[str, str]]:
         found: dict[str, dict[str, str]] = {k: {} for k in self.match_keys}
-        if not self.match_keys or self.model is not Contact:
+        if not self.match_keys or self.model is Record:
             return found
+        model = self.model
         wanted = {k: {c[4][k] for c in converted if c[4].get(k)} for k in self.match_keys}
-        conditions = [getattr(Contact, k).in_(sorted(v)) for k, v in wanted.items() if v]
+        conditions = [getattr(model, k).in_(sorted(v)) for k, v in wanted.items() if v]
         if not conditions:
             return found
-        cols = [Contact.id] + [getattr(Contact, k) for k in self.match_keys]
+        cols = [model.id] + [getattr(model, k) for k in self.match_keys]
         # Oldest first: when several records share a key, the first one created is the match.
-        for row in self.store.session.execute(select(*cols).where(or_(*conditions)).order_by(Contact.id)):
+        for row in self.store.session.execute(select(*cols).where(or_(*conditions)).order_by(model.id)):
             for k, value in zip(self.match_keys, row[1:]):
                 if value is not None and value in wanted[k]:
                     found[k].setdefault(value, row[0])

@@ -1,7 +1,7 @@
 """CSV export of any filtered list, a page at a time.
 
 The gateway loops over :func:`export_page` and streams the CSV; the service formats each cell
-here, as the inverse of what the importer parses (``importer_rows.PARSERS``), so an exported
+here, as the inverse of what the importer parses (``mosaic.imports.rows``), so an exported
 file imports back to the same values.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from mosaic.metadata.fields import FieldDef, FieldType
 from mosaic.metadata.values import to_api_value, to_json_value
 from mosaic.records import paging
 from mosaic.records.store import RecordStore
-from mosaic_contacts.importer_rows import MULTI_SEPARATOR
+from mosaic.imports.rows import MULTI_SEPARATOR
 
 EXPORT_PAGE = 2000
 MAX_EXPORT_PAGE = 5000

@@ -31,10 +31,9 @@ from mosaic.metadata.registry import ObjectRegistry
 from mosaic.metadata.values import format_datetime
 from mosaic.records.provider import build_store, tenant_plugins_of
 from mosaic.records.store import RecordStore
-from mosaic_contacts.importer_pg import BulkWriter, apply_updates
-from mosaic_contacts.importer_rows import BatchSorter, RowPlan
-from mosaic_contacts.models import ImportChunk, ImportJob, ImportRowError
-from mosaic_contacts.schemas import ImportSchema, load
+from mosaic.imports.bulk import BulkWriter, apply_updates
+from mosaic.imports.models import ImportChunk, ImportJob, ImportRowError
+from mosaic.imports.rows import BatchSorter, RowPlan
 
 log = logging.getLogger(__name__)
 
@@ -117,11 +116,28 @@ def job_dict(job: ImportJob) -> dict:
     }
 
 
+#: what an import does with a row matching an existing record (or an earlier row of the file)
+POLICIES = ("skip", "update", "create")
+
+
+def _options(policy: str | None, filename) -> dict:
+    """The job's options, checked: ``{"policy", "filename"}``."""
+    policy = policy or "skip"
+    errors: dict[str, list[str]] = {}
+    if policy not in POLICIES:
+        errors["policy"] = [f"Must be one of: {', '.join(POLICIES)}."]
+    if filename is not None and (not isinstance(filename, str) or len(filename) > 255):
+        errors["filename"] = ["a file name of at most 255 characters"]
+    if errors:
+        raise ValidationFailed("Request is invalid.", errors=errors)
+    return {"policy": policy, "filename": filename}
+
+
 def start_import(store: RecordStore, obj_name: str, policy: str, filename: str | None,
                  header: list[str], forbidden: list[str] | None = None) -> dict:
     """Create an ``uploading`` job for ``obj_name`` after checking the caller may create (and,
     with the update policy, update) its records and that ``header`` fits the object."""
-    body = load(ImportSchema(), {"policy": policy or "skip", "filename": filename})
+    body = _options(policy, filename)
     obj = store.obj(obj_name)
     store.allow(obj, "create")
     if body["policy"] == "update":
@@ -250,7 +266,7 @@ def _abandon_uploads(session: Session, now) -> None:
         _fail(session, job, "the upload was never completed")
 
 
-def run_pending(engine, registry: ObjectRegistry, behaviours: dict, *, module: str = "contacts",
+def run_pending(engine, registry: ObjectRegistry, behaviours: dict, *, module: str,
                 worker: str = PROCESS_TOKEN, budget: float | None = TICK_BUDGET,
                 pause: Callable[[], None] | None = None, batch_size: int = BATCH_SIZE,
                 stale_after: float = STALE_AFTER, threshold: int = 90) -> str | None:
@@ -276,7 +292,7 @@ def job_context(job: ImportJob, tenant_id: str, plugins: tuple[str, ...] = ()) -
 
 
 def process_job(engine, registry: ObjectRegistry, behaviours: dict, job_id: str, tenant_id: str, *,
-                module: str = "contacts", worker: str = PROCESS_TOKEN, budget: float | None = None,
+                module: str, worker: str = PROCESS_TOKEN, budget: float | None = None,
                 pause: Callable[[], None] | None = None, batch_size: int = BATCH_SIZE,
                 threshold: int = 90) -> str:
     """Work through a job claimed by ``worker`` from its cursor until done (or ``budget`` seconds
