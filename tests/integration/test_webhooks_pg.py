@@ -15,12 +15,15 @@ from mosaic.metadata import METADATA_TABLES
 from mosaic.webhooks import (WEBHOOK_TABLES, WebhookDelivery, active_subscriptions,
                              create_subscription, delivery_log, enqueue_for_event,
                              run_due_deliveries)
+from mosaic.webhooks.egress import EgressPolicy
 from tests.conftest import fresh_database
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(120)]
 
 SERVICE = "webhooks"
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
+#: the subscriptions point at loopback (never called: the tests post through a counter)
+LOCAL = EgressPolicy.parse(["127.0.0.1/32"])
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +47,7 @@ def clean(engine):
 def queue_events(engine, tenant: str, n: int) -> tuple[str, list[str]]:
     """A catch-all subscription of ``tenant`` and ``n`` queued events; (subscription id, ids)."""
     with tenant_session(engine, tenant) as session:
-        sub, _ = create_subscription(session, {"url": "http://127.0.0.1:9/h", "events": ["*"]})
+        sub, _ = create_subscription(session, {"url": "http://127.0.0.1:9/h", "events": ["*"]}, policy=LOCAL)
         subs = active_subscriptions(session)
         ids = []
         for i in range(n):
