@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Callable
 
-from mosaic.errors import MosaicError
+from mosaic.errors import MosaicError, ValidationFailed
 from mosaic.logic.definitions import compile_definition
 from mosaic.logic.secrets import MASK, has_secret, webhook_actions, without_secrets
 from mosaic.metadata.definitions import (field_to_definition, validate_field, validate_field_change,
@@ -227,8 +227,8 @@ def _plan_definitions(plan: Plan, meta: _Metadata, backend: ConfigBackend, kind:
             continue
         bad_urls = _check_urls(d, policy)
         if bad_urls:
-            plan.error(item, f"a webhook of this {kind.replace('_', ' ')} points at an address webhooks may not call")
-            plan.errors[-1]["errors"] = bad_urls
+            plan.error(item, ValidationFailed(f"a webhook of this {kind.replace('_', ' ')} points at an address "
+                                              "webhooks may not call", errors=bad_urls))
             continue
         have = current.get(d["name"])
         _missing_secrets(plan, kind, d, have, omitted)
