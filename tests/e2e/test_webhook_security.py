@@ -9,58 +9,32 @@ import hashlib
 import hmac
 import json
 import socket
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 
 from tests.e2e.conftest import PASSWORD, assert_problem, login
+from tests.e2e.test_lowcode_api import Receiver
 
 SECRET = "whsec_" + "9f" * 14
 
 
-class Receiver:
-    """A webhook endpoint on 127.0.0.1 recording what it gets."""
-
-    def __init__(self):
-        self.requests: list[tuple[dict, bytes]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                outer.requests.append((dict(self.headers), body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def wait_for(self, record_id: str, timeout: float = 30) -> tuple[dict, bytes]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for headers, body in self.requests:
-                if json.loads(body).get("record_id") == record_id:
-                    return headers, body
-            time.sleep(0.3)
-        raise AssertionError(f"no delivery for {record_id} in {timeout}s ({len(self.requests)} received)")
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+def wait_for(receiver: Receiver, record_id: str, timeout: float = 30) -> tuple[dict, bytes]:
+    """The delivery of the event of ``record_id`` that ``receiver`` got (waits for it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for headers, body in receiver.requests:
+            if json.loads(body).get("record_id") == record_id:
+                return headers, body
+        time.sleep(0.3)
+    raise AssertionError(f"no delivery for {record_id} in {timeout}s ({len(receiver.requests)} received)")
 
 
 @pytest.fixture
 def receiver():
-    r = Receiver()
+    r = Receiver()  # records (headers, body) of each POST on 127.0.0.1
     yield r
     r.close()
 
@@ -91,12 +65,12 @@ def test_a_rules_secret_is_never_returned_and_signs_its_deliveries(api, receiver
     changed["condition"] = "last_name is not null and last_name != 'skip'"
     assert api.put("metadata/rules/push_erp", changed).status_code == 200
     contact = api.post("contacts", {"last_name": "Signed-" + uuid.uuid4().hex[:6]}).json()
-    headers, body = receiver.wait_for(contact["id"])
+    headers, body = wait_for(receiver, contact["id"])
     assert signed_with(SECRET, headers, body)
     # A new secret replaces it.
     assert api.put("metadata/rules/push_erp", rule(receiver.url, secret="n" * 24)).status_code == 200
     later = api.post("contacts", {"last_name": "Resigned-" + uuid.uuid4().hex[:6]}).json()
-    headers, body = receiver.wait_for(later["id"])
+    headers, body = wait_for(receiver, later["id"])
     assert signed_with("n" * 24, headers, body) and not signed_with(SECRET, headers, body)
 
 
