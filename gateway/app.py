@@ -27,7 +27,17 @@ def problem(status: int, title: str, detail: str, **extra) -> Response:
     return Response(json.dumps(body), status=status, mimetype=PROBLEM)
 
 
+def _log_answer(status: int, err: Exception) -> None:
+    """A 4xx is the client's mistake: one INFO line, no traceback (a fuzzer must not fill the
+    logs with them). A 5xx is ours: ERROR with the traceback."""
+    if status >= 500:
+        log.error("%s %s -> %d: %s", request.method, request.path, status, err, exc_info=err)
+    else:
+        log.info("%s %s -> %d %s", request.method, request.path, status, type(err).__name__)
+
+
 def _mosaic_error(err: MosaicError) -> Response:
+    _log_answer(err.status, err)
     body = err.to_problem()
     resp = Response(json.dumps(body), status=err.status, mimetype=PROBLEM)
     if "retry_after" in err.extra:
@@ -36,6 +46,7 @@ def _mosaic_error(err: MosaicError) -> Response:
 
 
 def _http_error(err: HTTPException) -> Response:
+    _log_answer(err.code or 500, err)
     if err.code == 413:
         detail = "the request body is larger than this endpoint accepts"
     else:

@@ -28,7 +28,7 @@ from mosaic.db import get_engine, system_session, tenant_session, utcnow
 from mosaic.errors import Forbidden, NotFound, RateLimited, Unauthorized
 from mosaic_gateway import identity as idm
 from mosaic_gateway.models import FieldPermission, Tenant, User, create_tables
-from mosaic_gateway.ratelimit import RateLimiter
+from mosaic_gateway.ratelimit import RateLimiter, make_limiter
 from mosaic_gateway.tokens import decode_access_token, sha256_hex
 
 AUTH_CACHE_TTL = 2.0
@@ -106,7 +106,7 @@ def init_app(app: Flask, settings: Settings, *, create_schema: bool = False,
     if create_schema:
         create_tables(engine)
     app.extensions.setdefault("mosaic", {}).update(
-        settings=settings, engine=engine, limiter=RateLimiter(), auth_cache=TTLCache(cache_ttl))
+        settings=settings, engine=engine, limiter=make_limiter(settings), auth_cache=TTLCache(cache_ttl))
     app.teardown_appcontext(close_request_sessions)
 
 
@@ -123,7 +123,7 @@ def settings() -> Settings:
 
 
 def limiter() -> RateLimiter:
-    """This app's rate limiter (per gateway process)."""
+    """This app's rate limiter (in process, or shared in Redis: ``ratelimit.make_limiter``)."""
     return _ext()["limiter"]
 
 

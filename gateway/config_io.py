@@ -6,6 +6,11 @@ objects, its own processes, automation rules and validation rules, and webhook s
 (without secrets or ids). Core, system and plugin objects and fields, and plugins' definitions,
 come with the code and are never written.
 
+Secrets never leave a tenant: a webhook action's signing secret is dropped from its definition
+and its place listed in ``secrets_omitted``; an import keeps the secrets the target tenant holds
+already and reports in ``secrets_to_set`` each one it does not (set it again with a PUT of the
+definition).
+
 An import plans first, then writes:
 
 1. the document is checked as a whole (``ValidationFailed`` with an error per JSON path);
@@ -29,9 +34,11 @@ from typing import Any, Protocol
 
 from mosaic.db import utcnow
 from mosaic.errors import MosaicError, ValidationFailed
+from mosaic.logic.secrets import without_secrets
 from mosaic.metadata.definitions import field_to_definition
 from mosaic.metadata.fields import FieldDef
 from mosaic.metadata.values import format_datetime
+from mosaic.webhooks.egress import EgressPolicy
 from mosaic_gateway.config_plan import (OBJECT_ATTRS, Plan, definition_out, plan_import,
                                         webhook_key)
 
@@ -40,7 +47,7 @@ FORMAT, VERSION = "mosaic-config", 1
 DEFINITIONS = (("processes", "process"), ("automation_rules", "automation_rule"),
                ("validation_rules", "validation_rule"))
 _LISTS = ("modules", "plugins", "objects", "processes", "automation_rules", "validation_rules",
-          "webhooks")
+          "webhooks", "secrets_omitted")
 TOP_KEYS = frozenset({"format", "version", "exported_at", "source_tenant", "fields", *_LISTS})
 
 
@@ -60,6 +67,7 @@ class ConfigBackend(Protocol):
     def put_definition(self, service: str, kind: str, definition: dict) -> dict: ...
     def create_webhook(self, data: dict) -> dict: ...          # carries the new ``secret``
     def enable_plugin(self, name: str) -> None: ...
+    def egress_policy(self) -> EgressPolicy: ...                # where webhooks may go
 
 
 # ---------------------------------------------------------------- export
@@ -96,11 +104,16 @@ def export_config(backend: ConfigBackend, now: datetime | None = None) -> dict:
         own = sorted((_field_out(f) for f in o["fields"] if _tenant_field(f)), key=lambda f: f["name"])
         if o.get("kind") != "custom" and own:
             doc["fields"][o["name"]] = own
+    omitted = []
     for key, kind in DEFINITIONS:
-        doc[key] = sorted((definition_out(d) for d in backend.list_definitions(kind) if not d.get("plugin")),
-                          key=lambda d: d["name"])
+        doc[key] = []
+        for d in sorted((d for d in backend.list_definitions(kind) if not d.get("plugin")), key=lambda d: d["name"]):
+            out, paths = without_secrets(definition_out(d))
+            doc[key].append(out)
+            omitted += [{"kind": kind, "name": d["name"], "path": path} for path in paths]
     doc["webhooks"] = sorted((_webhook_out(w) for w in backend.list_webhooks()),
                              key=lambda w: (*webhook_key(w), w["description"] or ""))
+    doc["secrets_omitted"] = omitted
     return doc
 
 
@@ -164,6 +177,7 @@ def validate_document(doc: Any) -> dict:
     for key, _kind in DEFINITIONS:
         _check_items(out[key], key, ("name", "object"), problems)
     _check_items(out["webhooks"], "webhooks", ("url",), problems, unique=None)
+    _check_items(out["secrets_omitted"], "secrets_omitted", ("kind", "name", "path"), problems, unique=None)
     if problems:
         raise ValidationFailed("The configuration document is invalid.", errors=dict(problems))
     out["objects"] = [{**obj, "fields": obj.get("fields", [])} for obj in out["objects"]]
@@ -210,7 +224,7 @@ def _enable(backend: ConfigBackend, names: list[str]) -> Plan:
 
 
 def _report(dry_run: bool, applied: bool, **lists: list) -> dict:
-    keys = ("created", "updated", "unchanged", "errors", "skipped", "warnings")
+    keys = ("created", "updated", "unchanged", "errors", "skipped", "warnings", "secrets_to_set")
     return {"dry_run": dry_run, "applied": applied, **{k: lists.get(k, []) for k in keys}}
 
 
@@ -218,9 +232,10 @@ def import_config(backend: ConfigBackend, document: Any, *, dry_run: bool = Fals
                   enable_plugins: bool = False) -> dict:
     """Import a ``mosaic-config`` document (see the module docstring for the order and what a
     failure leaves behind). Returns ``{dry_run, applied, created, updated, unchanged, errors,
-    skipped, warnings}``, items like ``{"kind": "field", "name": "contact.loyalty_tier"}``;
+    skipped, warnings, secrets_to_set}``, items like ``{"kind": "field", "name": "contact.loyalty_tier"}``;
     ``applied`` says whether anything was written, ``skipped`` lists the writes not made because
-    of an error. Raises ``ValidationFailed`` for a malformed document or missing modules/plugins."""
+    of an error, ``secrets_to_set`` the webhook secrets (``{kind, name, path, detail}``) the
+    source signed with and this tenant must be given again. Raises ``ValidationFailed`` for a malformed document or missing modules/plugins."""
     doc = validate_document(document)
     to_enable = _requirements(backend, doc, enable_plugins)
     enabled = [{"kind": "plugin", "name": name} for name in to_enable]
@@ -240,7 +255,8 @@ def import_config(backend: ConfigBackend, document: Any, *, dry_run: bool = Fals
     for bucket, item, _write in plan.writes:
         planned[bucket].append(item)
     if dry_run:
-        return _report(True, False, **planned, unchanged=plan.unchanged, errors=plan.errors, warnings=warnings)
+        return _report(True, False, **planned, unchanged=plan.unchanged, errors=plan.errors, warnings=warnings,
+                       secrets_to_set=plan.secrets)
     if plan.errors:  # nothing written: a half-applied configuration helps no one
         return _report(False, bool(enabled), created=enabled, unchanged=plan.unchanged, errors=plan.errors,
                        skipped=[item for _b, item, _w in plan.writes], warnings=warnings)
@@ -251,9 +267,11 @@ def import_config(backend: ConfigBackend, document: Any, *, dry_run: bool = Fals
         except MosaicError as exc:
             failed = Plan()
             failed.error(item, exc)
+            written = {(it["kind"], it["name"]) for it in [*(it for _b, it, _w in plan.writes[:i]), *plan.unchanged]}
             return _report(False, i > 0 or bool(enabled), **done, unchanged=plan.unchanged, errors=failed.errors,
-                           skipped=[it for _b, it, _w in plan.writes[i + 1:]], warnings=warnings)
+                           skipped=[it for _b, it, _w in plan.writes[i + 1:]], warnings=warnings,
+                           secrets_to_set=[s for s in plan.secrets if (s["kind"], s["name"]) in written])
         if item["kind"] == "webhook" and isinstance(result, dict) and result.get("secret"):
             item = {**item, "secret": result["secret"]}  # shown this once, like the webhook API does
         done[bucket].append(item)
-    return _report(False, True, **done, unchanged=plan.unchanged, warnings=warnings)
+    return _report(False, True, **done, unchanged=plan.unchanged, warnings=warnings, secrets_to_set=plan.secrets)

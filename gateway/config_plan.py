@@ -8,11 +8,13 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Callable
 
-from mosaic.errors import MosaicError
+from mosaic.errors import MosaicError, ValidationFailed
 from mosaic.logic.definitions import compile_definition
+from mosaic.logic.secrets import MASK, has_secret, webhook_actions, without_secrets
 from mosaic.metadata.definitions import (field_to_definition, validate_field, validate_field_change,
                                          validate_object)
 from mosaic.metadata.fields import NAME_RE, FieldDef, ObjectDef
+from mosaic.webhooks.egress import STRICT, EgressPolicy
 from mosaic.webhooks.subscriptions import validate_subscription
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -44,6 +46,8 @@ class Plan:
     unchanged: list[dict] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
     warnings: list[dict] = field(default_factory=list)
+    #: webhook actions signed with a secret in the source tenant that this tenant does not hold
+    secrets: list[dict] = field(default_factory=list)
 
     def write(self, bucket: str, item: dict, fn: Callable[[], Any]) -> None:
         """Plan ``fn`` (a backend write) that ``created``/``updated`` ``item``."""
@@ -170,12 +174,42 @@ def _plan_fields(plan: Plan, meta: _Metadata, backend: ConfigBackend, object_nam
 
 
 def _normal(definition: dict) -> str:
-    """A definition as comparable text: no plugin marker, ``active`` explicit, keys sorted."""
-    return json.dumps(definition_out(definition), sort_keys=True, default=str)
+    """A definition as comparable text: no plugin marker, ``active`` explicit, keys sorted, no
+    webhook secrets (a write that leaves them out keeps the stored ones)."""
+    return json.dumps(without_secrets(definition_out(definition))[0], sort_keys=True, default=str)
+
+
+def _gives_secret(definition: dict) -> bool:
+    """Whether a document's definition carries a secret of its own (one to write, not keep)."""
+    return any(has_secret(a) and a["secret"] != MASK for _p, a in webhook_actions(definition))
+
+
+def _egress(backend: ConfigBackend) -> EgressPolicy:
+    """Where this tenant's webhooks may go (the gateway's ``MOSAIC_WEBHOOK_ALLOW``)."""
+    policy = getattr(backend, "egress_policy", None)
+    return policy() if policy is not None else STRICT
+
+
+def _check_urls(definition: dict, policy: EgressPolicy) -> dict[str, list[str]]:
+    return {f"{path}.url": problems for path, action in webhook_actions(definition)
+            if isinstance(action.get("url"), str) and (problems := policy.problems(action["url"]))}
+
+
+def _missing_secrets(plan: Plan, kind: str, d: dict, have: dict | None, omitted: set[tuple]) -> None:
+    """Note the webhook actions the source signed whose secret this tenant does not hold."""
+    held = {path for path, action in webhook_actions(have or {}) if has_secret(action)}
+    given = {path for path, action in webhook_actions(d) if has_secret(action)}
+    for k, name, path in sorted(omitted):
+        action_path = path.removesuffix(".secret")
+        if (k, name) == (kind, d["name"]) and action_path not in held | given:
+            plan.secrets.append({"kind": kind, "name": name, "path": path,
+                                 "detail": "signed with a secret in the source tenant, which an export never "
+                                           "holds: set it again with a PUT of this definition giving "
+                                           f"{path} (until then its webhook is sent unsigned)"})
 
 
 def _plan_definitions(plan: Plan, meta: _Metadata, backend: ConfigBackend, kind: str,
-                      entries: list[dict]) -> None:
+                      entries: list[dict], policy: EgressPolicy = STRICT, omitted: set[tuple] = frozenset()) -> None:
     current = {d["name"]: d for d in backend.list_definitions(kind) if not d.get("plugin")}
     for d in entries:
         item = {"kind": kind, "name": d["name"]}
@@ -191,21 +225,27 @@ def _plan_definitions(plan: Plan, meta: _Metadata, backend: ConfigBackend, kind:
         except MosaicError as exc:
             plan.error(item, exc)
             continue
+        bad_urls = _check_urls(d, policy)
+        if bad_urls:
+            plan.error(item, ValidationFailed(f"a webhook of this {kind.replace('_', ' ')} points at an address "
+                                              "webhooks may not call", errors=bad_urls))
+            continue
         have = current.get(d["name"])
-        if have is not None and _normal(have) == _normal(compiled.definition):
+        _missing_secrets(plan, kind, d, have, omitted)
+        if have is not None and not _gives_secret(d) and _normal(have) == _normal(compiled.definition):
             plan.unchanged.append(item)
         else:
             plan.write("updated" if have else "created", item,
                        partial(backend.put_definition, obj.service, kind, d))
 
 
-def _plan_webhooks(plan: Plan, backend: ConfigBackend, entries: list[dict]) -> None:
+def _plan_webhooks(plan: Plan, backend: ConfigBackend, entries: list[dict], policy: EgressPolicy = STRICT) -> None:
     # Subscriptions are matched by url and events; an import never deletes or changes one.
     existing = {webhook_key(w) for w in backend.list_webhooks()}
     for d in entries:
         item = {"kind": "webhook", "name": d["url"], "events": d.get("events")}
         try:
-            clean = validate_subscription(d)
+            clean = validate_subscription(d, policy=policy)
         except MosaicError as exc:
             plan.error(item, exc)
             continue
@@ -219,15 +259,16 @@ def _plan_webhooks(plan: Plan, backend: ConfigBackend, entries: list[dict]) -> N
 
 def plan_import(backend: ConfigBackend, doc: dict) -> Plan:
     """The writes importing ``doc`` (a checked document) needs, in dependency order."""
-    plan = Plan()
+    plan, policy = Plan(), _egress(backend)
+    omitted = {(o["kind"], o["name"], o["path"]) for o in doc.get("secrets_omitted", ())}
     meta = _Metadata(backend.objects())
     for name, definitions in _plan_objects(plan, meta, backend, doc["objects"]):
         _plan_fields(plan, meta, backend, name, definitions)
     for name in sorted(doc["fields"]):
         _plan_fields(plan, meta, backend, name, doc["fields"][name])
     for key, kind in IMPORT_ORDER:
-        _plan_definitions(plan, meta, backend, kind, doc[key])
-    _plan_webhooks(plan, backend, doc["webhooks"])
+        _plan_definitions(plan, meta, backend, kind, doc[key], policy, omitted)
+    _plan_webhooks(plan, backend, doc["webhooks"], policy)
     return plan
 
 

@@ -1,18 +1,27 @@
-"""An in-process token-bucket rate limiter.
+"""Rate limits per key (a tenant, an API key): ``hit(key, limit_per_minute) -> (allowed,
+retry_after)``.
 
-Each key (a tenant, an API key) has a bucket holding up to ``limit`` tokens, refilled at
-``limit / 60`` tokens a second; a request takes one token. Bursts up to the full minute's quota
-are allowed, and the sustained rate never exceeds the limit.
+Two limiters behind that one signature, chosen by :func:`make_limiter`:
 
-The limiter is **per gateway process**: with N gateway replicas a tenant may reach N times its
-limit. That is the usual trade for not putting a network round trip in front of every request;
-a shared limiter (Redis) can replace this class behind the same ``hit`` signature.
+* :class:`RedisRateLimiter` when ``MOSAIC_REDIS_URL`` is set: the counters live in Redis, so N
+  gateway replicas share one budget (a sliding window per minute, the ``limits`` library's
+  ``SlidingWindowCounterRateLimiter``, one Redis round trip per check).
+* :class:`RateLimiter` otherwise: an in-process token bucket. Each key has a bucket holding up to
+  ``limit`` tokens, refilled at ``limit / 60`` tokens a second; a request takes one token. It is
+  **per gateway process** (N replicas allow N times the limit), which is right for the embedded
+  mode and a single gateway.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mosaic.config import Settings
+
+log = logging.getLogger(__name__)
 
 #: buckets untouched this long are full again and can be forgotten (keeps memory bounded).
 IDLE_SECONDS = 60.0
@@ -59,6 +68,69 @@ class RateLimiter:
         stale = [k for k, (_, last) in self._buckets.items() if now - last > IDLE_SECONDS]
         for k in stale:
             del self._buckets[k]
+
+
+class RedisRateLimiter:
+    """Counters in Redis shared by every gateway process using the same ``url`` and ``prefix``.
+
+    When Redis cannot be reached the request is let through (and a warning logged, at most once
+    a minute): a rate limit protects the services, an outage of it must not take the API down.
+    """
+
+    def __init__(self, url: str, prefix: str = "mosaic:ratelimit", clock: Callable[[], float] = time.time):
+        from limits import strategies
+        from limits.storage import RedisStorage
+
+        # wrap_exceptions: every Redis failure arrives as limits' StorageError, caught below.
+        self._storage = RedisStorage(url, key_prefix=prefix, wrap_exceptions=True, socket_timeout=2,
+                                     socket_connect_timeout=2)
+        self._window = strategies.SlidingWindowCounterRateLimiter(self._storage)
+        self._items: dict[int, object] = {}
+        self._clock = clock
+        self._warned = 0.0
+
+    def _item(self, limit_per_minute: int):
+        item = self._items.get(limit_per_minute)
+        if item is None:
+            from limits import RateLimitItemPerMinute
+
+            item = self._items[limit_per_minute] = RateLimitItemPerMinute(limit_per_minute)
+        return item
+
+    def hit(self, key: str, limit_per_minute: int) -> tuple[bool, float]:
+        """Count one request of ``key``. Returns ``(allowed, retry_after)`` like
+        :meth:`RateLimiter.hit`; a limit of 0 (or less) is unlimited."""
+        from limits.errors import StorageError
+
+        if limit_per_minute <= 0:
+            return True, 0.0
+        item = self._item(limit_per_minute)
+        try:
+            if self._window.hit(item, key):
+                return True, 0.0
+            stats = self._window.get_window_stats(item, key)
+        except StorageError as exc:
+            now = self._clock()
+            if now - self._warned > 60:
+                self._warned = now
+                log.warning("rate limits not enforced: Redis unreachable (%s)", exc)
+            return True, 0.0
+        return False, max(0.0, stats.reset_time - self._clock())
+
+    def reset(self, key: str | None = None) -> None:
+        """Forget one key's counters (at the limits this limiter has seen), or all of them."""
+        if key is None:
+            self._storage.reset()
+            return
+        for item in self._items.values():
+            self._window.clear(item, key)
+
+
+def make_limiter(settings: "Settings"):
+    """The gateway's limiter: shared in Redis when ``MOSAIC_REDIS_URL`` is set, else in process."""
+    if settings.redis_url:
+        return RedisRateLimiter(settings.redis_url)
+    return RateLimiter()
 
 
 _default = RateLimiter()

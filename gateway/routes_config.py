@@ -7,6 +7,7 @@ from flask import Blueprint, Response, current_app, g, json, request
 
 from mosaic import services
 from mosaic.errors import BadRequest, ServiceUnavailable
+from mosaic.webhooks.egress import egress_policy
 from mosaic_gateway import auth, config_io
 from mosaic_gateway.web import call, context, directory, json_body
 
@@ -77,6 +78,9 @@ class RpcBackend:
         for service in services[1:]:
             call(service, "create_webhook", data, first["id"], first["secret"])
         return first
+
+    def egress_policy(self):
+        return egress_policy(auth.settings())
 
     def enable_plugin(self, name: str) -> None:
         try:

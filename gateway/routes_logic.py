@@ -20,6 +20,12 @@ def _admin() -> None:
         raise Forbidden("only a tenant admin may change processes, rules and webhooks")
 
 
+def _readable(path: str) -> None:
+    """Rules hold webhook URLs (tokens in their paths) and where secrets go: admins only."""
+    if path == "rules" and not auth.authenticate().has_role("admin"):
+        raise Forbidden("only a tenant admin may read automation rules")
+
+
 def _services() -> list[str]:
     """The tenant's enabled services (a tenant with none has nothing to configure here)."""
     ctx = context()
@@ -51,6 +57,7 @@ def _kind(path: str) -> str:
 def list_definitions(path: str):
     """The tenant's processes / rules / validation rules, and those of its plugins (read-only)."""
     kind = _kind(path)
+    _readable(path)
     items = [item for result in _fan_out("list_definitions", kind) for item in result]
     obj = request.args.get("object")
     if obj:
@@ -61,6 +68,7 @@ def list_definitions(path: str):
 @bp.get("/metadata/<any(processes, rules, 'validation-rules'):path>/<name>")
 def get_definition(path: str, name: str):
     kind = _kind(path)
+    _readable(path)
     for result in _fan_out("list_definitions", kind):
         for item in result:
             if item.get("name") == name:

@@ -41,6 +41,11 @@ ENV_VARS: dict[str, tuple[str, str]] = {
                            "(comma-separated module paths; for plugin development)"),
     "MOSAIC_JOBS_INTERVAL": ("1", "how often each service runs due automation jobs, stage timers and "
                                   "webhook deliveries, seconds"),
+    "MOSAIC_REDIS_URL": ("", "Redis shared by the gateway replicas for rate limits, e.g. "
+                             "`redis://redis:6379/0` (empty: each gateway process counts alone)"),
+    "MOSAIC_WEBHOOK_ALLOW": ("", "comma-separated CIDRs or host names webhooks may call although they are "
+                                 "not public (loopback, private, link-local); for development and tests, "
+                                 "e.g. `127.0.0.1/32`"),
 }
 
 @dataclass(frozen=True)
@@ -73,6 +78,8 @@ class Settings:
     demo: bool = True
     plugins: tuple[str, ...] = ()
     jobs_interval: float = 1.0
+    redis_url: str = ""
+    webhook_allow: tuple[str, ...] = ()
 
     @property
     def embedded(self) -> bool:
@@ -130,15 +137,47 @@ def load_settings(environ: dict | None = None) -> Settings:
         demo=get("MOSAIC_DEMO") not in ("0", "false", "no", ""),
         plugins=tuple(p.strip() for p in get("MOSAIC_PLUGINS").split(",") if p.strip()),
         jobs_interval=float(get("MOSAIC_JOBS_INTERVAL")),
+        redis_url=get("MOSAIC_REDIS_URL").strip(),
+        webhook_allow=tuple(p.strip() for p in get("MOSAIC_WEBHOOK_ALLOW").split(",") if p.strip()),
     )
 
 
+#: values published in this repository's history (docker-compose defaults, examples) or too
+#: obvious to be secret: anyone can sign tokens or create tenants with them.
+KNOWN_KEYS = frozenset({"dev-secret-key-change-me", "dev-operator-key", "change-me", "changeme",
+                        "secret", "secret-key", "operator-key", "password", "mosaic"})
+MIN_SECRET_KEY = 32
+MIN_OPERATOR_KEY = 16
+
+
+def check_keys(settings: Settings) -> None:
+    """Refuse a known or too short ``MOSAIC_SECRET_KEY`` / ``MOSAIC_OPERATOR_KEY`` (a RuntimeError
+    naming the setting, never its value). An empty operator key is allowed: the operator API is
+    then off."""
+    problems = []
+    for name, value, least, required in (("MOSAIC_SECRET_KEY", settings.secret_key, MIN_SECRET_KEY, True),
+                                         ("MOSAIC_OPERATOR_KEY", settings.operator_key, MIN_OPERATOR_KEY, False)):
+        if not value and not required:
+            continue
+        if not value:
+            problems.append(f"{name} must be set in the distributed mode")
+        elif value.strip().lower() in KNOWN_KEYS:
+            problems.append(f"{name} is a published default; set a random value "
+                            "(python -c 'import secrets; print(secrets.token_urlsafe(48))')")
+        elif len(value) < least:
+            problems.append(f"{name} is too short: at least {least} characters")
+    if problems:
+        raise RuntimeError("; ".join(problems))
+
+
 def ensure_secret(settings: Settings) -> Settings:
-    """Embedded mode keeps a generated signing key under the data dir so restarts keep sessions."""
+    """Embedded mode keeps a generated signing key under the data dir so restarts keep sessions;
+    the distributed mode must be given its keys, and refuses known or short ones."""
+    if not settings.embedded:
+        check_keys(settings)
+        return settings
     if settings.secret_key:
         return settings
-    if not settings.embedded:
-        raise RuntimeError("MOSAIC_SECRET_KEY must be set in the distributed mode")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     path = settings.data_dir / "secret.key"
     if not path.exists():

@@ -73,6 +73,29 @@ class _StdoutHandler(logging.StreamHandler):
         pass
 
 
+class ClientErrorFilter(logging.Filter):
+    """Demotes a worker's 4xx :class:`~mosaic.errors.MosaicError` to one INFO line without its
+    traceback. nameko logs every exception a worker raises as ERROR with a traceback; a caller's
+    bad input is not the service's error, and one fuzz run must not write thousands of them.
+    A 5xx (or any other exception) is left as it is."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite a client error's record in place; drop it when INFO is not logged."""
+        from mosaic.errors import MosaicError  # noqa: PLC0415 - logs is imported by everything
+
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, MosaicError) or exc.status >= 500:
+            return True
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.exc_info, record.exc_text = None, None
+        record.msg, record.args = "client error %d %s: %s", (exc.status, type(exc).__name__, exc.detail)
+        return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+
+
+#: where client errors are logged as a service's errors (nameko's worker runner)
+CLIENT_ERROR_LOGGERS = ("nameko.containers",)
+
+
 def setup_logging(level: str | int = "INFO", service: str = "mosaic") -> logging.Handler:
     """Send every log record of the process to stdout as JSON lines, at ``level``.
 
@@ -88,6 +111,10 @@ def setup_logging(level: str | int = "INFO", service: str = "mosaic") -> logging
     handler.setFormatter(JsonFormatter(service))
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    for name in CLIENT_ERROR_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, ClientErrorFilter) for f in logger.filters):
+            logger.addFilter(ClientErrorFilter())
     # Python warnings (deprecations of libraries) become log records, so they are JSON too.
     logging.captureWarnings(True)
     return handler

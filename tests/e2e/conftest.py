@@ -69,7 +69,7 @@ def _base_env(tmp: Path) -> dict:
     env.update(MOSAIC_PORT=str(free_port()), MOSAIC_OPERATOR_KEY=OPERATOR_KEY, MOSAIC_DEMO="0",
                MOSAIC_DATA_DIR=str(tmp / "var"), MOSAIC_RATE_LIMIT="100000", MOSAIC_KEY_RATE_LIMIT="100000",
                MOSAIC_LOG_LEVEL="WARNING", MOSAIC_SECRET_KEY="e2e-secret-" + uuid.uuid4().hex,
-               MOSAIC_JOBS_INTERVAL="0.3")
+               MOSAIC_JOBS_INTERVAL="0.3", MOSAIC_WEBHOOK_ALLOW="127.0.0.1/32")
     return env
 
 

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.postgres
 
 DB = checkout_database("mosaic_test_d")
 PASSWORD = "correct horse battery"
-OPERATOR = {"X-Operator-Key": "pg-operator-key"}
+OPERATOR = {"X-Operator-Key": "pg-operator-key-0123"}
 _seq = itertools.count(1)
 
 
@@ -29,7 +29,7 @@ _seq = itertools.count(1)
 def settings() -> Settings:
     ensure_database(DB, "postgresql://postgres@127.0.0.1:5432")
     return Settings(mode="distributed", database_url=f"postgresql://postgres@127.0.0.1:5432/{DB}",
-                    secret_key="p" * 48, operator_key="pg-operator-key", rate_limit=0, key_rate_limit=0)
+                    secret_key="p" * 48, operator_key="pg-operator-key-0123", rate_limit=0, key_rate_limit=0)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from mosaic.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_SERVICES = ("migrate", "gateway", "contacts", "relay")
-INFRA_SERVICES = ("postgres", "rabbitmq", "jaeger")
+INFRA_SERVICES = ("postgres", "rabbitmq", "redis", "jaeger")
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +119,16 @@ def test_app_environment(services, name):
     assert env["MOSAIC_OTEL_EXPORTER"] == "otlp"
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318"
     for secret in ("MOSAIC_SECRET_KEY", "MOSAIC_OPERATOR_KEY"):
-        # overridable from the host environment, with a development default
-        assert re.fullmatch(rf"\$\{{{secret}:-[^}}]+\}}", env[secret]), env[secret]
+        # required from the host environment: no default anyone could read here
+        assert re.fullmatch(rf"\$\{{{secret}:\?[^}}]+\}}", env[secret]), env[secret]
+
+
+def test_no_published_key_is_left_in_compose(compose):
+    from mosaic.config import KNOWN_KEYS
+
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert ":-dev-" not in text
+    assert not any(f":-{key}" in text for key in KNOWN_KEYS)
 
 
 def test_app_urls_point_at_compose_services(services):
@@ -133,6 +141,9 @@ def test_app_urls_point_at_compose_services(services):
     otlp = urlsplit(env["OTEL_EXPORTER_OTLP_ENDPOINT"])
     assert otlp.hostname == "jaeger" and otlp.port == 4318
     assert services["jaeger"]["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"
+    redis = urlsplit(env["MOSAIC_REDIS_URL"])  # gateway replicas share their rate limits
+    assert redis.scheme == "redis" and redis.hostname == "redis" and redis.port == 6379
+    assert services["gateway"]["depends_on"]["redis"]["condition"] == "service_healthy"
 
 
 def test_healthchecks(services):

@@ -1,5 +1,6 @@
 """A tenant admin's processes, automation rules and validation rules: checked by the same
-compiler that builds them for the runtime, stored as JSON, versioned with the tenant's metadata."""
+compiler that builds them for the runtime, stored as JSON, versioned with the tenant's metadata.
+Webhook secrets in them are stored sealed and never read back (:mod:`mosaic.logic.secrets`)."""
 from __future__ import annotations
 
 import importlib
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from mosaic.errors import NotFound, ValidationFailed
 from mosaic.logic.models import BehaviourDefinition
+from mosaic.logic.secrets import public_definition, seal_secrets
 from mosaic.metadata.fields import NAME_RE, ObjectDef
 from mosaic.metadata.store import bump_version
 
@@ -65,23 +67,37 @@ def check_with_processes(kind: str, definition: dict, processes: list) -> None:
         raise ValidationFailed("The rule does not fit the object's processes.", errors=errors)
 
 
+def _row(session: Session, kind: str, name: Any) -> BehaviourDefinition | None:
+    if not isinstance(name, str):
+        return None
+    return session.scalar(select(BehaviourDefinition).where(BehaviourDefinition.kind == kind,
+                                                            BehaviourDefinition.name == name))
+
+
 def put_definition(session: Session, objects: dict[str, ObjectDef], kind: str, definition: Any,
-                   processes: list | None = None) -> dict:
+                   processes: list | None = None, *, box=None, policy=None) -> dict:
     """Create or replace the tenant's ``kind`` definition named ``definition["name"]``
-    (``processes``: the object's active processes, for :func:`check_with_processes`)."""
+    (``processes``: the object's active processes, for :func:`check_with_processes`).
+
+    Webhook actions: a new secret is sealed with ``box`` (a
+    :class:`~mosaic.webhooks.sealing.SecretBox`), one left out or masked keeps the stored one,
+    and URLs must pass ``policy`` (an :class:`~mosaic.webhooks.egress.EgressPolicy`; public
+    addresses only unless given). Returns the definition as a read shows it (secrets masked).
+    """
     name = definition.get("name") if isinstance(definition, dict) else None
     if isinstance(name, str) and "__" in name:
         raise ValidationFailed("names with '__' are reserved for plugins",
                                errors={"name": ["must not contain '__' (plugin namespaces)"]})
     if isinstance(name, str) and not NAME_RE.match(name):
         raise ValidationFailed("invalid name", errors={"name": ["snake_case, letters first, up to 63 characters"]})
+    existing = _row(session, kind, name)
+    definition = seal_secrets(definition, existing.definition if existing is not None else None, box, policy)
     compiled = compile_definition(kind, definition, objects)
     if processes is not None:
         check_with_processes(kind, definition, processes)
     stored = dict(compiled.definition)
     stored.pop("plugin", None)
-    row = session.scalar(select(BehaviourDefinition).where(BehaviourDefinition.kind == kind,
-                                                           BehaviourDefinition.name == compiled.name))
+    row = existing if existing is not None and existing.name == compiled.name else _row(session, kind, compiled.name)
     if row is None:
         row = BehaviourDefinition(kind=kind, name=compiled.name)
         session.add(row)
@@ -90,7 +106,7 @@ def put_definition(session: Session, objects: dict[str, ObjectDef], kind: str, d
     row.active = bool(stored.get("active", True))
     session.flush()
     bump_version(session)
-    return stored
+    return public_definition(stored)
 
 
 def list_definitions(session: Session, kind: str | None = None) -> list[BehaviourDefinition]:

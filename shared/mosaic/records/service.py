@@ -20,6 +20,9 @@ from mosaic.events.log import events_since
 from mosaic.logic import definitions as logic_defs
 from mosaic.metadata import store as metadata
 from mosaic.records.store import Behaviour
+from mosaic.logic.secrets import public_definition
+from mosaic.webhooks.egress import egress_policy
+from mosaic.webhooks.sealing import secret_box
 
 log = logging.getLogger(__name__)
 #: how long finished automation jobs and webhook deliveries (with their attempts) are kept
@@ -212,8 +215,9 @@ class RecordService:
     # -- processes, rules and validation rules as metadata -----------------------------------------
     @rpc
     def list_definitions(self, kind):
-        """The tenant's own ``kind`` definitions and those of its plugins (read-only)."""
-        self.ctx.tenant()
+        """The tenant's own ``kind`` definitions and those of its plugins (read-only); webhook
+        secrets masked, and webhook URLs too for a caller who is not an admin."""
+        admin = self.ctx.tenant().has_role("admin", "system")
         store = self.data.store()
         broken = store.logic.errors  # a field or plugin it uses is gone: the runtime skips it
         own = [{**row.definition, "active": row.active,
@@ -225,14 +229,16 @@ class RecordService:
         plugin = [d for d in getattr(host.declarations, attr)
                   if d.get("plugin") in store.logic.enabled and not host.plugins[d["plugin"]].manifest.builtin
                   and d.get("object") in store.objects]
-        return own + plugin
+        return [public_definition(d, admin=admin) for d in own + plugin]
 
     @rpc
     def put_definition(self, kind, definition):
         self.ctx.require_role("admin")
         store = self.data.store()
         processes = store.logic.processes(definition.get("object")) if isinstance(definition, dict) else []
-        stored = logic_defs.put_definition(store.session, store.objects, kind, definition, processes=processes)
+        stored = logic_defs.put_definition(store.session, store.objects, kind, definition, processes=processes,
+                                           box=secret_box(self.data.settings),
+                                           policy=egress_policy(self.data.settings))
         store.session.commit()
         return stored
 
@@ -283,7 +289,8 @@ class RecordService:
         from mosaic.webhooks import subscriptions as subs
 
         self.ctx.require_role("admin")
-        row, secret = subs.create_subscription(self.data.session, data, sub_id=sub_id, secret=secret)
+        row, secret = subs.create_subscription(self.data.session, data, sub_id=sub_id, secret=secret,
+                                               policy=egress_policy(self.data.settings))
         self.data.session.commit()
         return {**subs.subscription_out(row), "secret": secret}
 
@@ -292,7 +299,8 @@ class RecordService:
         from mosaic.webhooks import subscriptions as subs
 
         self.ctx.require_role("admin")
-        row, rotated = subs.update_subscription(self.data.session, sub_id, data, secret=secret)
+        row, rotated = subs.update_subscription(self.data.session, sub_id, data, secret=secret,
+                                                policy=egress_policy(self.data.settings))
         self.data.session.commit()
         return {**subs.subscription_out(row), **({"secret": rotated} if rotated else {})}
 
@@ -353,7 +361,8 @@ class RecordService:
         from mosaic.webhooks.delivery import run_due_deliveries
 
         run_due_jobs(self.data.engine, self.data.provider.open_store, handlers=self.data.provider.job_handlers)
-        run_due_deliveries(self.data.engine)
+        run_due_deliveries(self.data.engine, policy=egress_policy(self.data.settings),
+                           box=secret_box(self.data.settings))
 
     @timer(interval=3600)
     def purge_finished_work(self):

@@ -76,6 +76,8 @@ class EmbeddedStack:
             MOSAIC_SECRET_KEY=secrets.token_urlsafe(32), MOSAIC_LOG_LEVEL="WARNING",
             # tests log in and call far more often than a person; the limits are not under test
             MOSAIC_RATE_LIMIT="100000", MOSAIC_KEY_RATE_LIMIT="100000",
+            # a test's webhook receiver listens on loopback, which webhooks may call only if allowed
+            MOSAIC_WEBHOOK_ALLOW="127.0.0.1/32",
             MOSAIC_PLUGINS=source.get("MOSAIC_PLUGINS", ""))
         self.proc: subprocess.Popen | None = None
 

@@ -2,12 +2,15 @@
 
 ``subscriptions`` validates and stores what a tenant wants; the write path queues a delivery per
 matching subscription in the event's transaction (``delivery.enqueue_for_event``); a timer posts
-them (``delivery.run_due_deliveries``). A receiver checks
+them (``delivery.run_due_deliveries``) to public addresses only (``egress``: checked at save time
+and against the resolved address at delivery, ``MOSAIC_WEBHOOK_ALLOW`` for exceptions). A receiver checks
 ``Mosaic-Signature`` with ``delivery.verify`` (or its own HMAC-SHA256 of ``"<t>.<body>"``).
 """
 from mosaic.webhooks.delivery import (BACKOFF, MAX_ATTEMPTS, delivery_log, delivery_out,
-                                      enqueue_direct, enqueue_for_event, post_json,
-                                      purge_deliveries, run_due_deliveries, sign, verify)
+                                      enqueue_direct, enqueue_for_event, purge_deliveries,
+                                      run_due_deliveries, sign, verify)
+from mosaic.webhooks.egress import (CONNECTION_FAILED, STRICT, EgressPolicy, egress_policy,
+                                    post_json)
 from mosaic.webhooks.models import (WEBHOOK_TABLES, WebhookAttempt, WebhookDelivery,
                                     WebhookSubscription)
 from mosaic.webhooks.subscriptions import (Subscription, active_subscriptions,
@@ -17,7 +20,7 @@ from mosaic.webhooks.subscriptions import (Subscription, active_subscriptions,
 
 __all__ = [
     "BACKOFF", "MAX_ATTEMPTS", "delivery_log", "delivery_out", "enqueue_direct",
-    "enqueue_for_event", "post_json", "purge_deliveries", "run_due_deliveries", "sign", "verify",
+    "enqueue_for_event", "post_json", "CONNECTION_FAILED", "STRICT", "EgressPolicy", "egress_policy", "purge_deliveries", "run_due_deliveries", "sign", "verify",
     "WEBHOOK_TABLES", "WebhookAttempt", "WebhookDelivery", "WebhookSubscription",
     "Subscription", "active_subscriptions", "create_subscription", "delete_subscription",
     "get_subscription", "list_subscriptions", "subscription_out", "update_subscription",

@@ -13,12 +13,11 @@ import base64
 import binascii
 import hashlib
 import hmac
-import http.client
 import json
+import logging
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
@@ -30,9 +29,13 @@ from mosaic.db import new_id, system_session, utcnow
 from mosaic.errors import BadRequest, ValidationFailed
 from mosaic.events.envelope import encode_body, json_safe
 from mosaic.metadata.values import format_datetime
+from mosaic.webhooks.egress import EgressPolicy, post_json
+from mosaic.webhooks.sealing import SecretBox, SecretUnreadable, is_sealed
 from mosaic.webhooks.models import (DELIVERED, FAILED, PENDING, WebhookAttempt, WebhookDelivery,
                                     WebhookSubscription)
 from mosaic.webhooks.subscriptions import Subscription, check_url, get_subscription
+
+log = logging.getLogger(__name__)
 
 #: wait before the 2nd, 3rd, … attempt; after the last one fails the delivery is ``failed``.
 BACKOFF = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10), timedelta(hours=1),
@@ -43,6 +46,8 @@ DEFAULT_TIMEOUT = 10.0
 USER_AGENT = "Mosaic-Webhooks/1"
 MAX_ERROR = 1000
 MAX_PAGE = 200
+UNREADABLE_SECRET = ("the signing secret cannot be read (MOSAIC_SECRET_KEY changed or missing); "
+                     "set the webhook action's secret again")
 
 #: ``post(url, body, headers, timeout) -> (status_code or None, error or None)``
 Poster = Callable[[str, bytes, dict, float], "tuple[int | None, str | None]"]
@@ -126,33 +131,6 @@ def _delivery(payload: dict, now: datetime, **columns: Any) -> WebhookDelivery:
 
 # --- posting -------------------------------------------------------------------------------------
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer, not a delivery: following it would turn the POST into a GET."""
-
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-def post_json(url: str, body: bytes, headers: dict, timeout: float) -> tuple[int | None, str | None]:
-    """POST ``body``; ``(status, None)`` for any HTTP answer, ``(None, error)`` when there is none.
-
-    Plain ``urllib``: under eventlet's monkey-patching its socket is green, so a slow endpoint
-    does not stall the service's other workers.
-    """
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    opener = urllib.request.build_opener(_NoRedirect)
-    try:
-        with opener.open(request, timeout=timeout) as response:
-            return response.status, None
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        return exc.code, None
-    except urllib.error.URLError as exc:
-        return None, str(exc.reason)
-    except (OSError, http.client.HTTPException, ValueError) as exc:
-        return None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
 @dataclass(frozen=True)
 class _Claim:
     id: str
@@ -221,37 +199,50 @@ def _record(engine: Engine, claim: _Claim, at: datetime, status: int | None, err
         session.commit()
 
 
-def _attempt(claim: _Claim, now: datetime, post: Poster, timeout: float
+def _attempt(claim: _Claim, now: datetime, post: Poster, timeout: float, box: SecretBox | None = None
              ) -> tuple[int | None, str | None, int]:
     body = encode_body(claim.payload)
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
                "Mosaic-Event": claim.event_type, "Mosaic-Delivery": claim.id}
     if claim.secret:
-        headers["Mosaic-Signature"] = sign(claim.secret, body, int(now.timestamp()))
+        try:
+            if is_sealed(claim.secret) and box is None:
+                raise SecretUnreadable("MOSAIC_SECRET_KEY is not set for this service")
+            secret = box.open(claim.secret) if box is not None else claim.secret
+        except SecretUnreadable as exc:
+            # Never post unsigned what the receiver expects signed: fail the attempt instead.
+            log.warning("webhook delivery %s not sent: %s", claim.id, exc)
+            return None, UNREADABLE_SECRET, 0
+        headers["Mosaic-Signature"] = sign(secret, body, int(now.timestamp()))
     started = time.monotonic()
     try:
         status, error = post(claim.url, body, headers, timeout)
     except Exception as exc:  # noqa: BLE001 - a custom poster's failure is this attempt's error
         status, error = None, f"{type(exc).__name__}: {exc}"
-    duration_ms = int((time.monotonic() - started) * 1000)
+    # No duration without an answer: how long a refused or filtered port takes would map the
+    # network behind the target for whoever reads the log.
+    duration_ms = int((time.monotonic() - started) * 1000) if status is not None else 0
     if status is not None and not 200 <= status < 300 and not error:
         error = f"HTTP {status}"
     return status, (error[:MAX_ERROR] if error else None), duration_ms
 
 
 def run_due_deliveries(engine: Engine, *, now: datetime | None = None, limit: int = 50,
-                       post: Poster | None = None, timeout: float = DEFAULT_TIMEOUT) -> int:
+                       post: Poster | None = None, timeout: float = DEFAULT_TIMEOUT,
+                       policy: EgressPolicy | None = None, box: SecretBox | None = None) -> int:
     """Post the deliveries that are due, across tenants; returns how many were attempted.
 
     ``now`` fixes the clock (tests); ``post`` replaces the HTTP client; ``timeout`` bounds each
-    request. A 2xx answer delivers; anything else is retried after ``BACKOFF`` and the delivery
-    fails after ``MAX_ATTEMPTS``.
+    request; ``policy`` says which addresses may be called (public ones only by default, see
+    :mod:`mosaic.webhooks.egress`); ``box`` opens the sealed secrets of rules' webhooks
+    (:mod:`mosaic.webhooks.sealing`). A 2xx answer delivers; anything else is retried after
+    ``BACKOFF`` and the delivery fails after ``MAX_ATTEMPTS``.
     """
-    post = post or post_json
+    post = post or partial(post_json, policy=policy)
     claims = _claim(engine, now or utcnow(), limit, timeout)
     for claim in claims:
         at = now or utcnow()
-        status, error, duration_ms = _attempt(claim, at, post, timeout)
+        status, error, duration_ms = _attempt(claim, at, post, timeout, box)
         _record(engine, claim, at, status, error, duration_ms)
     return len(claims)
 

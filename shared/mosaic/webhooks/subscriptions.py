@@ -21,6 +21,7 @@ from mosaic.db import utcnow
 from mosaic.errors import Conflict, NotFound, ValidationFailed
 from mosaic.metadata.store import bump_version
 from mosaic.metadata.values import format_datetime
+from mosaic.webhooks.egress import STRICT, EgressPolicy
 from mosaic.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 KEYS = ("url", "events", "description", "active")
@@ -107,9 +108,10 @@ def _check_events(value: Any) -> list[str]:
     return errors
 
 
-def validate_subscription(data: Any, partial: bool = False) -> dict:
+def validate_subscription(data: Any, partial: bool = False, policy: EgressPolicy | None = None) -> dict:
     """The clean form of a subscription body (``partial`` for a PATCH, which may also carry
-    ``rotate_secret: true``). Raises ValidationFailed naming each bad key and why."""
+    ``rotate_secret: true``). Raises ValidationFailed naming each bad key and why, a URL that
+    points at a non-public address included (``policy``: strict unless given)."""
     if not isinstance(data, dict):
         raise ValidationFailed("A webhook subscription must be a JSON object.",
                                errors={"_body": ["must be a JSON object"]})
@@ -126,7 +128,10 @@ def validate_subscription(data: Any, partial: bool = False) -> dict:
             if not partial and required:
                 errors[key] = ["is required"]
             continue
-        problems = check_url(data[key]) if key == "url" else _check_events(data[key])
+        if key == "url":
+            problems = check_url(data[key]) or (policy or STRICT).problems(data[key])
+        else:
+            problems = _check_events(data[key])
         if problems:
             errors[key] = problems
         elif key == "url":
@@ -168,13 +173,15 @@ def new_secret() -> str:
 
 
 def create_subscription(session: Session, data: Any, sub_id: str | None = None,
-                        secret: str | None = None) -> tuple[WebhookSubscription, str]:
+                        secret: str | None = None, policy: EgressPolicy | None = None
+                        ) -> tuple[WebhookSubscription, str]:
     """Validate and add a subscription in the caller's transaction; returns ``(row, secret)``.
 
     ``sub_id`` and ``secret`` let the gateway create one subscription with one id and one secret
-    in every service that emits events; both are generated when not given.
+    in every service that emits events; both are generated when not given. ``policy``: where
+    webhooks may go (public addresses only unless given).
     """
-    clean = validate_subscription(data)
+    clean = validate_subscription(data, policy=policy)
     secret = new_secret() if secret is None else _check_secret(secret)
     if sub_id is not None and session.get(WebhookSubscription, sub_id) is not None:
         raise Conflict(f"Webhook subscription {sub_id} already exists.")
@@ -208,11 +215,12 @@ def get_subscription(session: Session, sub_id: str) -> WebhookSubscription:
     return row
 
 
-def update_subscription(session: Session, sub_id: str, data: Any,
-                        secret: str | None = None) -> tuple[WebhookSubscription, str | None]:
+def update_subscription(session: Session, sub_id: str, data: Any, secret: str | None = None,
+                        policy: EgressPolicy | None = None) -> tuple[WebhookSubscription, str | None]:
     """Apply a PATCH; returns ``(row, new_secret)``, ``new_secret`` None unless the patch had
-    ``rotate_secret: true`` (``secret`` lets the gateway rotate to the same value everywhere)."""
-    clean = validate_subscription(data, partial=True)
+    ``rotate_secret: true`` (``secret`` lets the gateway rotate to the same value everywhere;
+    ``policy`` as for :func:`create_subscription`)."""
+    clean = validate_subscription(data, partial=True, policy=policy)
     row = get_subscription(session, sub_id)
     rotated = None
     if clean.pop("rotate_secret", False):

@@ -14,6 +14,9 @@ from mosaic.errors import Conflict, ValidationFailed
 from mosaic.logic.definitions import compile_definition
 from mosaic.metadata.definitions import validate_field, validate_field_change, validate_object
 from mosaic.metadata.fields import FieldDef, FieldType
+from mosaic.logic.secrets import MASK, public_definition, seal_secrets
+from mosaic.webhooks.egress import STRICT, EgressPolicy
+from mosaic.webhooks.sealing import SecretBox
 from mosaic.webhooks.subscriptions import validate_subscription
 from mosaic_contacts.objects import ACCOUNT, CONTACT
 from mosaic_gateway import config_io, routes_config
@@ -21,6 +24,9 @@ from mosaic_gateway import config_io, routes_config
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 KINDS = ("process", "automation_rule", "validation_rule")
 _ids = itertools.count(1)
+BOX = SecretBox("k" * 48)
+#: the documents' webhooks point at loopback, which only an allow-list lets webhooks call
+LOCAL = EgressPolicy.parse(["127.0.0.1/32"])
 
 # A plugin's field on a core object and a plugin's rule: never exported.
 PLUGIN_FIELD = FieldDef("realestate__budget_min", FieldType.DECIMAL, "Budget min", namespace="realestate")
@@ -41,6 +47,7 @@ class FakeBackend:
         self.hooks: list[dict] = []
         self.writes: list[tuple] = []
         self.fail: dict[str, Exception] = {}
+        self.egress = LOCAL
 
     def _write(self, method, *args):
         if method in self.fail:
@@ -60,8 +67,11 @@ class FakeBackend:
     def objects(self):
         return [o.to_dict() for o in self.objs.values()]
 
+    def egress_policy(self):
+        return self.egress
+
     def list_definitions(self, kind):
-        own = [{**d, "active": bool(d.get("active", True))} for d in self.defs[kind].values()]
+        own = [public_definition({**d, "active": bool(d.get("active", True))}) for d in self.defs[kind].values()]
         return own + self.plugin_defs[kind]
 
     def list_webhooks(self):
@@ -92,14 +102,15 @@ class FakeBackend:
 
     def put_definition(self, service, kind, definition):
         self._write("put_definition", kind, definition["name"])
-        stored = dict(compile_definition(kind, definition, self.objs).definition)
+        sealed = seal_secrets(definition, self.defs[kind].get(definition["name"]), BOX, self.egress)
+        stored = dict(compile_definition(kind, sealed, self.objs).definition)
         stored.pop("plugin", None)
         self.defs[kind][stored["name"]] = stored
-        return stored
+        return public_definition(stored)
 
     def create_webhook(self, data):
         self._write("create_webhook", data["url"])
-        clean = validate_subscription(data)
+        clean = validate_subscription(data, policy=self.egress)
         hook = {"id": f"wh-{next(_ids)}", **clean, "secret": f"secret-{next(_ids)}"}
         self.hooks.append(hook)
         return hook
@@ -415,3 +426,49 @@ def test_import_problems_over_http(http, document):
     assert r.status_code == 422 and r.mimetype == "application/problem+json"
     assert body["applied"] is False and [e["name"] for e in body["errors"]] == ["account.vip"]
     assert client.put("/api/v1/admin/config?dry_run=true", json=document, headers=headers).status_code == 200
+
+
+# ---------------------------------------------------------------- secrets and where webhooks go
+
+SIGNED = {"name": "erp_push", "object": "contact", "trigger": {"type": "created"},
+          "actions": [{"type": "emit_event", "event": "pushed"},
+                      {"type": "webhook", "url": "http://127.0.0.1:9000/push", "secret": "p" * 24}]}
+
+
+def test_an_export_holds_no_secret_and_says_which_were_left_out(source):
+    source.put_definition("contacts", "automation_rule", SIGNED)
+    doc = config_io.export_config(source, now=NOW)
+    assert "p" * 24 not in str(doc) and "sealed:" not in str(doc) and MASK not in str(doc)
+    rule = next(d for d in doc["automation_rules"] if d["name"] == "erp_push")
+    assert rule["actions"][1] == {"type": "webhook", "url": "http://127.0.0.1:9000/push"}
+    assert doc["secrets_omitted"] == [{"kind": "automation_rule", "name": "erp_push", "path": "actions[1].secret"}]
+
+
+def test_an_import_says_which_secrets_to_set_and_keeps_those_the_target_has(source):
+    source.put_definition("contacts", "automation_rule", SIGNED)
+    doc = config_io.export_config(source, now=NOW)
+    target = FakeBackend(slug="target")
+    dry = config_io.import_config(target, doc, dry_run=True)
+    report = config_io.import_config(target, doc)
+    for answer in (dry, report):
+        assert [(s["kind"], s["name"], s["path"]) for s in answer["secrets_to_set"]] == [
+            ("automation_rule", "erp_push", "actions[1].secret")]
+    assert "set it again" in report["secrets_to_set"][0]["detail"]
+    # The admin sets it; importing the same document again keeps it and asks for nothing.
+    target.put_definition("contacts", "automation_rule",
+                          {**SIGNED, "actions": [SIGNED["actions"][0], {**SIGNED["actions"][1], "secret": "t" * 24}]})
+    again = config_io.import_config(target, doc)
+    assert again["secrets_to_set"] == [] and ("automation_rule", "erp_push") in names(again["unchanged"])
+    assert BOX.open(target.defs["automation_rule"]["erp_push"]["actions"][1]["secret"]) == "t" * 24
+
+
+def test_webhooks_pointing_inside_are_plan_errors_without_the_allow_list(source):
+    source.egress = EgressPolicy.parse(["127.0.0.1/32", "169.254.0.0/16"])  # the source allowed them
+    source.put_definition("contacts", "automation_rule", {**SIGNED, "actions": SIGNED["actions"][:1] + [
+        {"type": "webhook", "url": "http://169.254.169.254/latest/meta-data/"}]})
+    target = FakeBackend(slug="target")
+    target.egress = STRICT
+    report = config_io.import_config(target, config_io.export_config(source, now=NOW), dry_run=True)
+    errors = {(e["kind"], e["name"]): e for e in report["errors"]}
+    assert "public address" in errors[("automation_rule", "erp_push")]["errors"]["actions[1].url"][0]
+    assert "public address" in errors[("webhook", "http://127.0.0.1:9000/hooks")]["errors"]["url"][0]

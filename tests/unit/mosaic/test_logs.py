@@ -111,3 +111,38 @@ def test_service_comes_from_the_traced_request_in_embedded_mode(json_logs, traci
     assert [e["service"] for e in entries] == ["gateway"]
     (server,) = tracing.get_finished_spans()
     assert entries[0]["span_id"] == format(server.context.span_id, "016x")
+
+
+def _worker_failure(exc: Exception) -> None:
+    """Log ``exc`` the way nameko's worker runner does."""
+    try:
+        raise exc
+    except Exception as raised:  # noqa: BLE001 - logging is what is tested
+        logging.getLogger("nameko.containers").exception("error handling worker %s: %s", "<ctx>", raised)
+
+
+def test_a_workers_client_error_is_one_info_line_without_traceback(json_logs):
+    from mosaic.errors import ValidationFailed
+
+    _worker_failure(ValidationFailed("bad email", errors={"email": ["invalid"]}))
+    (entry,) = json_logs()
+    assert entry["level"] == "INFO" and "exc_info" not in entry
+    assert entry["msg"] == "client error 422 ValidationFailed: bad email"
+
+
+def test_a_workers_server_error_keeps_error_and_traceback(json_logs):
+    from mosaic.errors import ServiceUnavailable
+
+    _worker_failure(ServiceUnavailable("database down"))
+    _worker_failure(KeyError("bug"))
+    first, second = json_logs()
+    assert first["level"] == second["level"] == "ERROR"
+    assert "Traceback" in first["exc_info"] and "KeyError" in second["exc_info"]
+
+
+def test_a_demoted_client_error_respects_the_level(json_logs):
+    from mosaic.errors import NotFound
+
+    setup_logging("WARNING", "contacts")
+    _worker_failure(NotFound("no such contact"))
+    assert json_logs() == []

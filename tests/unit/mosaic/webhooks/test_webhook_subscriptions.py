@@ -10,20 +10,24 @@ from mosaic.webhooks import (Subscription, WebhookAttempt, WebhookDelivery, acti
                              create_subscription, delete_subscription, enqueue_for_event,
                              get_subscription, list_subscriptions, run_due_deliveries,
                              subscription_out, update_subscription, validate_subscription)
+from mosaic.webhooks.egress import EgressPolicy
 
 GOOD = {"url": "https://erp.example.com/hooks", "events": ["contact.created", "contact.*"]}
+
+#: some of these subscriptions point at loopback, which webhooks may call only when allowed
+LOCAL = EgressPolicy.parse(["127.0.0.1/32"])
 
 
 def make_sub(session, **overrides):
     """Create and commit a subscription (GOOD unless overridden); ``(row, secret)``."""
-    row, secret = create_subscription(session, {**GOOD, **overrides})
+    row, secret = create_subscription(session, {**GOOD, **overrides}, policy=LOCAL)
     session.commit()
     return row, secret
 
 
 def errors_of(data, partial=False) -> dict:
     with pytest.raises(ValidationFailed) as info:
-        validate_subscription(data, partial=partial)
+        validate_subscription(data, partial=partial, policy=LOCAL)
     return info.value.errors
 
 
@@ -31,7 +35,7 @@ def errors_of(data, partial=False) -> dict:
 
 def test_a_good_body_gets_defaults_and_loses_repeated_patterns():
     clean = validate_subscription({**GOOD, "events": ["contact.*", "*", "contact.*"],
-                                   "url": " http://127.0.0.1:9000/hooks "})
+                                   "url": " http://127.0.0.1:9000/hooks "}, policy=LOCAL)
     assert clean == {"url": "http://127.0.0.1:9000/hooks", "events": ["contact.*", "*"],
                      "description": None, "active": True}
 
@@ -163,7 +167,7 @@ def test_update_applies_a_patch_and_rotation_returns_the_new_secret(make_session
     session = make_session()
     row, secret = make_sub(session)
     row, rotated = update_subscription(session, row.id, {"url": "http://127.0.0.1:9/h",
-                                                         "active": False})
+                                                         "active": False}, policy=LOCAL)
     assert rotated is None and row.secret == secret
     assert (row.url, row.active) == ("http://127.0.0.1:9/h", False)
     row, rotated = update_subscription(session, row.id, {"rotate_secret": True})
