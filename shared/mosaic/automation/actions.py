@@ -140,8 +140,19 @@ def _activity_types(objects: dict[str, ObjectDef]) -> tuple[str, ...]:
     return fd.choices if fd is not None else ()
 
 
+def _no_activities(objects: dict, path: str) -> dict:
+    """An activity or task is created by the service hosting the rule's object: refuse the
+    definition when that service has no activity object, rather than skip the action later."""
+    if "activity" in objects:
+        return {}
+    return {f"{path}.type": ["the service hosting this object has no activities to create; "
+                             "use a webhook or an event for another service"]}
+
+
 def _check_activity(a: dict, obj: ObjectDef, objects: dict, path: str) -> dict:
-    errors: dict = {}
+    errors: dict = _no_activities(objects, path)
+    if errors:
+        return errors
     kind = a["activity_type"]
     choices = _activity_types(objects)
     if not _nonempty_str(kind, 32):
@@ -153,7 +164,10 @@ def _check_activity(a: dict, obj: ObjectDef, objects: dict, path: str) -> dict:
     return errors
 
 
-def _check_task(a: dict, obj: ObjectDef, path: str) -> dict:
+def _check_task(a: dict, obj: ObjectDef, objects: dict, path: str) -> dict:
+    errors = _no_activities(objects, path)
+    if errors:
+        return errors
     errors = check_template(a.get("subject"), obj, f"{path}.subject", required=True)
     errors.update(check_template(a.get("body"), obj, f"{path}.body", required=False))
     if "due" in a:
@@ -198,7 +212,7 @@ def _check_one(a: Any, obj: ObjectDef, objects: dict, path: str) -> dict:
     if kind == "create_activity":
         return _check_activity(a, obj, objects, path)
     if kind == "create_task":
-        return _check_task(a, obj, path)
+        return _check_task(a, obj, objects, path)
     if kind == "notify":
         errors = check_template(a["message"], obj, f"{path}.message", required=True)
         if not isinstance(a["to"], str) or not _RECIPIENT_RE.match(a["to"]):

@@ -121,9 +121,8 @@ def _assign_owner(run: Run, action: dict) -> None:
 
 def _create_activity(run: Run, action: dict, *, task: bool = False) -> None:
     activity = run.store.objects.get("activity")
-    if activity is None:
-        log.info("this service hosts no activity object; %s skipped", action["type"])
-        return
+    if activity is None:  # refused when the definition was saved; the object has gone since
+        raise LookupError(f"this service hosts no activity object for {action['type']}")
     values, now = run.values, run.store.now()
     data: dict[str, Any] = {"type": "task" if task else action["activity_type"],
                             "owner_id": values.get("owner_id")}

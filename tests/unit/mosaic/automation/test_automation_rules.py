@@ -184,3 +184,17 @@ def test_offsets_days_hours_and_business_days():
     assert add_offset(saturday, {"business_days": 1}) == datetime(2024, 5, 14, 8, 0, tzinfo=timezone.utc)
     assert check_offset({"days": 1, "hours": 2}, "due")[1] == {
         "due": ["must be an object with exactly one of days, hours, business_days"]}
+
+
+@pytest.mark.parametrize("action", [
+    {"type": "create_task", "subject": "Call"},
+    {"type": "create_activity", "activity_type": "call"},
+])
+def test_activities_are_refused_where_the_service_has_none(action):
+    """A rule on an object of a service without activities is refused when saved, not skipped
+    when it fires."""
+    without = {k: v for k, v in OBJECTS.items() if k != "activity"}
+    with pytest.raises(ValidationFailed) as exc:
+        validate_actions([action], CONTACT, without, "actions")
+    assert "has no activities" in exc.value.errors["actions[0].type"][0]
+    assert validate_actions([action], CONTACT, OBJECTS, "actions")  # where there are, it passes
