@@ -4,12 +4,19 @@ stored (a column or the JSON column)."""
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm.exc import StaleDataError
 
 from mosaic import permissions
 from mosaic.errors import Conflict, Forbidden, PreconditionFailed, ValidationFailed
 from mosaic.metadata.fields import FieldType, ObjectDef
 from mosaic.metadata.schema_factory import to_json_value
 from mosaic.records.models import Record
+
+
+#: PostgreSQL SQLSTATEs a concurrent writer causes (not the caller's input): unique_violation,
+#: serialization_failure, deadlock_detected
+_RACE_CODES = {"23505": "unique value taken", "40001": "serialization failure", "40P01": "deadlock"}
 
 
 class RecordChecks:
@@ -33,6 +40,29 @@ class RecordChecks:
         if expected is not None and int(expected) != row.version:
             raise PreconditionFailed(f"record is at version {row.version}, not {expected}",
                                      current_version=row.version)
+
+    def _flush_write(self, label: str, record_id: str | None, expected: int | None = None) -> None:
+        """Flush a write, turning a lost race into the caller's error: 412 when the caller named
+        the version it read (If-Match), 409 otherwise.
+
+        The version check above compares with what *this* transaction read; a concurrent writer
+        may commit in between, and the UPDATE/DELETE (``WHERE version = read``) then matches no
+        row. After a failed flush the session is unusable until rolled back — touching an
+        attribute of a row would raise again — so ``label`` and ``record_id`` come in as plain
+        values, read before the flush."""
+        try:
+            self.session.flush()
+        except StaleDataError:
+            if expected is not None:
+                raise PreconditionFailed(f"{label} {record_id} changed after version {expected} was read; "
+                                         "reload and retry") from None
+            raise Conflict(f"{label} {record_id} was changed by someone else; reload and retry") from None
+        except DBAPIError as exc:
+            code = getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None)
+            if code in _RACE_CODES:
+                what = f"{label} {record_id}" if record_id else label
+                raise Conflict(f"{what} was written concurrently ({_RACE_CODES[code]}); retry") from None
+            raise
 
     def _assign(self, obj: ObjectDef, row, values: dict) -> None:
         blob = dict((row.custom if obj.model is not None else row.data) or {})

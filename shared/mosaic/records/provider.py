@@ -10,9 +10,11 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Callable, Iterator
 
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from mosaic.context import RequestContext
+from mosaic.db import utcnow
 from mosaic.db.provider import Database, WorkerDb, settings_of
 from mosaic.db.tenancy import system_session, tenant_session
 from mosaic.logic.models import TenantPlugins
@@ -37,6 +39,18 @@ def tenant_plugins_of(engine, tenant_id: str) -> tuple[str, ...]:
     return tuple(plugins or ())
 
 
+def _upsert_plugins(dialect: str, tenant_id: str, plugins: list[str]):
+    """INSERT the tenant's plugins, or UPDATE them where another writer got there first (and
+    only if they differ, so a note that changes nothing writes nothing)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(TenantPlugins).values(tenant_id=tenant_id, plugins=plugins, updated_at=utcnow())
+    table = TenantPlugins.__table__
+    return stmt.on_conflict_do_update(
+        index_elements=[table.c.tenant_id],
+        set_={"plugins": stmt.excluded.plugins, "updated_at": stmt.excluded.updated_at},
+        where=cast(table.c.plugins, Text) != cast(stmt.excluded.plugins, Text))
+
+
 class TenantPluginsCache:
     """Which plugins each tenant runs, as this service last heard (``tenant_plugins``): requests
     carry it in their context and keep the table current; timers and event handlers read it."""
@@ -53,11 +67,9 @@ class TenantPluginsCache:
         if self._known.get(key) == wanted:
             return
         with system_session(engine) as session:
-            row = session.get(TenantPlugins, tenant_id)
-            if row is None:
-                session.add(TenantPlugins(tenant_id=tenant_id, plugins=list(wanted)))
-            elif tuple(row.plugins or ()) != wanted:
-                row.plugins = list(wanted)
+            # One statement, not a read then an insert: a new tenant's first requests arrive
+            # together, on several workers and replicas, and every one of them notes it.
+            session.execute(_upsert_plugins(engine.dialect.name, tenant_id, list(wanted)))
             session.commit()
         with self._lock:
             self._known[key] = wanted

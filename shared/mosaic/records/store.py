@@ -13,11 +13,10 @@ from typing import Any, Callable, Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from mosaic.audit import record_change
 from mosaic.context import RequestContext
-from mosaic.errors import Conflict, NotFound, ValidationFailed
+from mosaic.errors import NotFound, ValidationFailed
 from mosaic.events.envelope import make_envelope
 from mosaic.events.outbox import emit
 from mosaic.filters import compile_sql, json_accessor, parse
@@ -369,7 +368,7 @@ class RecordStore(RecordChecks):
             for attr, value in behaviour.columns(self, obj, values).items():
                 setattr(row, attr, value)
         self.session.add(row)
-        self.session.flush()
+        self._flush_write(obj.label, None)
         after = self.values_of(obj, row)
         api_after = self.to_api(obj, after)
         record_change(self.session, self.ctx.actor, obj.name, row.id, w.action, {}, api_after)
@@ -389,12 +388,13 @@ class RecordStore(RecordChecks):
         self._check_version(row, expected_version)
         self.allow(obj, "update", row)
         values = load_update(obj, data, self._cache_key(obj))
-        self.update_values(obj, row, values)
+        self.update_values(obj, row, values, expected_version=expected_version)
         return self.to_api(obj, self.values_of(obj, row))
 
     def update_values(self, obj: ObjectDef, row, values: dict, *, action: str = "update",
-                      notes: dict | None = None) -> dict:
-        """Apply validated python ``values`` to ``row``; returns the changes {field: [old, new]}."""
+                      notes: dict | None = None, expected_version: int | None = None) -> dict:
+        """Apply validated python ``values`` to ``row``; returns the changes {field: [old, new]}.
+        ``expected_version`` (If-Match) makes a lost race a 412 rather than a 409."""
         before = self.values_of(obj, row)
         behaviour = self.behaviours.get(obj.name)
         if behaviour:
@@ -404,12 +404,13 @@ class RecordStore(RecordChecks):
             return {}
         w = Write(obj, action, before, changed, notes=notes if notes is not None else {})
         try:
-            return self._update(obj, row, w, behaviour)
+            return self._update(obj, row, w, behaviour, expected_version)
         except BaseException:
             self._abort(w)
             raise
 
-    def _update(self, obj: ObjectDef, row, w: Write, behaviour: Behaviour | None) -> dict:
+    def _update(self, obj: ObjectDef, row, w: Write, behaviour: Behaviour | None,
+                expected_version: int | None = None) -> dict:
         before = w.before
         for step in self.steps:
             step.before_write(self, w)
@@ -425,10 +426,7 @@ class RecordStore(RecordChecks):
             for attr, value in behaviour.columns(self, obj, {**before, **changed}).items():
                 setattr(row, attr, value)
         row.updated_at = utcnow()
-        try:
-            self.session.flush()
-        except StaleDataError:
-            raise Conflict(f"{obj.label} {row.id} was changed by someone else; reload and retry") from None
+        self._flush_write(obj.label, row.id, expected_version)
         after = self.values_of(obj, row)
         api_before, api_after = self.to_api(obj, before), self.to_api(obj, after)
         changes = {k: [api_before.get(k), api_after.get(k)] for k in changed}
@@ -447,11 +445,12 @@ class RecordStore(RecordChecks):
         row = self.load_row(obj, record_id)
         self._check_version(row, expected_version)
         self.allow(obj, "delete", row)
-        self.delete_row(obj, row)
+        self.delete_row(obj, row, expected_version=expected_version)
 
     def delete_row(self, obj: ObjectDef, row, *, action: str = "delete", event: str = "deleted",
-                   extra: dict | None = None) -> None:
-        """Delete ``row`` with its audit entry and event (merge uses this for the losing records)."""
+                   extra: dict | None = None, expected_version: int | None = None) -> None:
+        """Delete ``row`` with its audit entry and event (merge uses this for the losing records);
+        ``expected_version`` (If-Match) makes a lost race a 412 rather than a 409."""
         before = self.values_of(obj, row)
         behaviour = self.behaviours.get(obj.name)
         if behaviour:
@@ -459,11 +458,9 @@ class RecordStore(RecordChecks):
         api_before = self.to_api(obj, before)
         record_change(self.session, self.ctx.actor, obj.name, row.id, action, api_before, {})
         self._emit(obj, event, row, {"record": api_before, **(extra or {})})
+        record_id = row.id
         self.session.delete(row)
-        try:
-            self.session.flush()
-        except StaleDataError:
-            raise Conflict(f"{obj.label} {row.id} was changed by someone else; reload and retry") from None
+        self._flush_write(obj.label, record_id, expected_version)
 
     # -- events --------------------------------------------------------------------------------
     def _emit(self, obj: ObjectDef, verb: str, row, data: dict) -> dict:
