@@ -23,6 +23,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from mosaic import services
 from mosaic.errors import BadRequest, MosaicError, NotFound, PayloadTooLarge, ValidationFailed
 from mosaic_gateway import auth
+from mosaic_gateway.references import checked_import_records
 from mosaic_gateway.web import FieldGuard, call, context, directory, fields_arg, filter_arg, int_arg, rpc
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ def start_import(path: str):
     job = call(service, "import_start", obj["name"], request.args.get("policy", "skip"), filename,
                [h.strip() for h in header], sorted(guard.hidden | guard.readonly))
     try:
-        job = _send_records(service, job["id"], records)
+        job = _send_records(service, job["id"], checked_import_records(header, records))
     except BaseException as exc:
         reason = exc.detail if isinstance(exc, MosaicError) else "the upload was interrupted"
         try:

@@ -8,6 +8,7 @@ from mosaic import services
 from mosaic.errors import BadRequest, MosaicError, NotFound
 from mosaic_gateway import auth
 from mosaic_gateway.idempotency import idempotent
+from mosaic_gateway.references import check_write
 from mosaic_gateway.web import (FieldGuard, call, context, directory, etag, fields_arg, filter_arg, if_match,
                                 int_arg, json_body, rpc)
 
@@ -50,6 +51,7 @@ def create_record(path: str):
     obj = _object(path)
     data = json_body()
     FieldGuard(obj).check_write(data)
+    check_write(obj, data)
     policy = request.args.get("dedup", "block")
     if policy not in ("block", "allow"):
         raise BadRequest("dedup must be 'block' or 'allow'", errors={"dedup": ["block or allow"]})
@@ -75,6 +77,7 @@ def update_record(path: str, record_id: str):
     obj = _object(path)
     data = json_body()
     FieldGuard(obj).check_write(data)
+    check_write(obj, data, record_id)
     record = call(obj["service"], "update_record", obj["name"], record_id, data, expected_version=if_match())
     return _one(obj, record)
 

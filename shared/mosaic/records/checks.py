@@ -14,6 +14,8 @@ from mosaic.metadata.schema_factory import to_json_value
 from mosaic.records.models import Record
 
 
+#: the pair of fields by which a record (an activity) is about a record of any object
+RELATED_OBJECT, RELATED_ID = "related_object", "related_id"
 #: PostgreSQL SQLSTATEs a concurrent writer causes (not the caller's input): unique_violation,
 #: serialization_failure, deadlock_detected
 _RACE_CODES = {"23505": "unique value taken", "40001": "serialization failure", "40P01": "deadlock"}
@@ -81,24 +83,45 @@ class RecordChecks:
         else:
             row.data = blob
 
-    def _check_references(self, obj: ObjectDef, values: dict) -> None:
-        """A lookup to an object of this service must name an existing record of this tenant."""
+    def _check_references(self, obj: ObjectDef, values: dict, before: dict | None = None) -> None:
+        """A lookup to an object of this service must name an existing record of this tenant,
+        and so must a ``related_object``/``related_id`` pair (``values`` are the changes,
+        ``before`` the record they apply to). Another service's records are referenced by id
+        and checked by the gateway, which knows every service (``mosaic_gateway.references``)."""
         errors: dict[str, list[str]] = {}
         for name, value in values.items():
             fd = obj.field(name)
             if fd is None or fd.type is not FieldType.LOOKUP or value is None or not fd.lookup:
                 continue
             target = self.objects.get(fd.lookup)
-            if target is None:
-                continue  # another service's object: referenced by id, checked by its owner
-            model = self._model(target)
-            stmt = select(model.id).where(model.id == str(value))
-            if target.model is None:
-                stmt = stmt.where(Record.object == target.name)
-            if self.session.execute(stmt).first() is None:
+            if target is not None and not self._exists(target, value):
                 errors[name] = [f"no {target.label} with id {value}"]
+        errors.update(self._related_errors(obj, values, before))
         if errors:
             raise ValidationFailed("Record is invalid.", errors=errors)
+
+    def _exists(self, target: ObjectDef, record_id) -> bool:
+        model = self._model(target)
+        stmt = select(model.id).where(model.id == str(record_id))
+        if target.model is None:
+            stmt = stmt.where(Record.object == target.name)
+        return self.session.execute(stmt).first() is not None
+
+    def _related_errors(self, obj: ObjectDef, values: dict, before: dict | None) -> dict[str, list[str]]:
+        if obj.field(RELATED_OBJECT) is None or obj.field(RELATED_ID) is None:
+            return {}
+        if RELATED_OBJECT not in values and RELATED_ID not in values:
+            return {}
+        merged = {**(before or {}), **values}
+        target_name, related = merged.get(RELATED_OBJECT), merged.get(RELATED_ID)
+        if related and not target_name:
+            return {RELATED_OBJECT: [f"required with {RELATED_ID}"]}
+        if target_name and not related:
+            return {RELATED_ID: [f"required with {RELATED_OBJECT}"]}
+        target = self.objects.get(target_name) if target_name else None
+        if target is not None and not self._exists(target, related):
+            return {RELATED_ID: [f"no {target.label} with id {related}"]}
+        return {}
 
     def _check_unique(self, obj: ObjectDef, values: dict, own_id: str | None) -> None:
         errors: dict[str, list[str]] = {}

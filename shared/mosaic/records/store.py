@@ -419,7 +419,7 @@ class RecordStore(RecordChecks):
             self._abort(w)
             return {}
         w.values = changed
-        self._check_references(obj, changed)
+        self._check_references(obj, changed, before)
         self._check_unique(obj, changed, row.id)
         self._assign(obj, row, changed)
         if behaviour:
