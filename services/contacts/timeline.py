@@ -1,34 +1,13 @@
 """The timeline of a contact or an account: its activities and its changes, newest first."""
 from __future__ import annotations
 
-import base64
-import json
-from datetime import datetime
-
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 
 from mosaic.audit import AuditEntry
-from mosaic.errors import BadRequest, ValidationFailed
+from mosaic.errors import ValidationFailed
+from mosaic.records import paging
 from mosaic.records.store import RecordStore
 from mosaic_contacts.models import Activity
-
-
-def _encode(at: datetime, item_id: str) -> str:
-    raw = json.dumps({"at": at.isoformat(), "id": item_id}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> tuple[datetime, str]:
-    try:
-        data = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
-        return datetime.fromisoformat(data["at"]), str(data["id"])
-    except (ValueError, KeyError, TypeError):
-        raise BadRequest("invalid cursor", errors={"cursor": ["not a timeline cursor"]}) from None
-
-
-def _before(at_col, id_col, cursor):
-    at, item_id = cursor
-    return or_(at_col < at, and_(at_col == at, id_col < item_id))
 
 
 def timeline(store: RecordStore, obj_name: str, record_id: str, cursor: str | None = None,
@@ -42,16 +21,16 @@ def timeline(store: RecordStore, obj_name: str, record_id: str, cursor: str | No
     if not 1 <= int(limit) <= 200:
         raise ValidationFailed("limit must be between 1 and 200", errors={"limit": ["between 1 and 200"]})
     limit = int(limit)
-    after = _decode(cursor) if cursor else None
+    after = paging.read_time_cursor(cursor) if cursor else None
 
     column = Activity.contact_id if obj.name == "contact" else Activity.account_id
     acts = select(Activity).where(column == record_id)
     audits = select(AuditEntry).where(AuditEntry.object == obj.name, AuditEntry.record_id == record_id)
     if after:
-        acts = acts.where(_before(Activity.occurred_at, Activity.id, after))
-        audits = audits.where(_before(AuditEntry.at, AuditEntry.id, after))
-    acts = acts.order_by(Activity.occurred_at.desc(), Activity.id.desc()).limit(limit + 1)
-    audits = audits.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit + 1)
+        acts = acts.where(paging.before_time(Activity.occurred_at, Activity.id, after))
+        audits = audits.where(paging.before_time(AuditEntry.at, AuditEntry.id, after))
+    acts = acts.order_by(*paging.newest_first(Activity.occurred_at, Activity.id)).limit(limit + 1)
+    audits = audits.order_by(*paging.newest_first(AuditEntry.at, AuditEntry.id)).limit(limit + 1)
 
     activity_obj = store.obj("activity")
     items = [{"kind": "activity", "at": a.occurred_at, "id": a.id,
@@ -61,7 +40,7 @@ def timeline(store: RecordStore, obj_name: str, record_id: str, cursor: str | No
                "changes": e.changes} for e in store.session.scalars(audits)]
     items.sort(key=lambda i: (i["at"], i["id"]), reverse=True)
     page = items[:limit]
-    next_cursor = _encode(page[-1]["at"], page[-1]["id"]) if len(items) > limit else None
+    next_cursor = paging.time_cursor(page[-1]["at"], page[-1]["id"]) if len(items) > limit else None
     for item in page:
         item["at"] = item["at"].isoformat()
     return {"items": page, "next_cursor": next_cursor}

@@ -1,18 +1,15 @@
 """The audit log: who changed which fields of which record, when, from what to what."""
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, or_, select
+from sqlalchemy import Index, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mosaic.db import Base, JSONType, TenantScoped, UTCDateTime, new_id, utcnow
-from mosaic.errors import BadRequest
 from mosaic.metadata.values import format_datetime, json_safe
+from mosaic.records import paging
 
 ACTIONS = frozenset({"create", "update", "delete", "merge", "import", "transition", "automation"})
 #: fields the platform moves on every write; listing them would make every update look alike
@@ -75,20 +72,6 @@ def record_change(session: Session, ctx_actor: str, object: str, record_id: str,
     return entry
 
 
-def _encode_cursor(entry: AuditEntry) -> str:
-    raw = json.dumps([format_datetime(entry.at), entry.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        at, entry_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        return datetime.fromisoformat(at), str(entry_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise BadRequest("Invalid cursor.") from None
-
-
 def history(session: Session, object: str, record_id: str, cursor: str | None = None,
             limit: int = 50) -> dict[str, Any]:
     """A record's changes, newest first: ``{"items": [...], "next_cursor": str | None}``.
@@ -100,11 +83,9 @@ def history(session: Session, object: str, record_id: str, cursor: str | None = 
     stmt = select(AuditEntry).where(AuditEntry.object == object,
                                     AuditEntry.record_id == str(record_id))
     if cursor:
-        at, entry_id = _decode_cursor(cursor)
-        stmt = stmt.where(or_(AuditEntry.at < at,
-                              (AuditEntry.at == at) & (AuditEntry.id < entry_id)))
-    rows = session.scalars(stmt.order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+        stmt = stmt.where(paging.before_time(AuditEntry.at, AuditEntry.id, paging.read_time_cursor(cursor)))
+    rows = session.scalars(stmt.order_by(*paging.newest_first(AuditEntry.at, AuditEntry.id))
                            .limit(limit + 1)).all()
     items = rows[:limit]
-    next_cursor = _encode_cursor(items[-1]) if len(rows) > limit else None
+    next_cursor = paging.time_cursor(items[-1].at, items[-1].id) if len(rows) > limit else None
     return {"items": [e.to_dict() for e in items], "next_cursor": next_cursor}

@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Iterable
 
-from sqlalchemy import Index, String, Text, and_, or_, select, update
+from sqlalchemy import Index, String, Text, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mosaic.db import Base, TenantScoped, UTCDateTime, new_id, utcnow
 from mosaic.errors import ValidationFailed
+from mosaic.records import paging
 
 MAX_PAGE = 200
 
@@ -76,25 +77,14 @@ def list_for(session: Session, user_id: str | None, roles: Iterable[str], unread
     if unread_only:
         stmt = stmt.where(Notification.read_at.is_(None))
     if cursor:
-        at, last_id = _decode(cursor)
-        stmt = stmt.where(or_(Notification.created_at < at,
-                              and_(Notification.created_at == at, Notification.id < last_id)))
-    order = (Notification.created_at.desc(), Notification.id.desc())
+        # ids are unique but only millisecond-ordered: the creation time orders, the id breaks ties
+        stmt = stmt.where(paging.before_time(Notification.created_at, Notification.id,
+                                             paging.read_time_cursor(cursor)))
+    order = paging.newest_first(Notification.created_at, Notification.id)
     rows = list(session.scalars(stmt.order_by(*order).limit(limit + 1)))
     items = [notification_out(r) for r in rows[:limit]]
     last = rows[limit - 1] if len(rows) > limit else None
-    return {"items": items, "next_cursor": f"{last.created_at.isoformat()}|{last.id}" if last else None}
-
-
-def _decode(cursor: str) -> tuple[datetime, str]:
-    # ids are unique but only millisecond-ordered: the creation time orders, the id breaks ties
-    at, sep, last_id = str(cursor).partition("|")
-    try:
-        if not sep or not last_id:
-            raise ValueError(cursor)
-        return datetime.fromisoformat(at), last_id
-    except ValueError:
-        raise ValidationFailed("invalid cursor", errors={"cursor": ["not a cursor from a previous page"]}) from None
+    return {"items": items, "next_cursor": paging.time_cursor(last.created_at, last.id) if last else None}
 
 
 def mark_read(session: Session, user_id: str | None, roles: Iterable[str], ids: Iterable[str],

@@ -9,11 +9,8 @@ Receivers deduplicate on ``Mosaic-Delivery`` (or the envelope id).
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -21,7 +18,7 @@ from functools import partial
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -29,6 +26,7 @@ from mosaic.db import new_id, system_session, utcnow
 from mosaic.errors import BadRequest, ValidationFailed
 from mosaic.events.envelope import encode_body, json_safe
 from mosaic.metadata.values import format_datetime
+from mosaic.records import paging
 from mosaic.webhooks.egress import EgressPolicy, post_json
 from mosaic.webhooks.sealing import SecretBox, SecretUnreadable, is_sealed
 from mosaic.webhooks.models import (DELIVERED, FAILED, PENDING, WebhookAttempt, WebhookDelivery,
@@ -264,19 +262,6 @@ def purge_deliveries(engine: Engine, before: datetime) -> int:
         return count
 
 
-def _encode_cursor(row: WebhookDelivery) -> str:
-    raw = json.dumps([format_datetime(row.created_at), row.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        at, row_id = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
-        return datetime.fromisoformat(at), str(row_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise BadRequest("Invalid cursor.", errors={"cursor": ["is not a cursor of this list"]}) from None
-
-
 def _fmt(value: datetime | None) -> str | None:
     return format_datetime(value) if value is not None else None
 
@@ -308,12 +293,11 @@ def delivery_log(session: Session, subscription_id: str, cursor: str | None = No
     if status is not None:
         stmt = stmt.where(WebhookDelivery.status == status)
     if cursor:
-        at, row_id = _decode_cursor(cursor)
-        stmt = stmt.where(or_(WebhookDelivery.created_at < at,
-                              (WebhookDelivery.created_at == at) & (WebhookDelivery.id < row_id)))
+        stmt = stmt.where(paging.before_time(WebhookDelivery.created_at, WebhookDelivery.id,
+                                             paging.read_time_cursor(cursor)))
     # populate_existing: the runner updates these rows in its own sessions; a caller's session
     # that queued them must not answer from its identity map.
-    stmt = (stmt.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
+    stmt = (stmt.order_by(*paging.newest_first(WebhookDelivery.created_at, WebhookDelivery.id))
             .limit(limit + 1).execution_options(populate_existing=True))
     rows = session.scalars(stmt).all()
     items = rows[:limit]
@@ -324,4 +308,4 @@ def delivery_log(session: Session, subscription_id: str, cursor: str | None = No
                                        .order_by(WebhookAttempt.attempt)):
             by_delivery[attempt.delivery_id].append(attempt)
     return {"items": [delivery_out(r, by_delivery[r.id]) for r in items],
-            "next_cursor": _encode_cursor(items[-1]) if len(rows) > limit else None}
+            "next_cursor": paging.time_cursor(items[-1].created_at, items[-1].id) if len(rows) > limit else None}
