@@ -139,14 +139,17 @@ def _add_object(spec: APISpec, obj: dict) -> None:
     ref, ref_in = {"$ref": f"#/components/schemas/{name}"}, {"$ref": f"#/components/schemas/{name}Input"}
     tag = obj["label"]
     page = {"type": "object", "properties": {"items": {"type": "array", "items": ref},
-                                            "next_cursor": {"type": "string", "nullable": True}}}
+                                            "next_cursor": {"type": "string", "nullable": True},
+                                            "total": {"type": "integer", "description": "with count=true"},
+                                            "total_is_estimate": {"type": "boolean"}}}
     q = lambda n, d: {"name": n, "in": "query", "required": False, "schema": {"type": "string"}, "description": d}  # noqa: E731
     base = f"/api/v1/{obj['plural']}"
     spec.path(path=base, operations={
         "get": {"tags": [tag], "summary": f"List {obj['label']} records",
                 "parameters": [q("filter", "filter language, see docs/filters.md"), q("sort", "field, '-' for descending"),
                                q("cursor", "next_cursor of the previous page"), q("limit", "page size"),
-                               q("fields", "comma-separated fields to return")],
+                               q("fields", "comma-separated fields to return"),
+                               q("count", "true: add the total of matching records (see docs/records.md)")],
                 "responses": {"200": {"description": "A page", "content": {"application/json": {"schema": page}}},
                               **_errors(400, 401, 403, 404, 422)}},
         "post": {"tags": [tag], "summary": f"Create a {obj['label']}",

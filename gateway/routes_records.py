@@ -9,8 +9,8 @@ from mosaic.errors import BadRequest, MosaicError, NotFound
 from mosaic_gateway import auth
 from mosaic_gateway.idempotency import idempotent
 from mosaic_gateway.references import check_write
-from mosaic_gateway.web import (FieldGuard, call, context, directory, etag, fields_arg, filter_arg, if_match,
-                                int_arg, json_body, rpc)
+from mosaic_gateway.web import (FieldGuard, call, context, count_arg, directory, etag, fields_arg, filter_arg,
+                                if_match, int_arg, json_body, page_out, rpc)
 
 bp = Blueprint("records", __name__, url_prefix="/api/v1")
 
@@ -40,8 +40,8 @@ def list_records(path: str):
     guard.check_query(flt, sort, fields)
     limit = int_arg("limit", 50, 1, auth.settings().max_page)
     page = call(obj["service"], "list_records", obj["name"], filter=flt, sort=sort,
-                cursor=request.args.get("cursor") or None, limit=limit, fields=fields)
-    return jsonify({"items": [guard.out(r) for r in page["items"]], "next_cursor": page["next_cursor"]})
+                cursor=request.args.get("cursor") or None, limit=limit, fields=fields, count=count_arg())
+    return jsonify(page_out(page, guard))
 
 
 @bp.post("/<objpath:path>")

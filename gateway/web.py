@@ -80,6 +80,23 @@ def int_arg(name: str, default: int, low: int, high: int) -> int:
     return value
 
 
+def count_arg() -> bool:
+    """``count=true`` asks a list for its ``total`` (``false``, absent: no count)."""
+    raw = (request.args.get("count") or "false").strip().lower()
+    if raw not in ("true", "false", "1", "0"):
+        raise BadRequest("count must be true or false", errors={"count": ["true or false"]})
+    return raw in ("true", "1")
+
+
+def page_out(page: dict, guard: "FieldGuard") -> dict:
+    """A list page as the API answers it: the records the caller may see, the cursor, and the
+    ``total`` (``total_is_estimate``) when it was asked for."""
+    out = {"items": [guard.out(r) for r in page["items"]], "next_cursor": page["next_cursor"]}
+    if "total" in page:
+        out["total"], out["total_is_estimate"] = page["total"], page["total_is_estimate"]
+    return out
+
+
 def fields_arg() -> list[str] | None:
     raw = request.args.get("fields")
     if not raw:
@@ -118,7 +135,7 @@ class FieldGuard:
             return
         used: set[str] = set(fields or ())
         if sort:
-            used.add(sort.lstrip("+-"))
+            used.add(sort.strip().lstrip("+-").partition(".")[0])  # budget.amount sorts by budget
         if filter_text:
             from mosaic.filters import parse
 

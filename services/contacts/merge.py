@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from mosaic.audit import record_change
 from mosaic.errors import ValidationFailed
 from mosaic.metadata.fields import FieldType
 from mosaic.records.store import RecordStore
@@ -25,7 +26,8 @@ def merge(store: RecordStore, obj_name: str, survivor_id: str, merged_ids: list[
     tags are united. Activities, relationships (and, for accounts, contacts) are re-pointed to the
     survivor. The merged records are deleted (``<object>.deleted`` with ``merged_into``), the
     survivor gets one audit entry and a ``<object>.merged`` event listing what was merged, and a
-    merge record keeps snapshots of the merged records.
+    merge record keeps snapshots of the merged records. The survivor's history always has a
+    ``merge`` entry, with the fields it changed (none when the survivor's values all won).
     """
     obj = store.obj(obj_name)
     if obj.name not in MERGEABLE:
@@ -67,7 +69,12 @@ def merge(store: RecordStore, obj_name: str, survivor_id: str, merged_ids: list[
     _repoint(store, obj.name, ids, survivor.id)
     for row in losers:
         store.delete_row(obj, row, action="merge", event="deleted", extra={"merged_into": survivor.id})
-    store.update_values(obj, survivor, {k: v for k, v in values.items() if v != kept.get(k)}, action="merge")
+    changes = store.update_values(obj, survivor, {k: v for k, v in values.items() if v != kept.get(k)},
+                                  action="merge")
+    if not changes:
+        # the survivor's fields won over every merged record's: its history still shows the merge
+        api = store.to_api(obj, kept)
+        record_change(store.session, store.ctx.actor, obj.name, survivor.id, "merge", api, api)
     store.session.add(MergeRecord(object=obj.name, survivor_id=survivor.id, merged_ids=ids,
                                   snapshots=snapshots, actor=store.ctx.actor))
     store.emit_event(obj, "merged", survivor, {"survivor_id": survivor.id, "merged_ids": ids,

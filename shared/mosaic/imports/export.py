@@ -11,8 +11,7 @@ from typing import Any
 
 from mosaic.errors import ValidationFailed
 from mosaic.metadata.fields import FieldDef, FieldType
-from mosaic.metadata.values import to_api_value, to_json_value
-from mosaic.records import paging
+from mosaic.metadata.values import to_api_value
 from mosaic.records.store import RecordStore
 from mosaic.imports.rows import MULTI_SEPARATOR
 
@@ -64,19 +63,14 @@ def export_page(store: RecordStore, obj_name: str, *, filter: str | None = None,
         raise ValidationFailed(f"limit must be between 1 and {MAX_EXPORT_PAGE}",
                                errors={"limit": [f"between 1 and {MAX_EXPORT_PAGE}"]})
     columns = [obj.field(f) for f in fields] if fields else list(obj.fields)
-    stmt, srt, sort_expr, sort_fd = store._query(obj, filter, sort, None)
-    model = store._model(obj)
-    if cursor:
-        value, last_id = paging.decode_cursor(cursor, srt)
-        if value is not None and not sort_fd.is_column:
-            value = to_json_value(sort_fd, value)
-        stmt = stmt.where(paging.after(sort_expr, model.id, srt, value, last_id))
-    found = store.session.scalars(stmt.order_by(*paging.order_by(sort_expr, model.id, srt)).limit(limit + 1)).all()
+    q = store.list_query(obj, filter, sort, None)
+    stmt = store.page_after(obj, q, cursor)
+    found = store.session.scalars(stmt.order_by(*store.list_order(obj, q)).limit(limit + 1)).all()
     rows, last = [], None
     for row in found[:limit]:
         last = store.values_of(obj, row)
         rows.append([format_cell(fd, last.get(fd.name)) for fd in columns])
     next_cursor = None
     if len(found) > limit and last is not None:
-        next_cursor = paging.encode_cursor(srt, last.get(srt.field), last["id"])
+        next_cursor = store.cursor_after(q, last.get(q.field.name), last["id"])
     return {"columns": [fd.name for fd in columns], "rows": rows, "next_cursor": next_cursor}

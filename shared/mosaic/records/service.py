@@ -107,10 +107,10 @@ class RecordService:
 
     # -- records ----------------------------------------------------------------------------------
     @rpc
-    def list_records(self, object_name, filter=None, sort=None, cursor=None, limit=50, fields=None):
+    def list_records(self, object_name, filter=None, sort=None, cursor=None, limit=50, fields=None, count=False):
         self.ctx.tenant()
         return self.data.store().list(object_name, filter=filter, sort=sort, cursor=cursor,
-                                      limit=limit, fields=fields)
+                                      limit=limit, fields=fields, count=bool(count))
 
     @rpc
     def get_record(self, object_name, record_id, fields=None):

@@ -16,25 +16,22 @@ from sqlalchemy.orm import Session
 
 from mosaic.audit import record_change
 from mosaic.context import RequestContext
-from mosaic.errors import NotFound, ValidationFailed
+from mosaic.errors import Conflict, NotFound, ValidationFailed
 from mosaic.events.envelope import make_envelope
 from mosaic.events.outbox import emit
-from mosaic.filters import compile_sql, json_accessor, parse
-from mosaic.metadata.cache import LRUCache
-from mosaic.metadata.fields import FieldDef, FieldType, ObjectDef
-from mosaic.metadata.schema_factory import from_json_value, load_create, load_update, to_api_value, to_json_value
-from mosaic.records import paging
+from mosaic.filters import json_accessor
+from mosaic.metadata.fields import FieldDef, ObjectDef
+from mosaic.metadata.schema_factory import from_json_value, load_create, load_update, to_api_value
 from mosaic.records.checks import RecordChecks
+from mosaic.records.listing import RecordLists
 from mosaic.records.models import Record
 from mosaic.records.pipeline import Step, Write
 from mosaic.records.reading import read_plan
 from mosaic.telemetry import current_traceparent
 from mosaic.db import utcnow
 
-_FILTERS_KEY = ("__parsed_filters__",)
 #: Write.notes keys: the duplicate policy of an API create, and the look-alikes it found
-DEDUP_POLICY, DUPLICATES = "dedup.policy", "dedup.found"  # kept in ObjectDef._index beside field names (strings)
-UNSORTABLE = {FieldType.MONEY, FieldType.MULTI_PICKLIST, FieldType.LONG_TEXT}
+DEDUP_POLICY, DUPLICATES = "dedup.policy", "dedup.found"
 
 
 class Behaviour:
@@ -89,9 +86,9 @@ class Behaviour:
         return []
 
 
-class RecordStore(RecordChecks):
+class RecordStore(RecordChecks, RecordLists):
     """Records of one tenant (the session's) in one service (the checks every write makes are
-    :class:`~mosaic.records.checks.RecordChecks`)."""
+    :class:`~mosaic.records.checks.RecordChecks`, lists :class:`~mosaic.records.listing.RecordLists`)."""
 
     def __init__(self, session: Session, objects: dict[str, ObjectDef], ctx: RequestContext,
                  *, module: str, metadata_version: int = 0, max_page: int = 500,
@@ -143,28 +140,6 @@ class RecordStore(RecordChecks):
         # plugin changes it without a metadata version of its own.
         namespaces = tuple(sorted({f.namespace for f in obj.fields if f.namespace}))
         return (self.session.info.get("tenant_id"), obj.service, obj.name, self.metadata_version, namespaces)
-
-    def _fields(self, obj: ObjectDef) -> dict[str, FieldDef]:
-        return {f.name: f for f in obj.fields}
-
-    @staticmethod
-    def _parsed(obj: ObjectDef, text: str, fields: dict):
-        """The parsed filter, cached with the (immutable) object definition: a list page asks
-        the same few filters again and again."""
-        cache = obj._index.get(_FILTERS_KEY)
-        if cache is None:
-            cache = obj._index[_FILTERS_KEY] = LRUCache(256)
-        flt = cache.get(text)
-        if flt is None:
-            flt = parse(text, fields)
-            cache.put(text, flt)
-        return flt
-
-    def _nullable(self, obj: ObjectDef, fd: FieldDef) -> bool:
-        """Whether the sort field's values can be NULL (JSON-stored ones always can)."""
-        if not fd.is_column:
-            return True
-        return bool(getattr(self._model(obj), fd.attr).property.columns[0].nullable)
 
     def _expr(self, obj: ObjectDef, fd: FieldDef, subpath: str | None = None):
         """The SQL expression of a field's value, wherever it is stored."""
@@ -220,65 +195,6 @@ class RecordStore(RecordChecks):
         if row is None:
             raise NotFound(f"{obj.label} {record_id} not found")
         return plan.api(row, None if not fields else set(fields) | {"id", "version"})
-
-    def list(self, obj_name: str, *, filter: str | None = None, sort: str | None = None,
-             cursor: str | None = None, limit: int = 50, fields: list[str] | None = None,
-             now: datetime | None = None) -> dict:
-        """A page of records matching ``filter``, in ``sort`` order, after ``cursor``."""
-        obj = self.obj(obj_name)
-        self.allow(obj, "read")
-        self._check_fields(obj, fields)
-        plan = read_plan(obj, self._model(obj), self._json_col(obj))
-        stmt, srt, sort_expr, sort_fd = self._query(obj, filter, sort, now, columns=plan.columns)
-        limit = self._limit(limit)
-        model = self._model(obj)
-        if cursor:
-            value, last_id = paging.decode_cursor(cursor, srt)
-            if value is not None and not sort_fd.is_column:
-                value = to_json_value(sort_fd, value)
-            stmt = stmt.where(paging.after(sort_expr, model.id, srt, value, last_id, self._nullable(obj, sort_fd)))
-        order = paging.order_by(sort_expr, model.id, srt, self._nullable(obj, sort_fd))
-        rows = self.session.execute(stmt.order_by(*order).limit(limit + 1)).all()
-        wanted = None if not fields else set(fields) | {"id", "version"}
-        items = [plan.api(r, wanted) for r in rows[:limit]]
-        next_cursor = None
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            next_cursor = paging.encode_cursor(srt, plan.python_value(last, sort_fd),
-                                               plan.python_value(last, obj.field("id")))
-        return {"items": items, "next_cursor": next_cursor}
-
-    def _query(self, obj: ObjectDef, filter: str | None, sort: str | None, now: datetime | None,
-               columns: list | None = None):
-        model = self._model(obj)
-        stmt = select(*columns) if columns else select(model)
-        if obj.model is None:
-            stmt = stmt.where(Record.object == obj.name)
-        fields = self._fields(obj)
-        if filter:
-            flt = self._parsed(obj, filter, fields)
-            when = now or datetime.now(timezone.utc)
-            stmt = stmt.where(compile_sql(flt, lambda fd, sub: self._expr(obj, fd, sub), when, self.dialect))
-        sortable = {n for n, f in fields.items() if f.type not in UNSORTABLE
-                    and not (f.type is FieldType.FORMULA and f.formula_type is None)}
-        srt = paging.parse_sort(sort, sortable)
-        sort_fd = fields[srt.field]
-        return stmt, srt, self._expr(obj, sort_fd), sort_fd
-
-    def _limit(self, limit) -> int:
-        try:
-            limit = int(limit)
-        except (TypeError, ValueError):
-            raise ValidationFailed("limit must be a whole number", errors={"limit": ["not a number"]}) from None
-        if not 1 <= limit <= self.max_page:
-            raise ValidationFailed(f"limit must be between 1 and {self.max_page}",
-                                   errors={"limit": [f"between 1 and {self.max_page}"]})
-        return limit
-
-    def _check_fields(self, obj: ObjectDef, fields: list[str] | None) -> None:
-        unknown = [f for f in fields or () if obj.field(f) is None]
-        if unknown:
-            raise ValidationFailed("unknown fields requested", errors={"fields": [f"unknown field {f!r}" for f in unknown]})
 
     # -- writing ------------------------------------------------------------------------------
     def create(self, obj_name: str, data: dict, *, action: str = "create") -> dict:
