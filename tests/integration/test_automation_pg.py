@@ -89,20 +89,43 @@ def statuses(engine):
         return Counter(j.status for j in s.scalars(select(AutomationJob)))
 
 
-def test_enqueue_on_conflict_keeps_the_transaction_and_waits_for_the_first(engine):
-    with tenant_session(engine, TENANT) as first, tenant_session(engine, TENANT) as second:
+def wait_until_blocked(engine, task) -> None:
+    """Until some session of this database waits on a lock, while ``task`` has not finished: the
+    proof that it waits, rather than having decided on its own."""
+    with engine.connect() as conn:
+        for _ in range(600):
+            assert not task.dead, "the concurrent enqueue finished without waiting for the first"
+            if conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                 "AND wait_event_type = 'Lock'")).scalar():
+                return
+            eventlet.sleep(0.05)
+    raise AssertionError("the concurrent enqueue never waited on the first transaction")
+
+
+def test_enqueue_on_conflict_keeps_the_transaction(engine):
+    with tenant_session(engine, TENANT) as first:
         assert enqueue(first, "pg_noop", "k", object=None, record_id=None, payload={}, run_at=NOW)
         assert not enqueue(first, "pg_noop", "k", object=None, record_id=None, payload={}, run_at=NOW)
         # the duplicate did not abort the transaction: it can go on and commit
         assert enqueue(first, "pg_noop", "k2", object=None, record_id=None, payload={}, run_at=NOW)
-        # a concurrent enqueue of the same key waits for the first transaction's outcome
+        first.commit()
+    assert statuses(engine) == {"pending": 2}
+
+
+@pytest.mark.parametrize("outcome, second_is_new", [("commit", False), ("rollback", True)])
+def test_a_concurrent_enqueue_of_the_key_waits_for_the_first_outcome(engine, outcome, second_is_new):
+    """The second enqueue blocks on the first's uncommitted key and then follows its outcome:
+    nothing new if it committed, the job after all if it rolled back. (Had the second not waited,
+    it would answer before the first ends; had it decided alone, one of the outcomes would differ.)"""
+    with tenant_session(engine, TENANT) as first, tenant_session(engine, TENANT) as second:
+        assert enqueue(first, "pg_noop", "k", object=None, record_id=None, payload={}, run_at=NOW)
         waiting = eventlet.spawn(enqueue, second, "pg_noop", "k", object=None, record_id=None, payload={},
                                  run_at=NOW)
-        eventlet.sleep(0.2)
-        first.commit()
-        assert waiting.wait() is False
+        wait_until_blocked(engine, waiting)
+        getattr(first, outcome)()
+        assert waiting.wait() is second_is_new
         second.commit()
-    assert statuses(engine) == {"pending": 2}
+    assert statuses(engine) == {"pending": 1}
 
 
 def test_two_runners_never_run_one_job_twice(engine):
