@@ -9,8 +9,8 @@ Broker outages. A pooled proxy outlives its connection: after a broker restart i
 closed, and nameko's standalone proxy cannot recover from every state it is then in. So an idle
 proxy is checked before it is handed out (:func:`proxy_is_healthy`: connected, and nothing
 unexpected waiting on its socket, such as the broker's close or the cancel of a deleted reply
-queue), a proxy that failed a call is dropped, and after a broker failure every idle proxy is
-dropped with it. Each broker failure reaches the caller as :class:`~mosaic.errors.ServiceUnavailable`
+queue), a proxy that failed a call is dropped, and after a broker failure the idle proxies are
+checked at once and the broken ones dropped. Each broker failure reaches the caller as :class:`~mosaic.errors.ServiceUnavailable`
 with a ``retry_after`` (the gateway answers 503 with ``Retry-After``), never as a bare exception;
 the next call connects afresh, so the pool recovers by itself once the broker is back.
 """
