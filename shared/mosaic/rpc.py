@@ -63,6 +63,8 @@ def proxy_is_healthy(standalone: ClusterRpcProxy) -> bool:
     try:
         if not connection.connected:
             return False
+        if connection.transport.driver_type != "amqp":
+            return True  # the embedded mode's in-process broker: no socket to die
         sock = connection.connection.sock
         if sock is None:
             return False

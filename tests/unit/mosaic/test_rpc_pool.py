@@ -179,9 +179,20 @@ def test_proxy_health_needs_no_broker_for_a_closed_socket():
 
     class Conn:
         connected = True
+        transport = type("T", (), {"driver_type": "amqp"})()
         connection = type("C", (), {"sock": a})()
 
     standalone = _Standalone(None)
     standalone._reply_listener.queue_consumer.connection = Conn()
     assert not proxy_is_healthy(standalone)  # EOF waits on the socket
     a.close()
+
+
+def test_an_in_process_broker_proxy_is_healthy_while_connected(memory_broker):
+    """The embedded mode's broker has no socket: its proxies are judged by ``connected``."""
+    pool = RpcPool(memory_broker, size=1, timeout=1)
+    standalone = pool._new()
+    try:
+        assert proxy_is_healthy(standalone)
+    finally:
+        rpc_module.drop_proxy(standalone)
