@@ -8,9 +8,18 @@ the caller's confirm is what tells "no such service" apart from a slow one.
 
 Services write ``from mosaic.entrypoints import rpc`` instead of ``from nameko.rpc import rpc``;
 the wire format is nameko's.
+
+Broker outages. nameko kills a container for any exception raised while a worker's result is
+handled, so a reply that cannot be sent (the broker restarting: kombu's ``OperationalError``
+after its retries) or an ack on a connection that just died would take the whole service down,
+and every later call would wait for its timeout. Here neither escapes: the failure is logged, the
+request is acked anyway (best effort; see :meth:`FastRpcConsumer.handle_result` for why), and
+:class:`ResilientQueueConsumer`'s consumer thread (kombu's ``ConsumerMixin``) reconnects and
+consumes again by itself once the broker is back.
 """
 from __future__ import annotations
 
+import logging
 import sys
 
 import kombu.serialization
@@ -18,8 +27,35 @@ from nameko.amqp.publish import Publisher
 from nameko.constants import (AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, DEFAULT_SERIALIZER,
                               LOGIN_METHOD_CONFIG_KEY, SERIALIZER_CONFIG_KEY)
 from nameko.exceptions import UnserializableValueError, serialize
+from nameko.messaging import QueueConsumer
 from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 from nameko.timer import Timer
+
+log = logging.getLogger(__name__)
+
+
+class ResilientQueueConsumer(QueueConsumer):
+    """nameko's queue consumer whose acks and requeues never raise.
+
+    nameko only guards against ``amqp.ConnectionError``; a socket that died under the ack raises
+    ``OSError`` (or kombu's errors) instead, which would kill the container. A lost ack or requeue
+    needs no action: the broker requeues every unacked message of a connection when it closes,
+    and the consumer thread reconnects by itself.
+    """
+
+    def ack_message(self, message):
+        """Ack ``message``; a failure (dead connection) is logged, and the broker redelivers."""
+        try:
+            super().ack_message(message)
+        except Exception as exc:  # noqa: BLE001 - see the class docstring
+            log.warning("could not ack a message (broker connection lost; it will be redelivered): %r", exc)
+
+    def requeue_message(self, message):
+        """Requeue ``message``; a failure (dead connection) is logged: the broker requeues it anyway."""
+        try:
+            super().requeue_message(message)
+        except Exception as exc:  # noqa: BLE001 - see the class docstring
+            log.warning("could not requeue a message (broker connection lost; the broker requeues it): %r", exc)
 
 
 class ReplyPublisher(Publisher):
@@ -41,14 +77,31 @@ class FastResponder(Responder):
             result = None
             _ct, encoding, body = kombu.serialization.dumps({"result": None, "error": error}, serializer)
         publisher = self.publisher_cls(self.amqp_uri, ssl=self.ssl, login_method=self.login_method)
-        publisher.publish(body, content_type=content_type, content_encoding=encoding, exchange=self.exchange,
-                          routing_key=self.message.properties["reply_to"],
-                          correlation_id=self.message.properties.get("correlation_id"))
+        try:
+            publisher.publish(body, content_type=content_type, content_encoding=encoding, exchange=self.exchange,
+                              routing_key=self.message.properties["reply_to"],
+                              correlation_id=self.message.properties.get("correlation_id"))
+        except Exception as exc:  # noqa: BLE001 - nameko would kill the container for it
+            # kombu has already retried on a fresh connection; the caller will see its own broker
+            # error or timeout. The worker's effect stands either way (see handle_result).
+            log.error("could not send the reply to %s (correlation id %s): %r",
+                      self.message.properties.get("reply_to"),
+                      self.message.properties.get("correlation_id"), exc)
         return result, exc_info
 
 
 class FastRpcConsumer(RpcConsumer):
+    queue_consumer = ResilientQueueConsumer()
+
     def handle_result(self, message, result, exc_info):
+        """Reply, then ack the request, whether or not the reply went out.
+
+        Acking after a lost reply is deliberate: the worker has finished (a write has committed),
+        so running the request again would at best answer a caller that, in a broker outage, has
+        already given up with a 503, and at worst apply a write twice. A write is redelivered only
+        when the ack itself is lost with the connection; the write's request id (stored with its
+        effect) then answers the stored result instead of writing again.
+        """
         config = self.container.config
         responder = FastResponder(config[AMQP_URI_CONFIG_KEY], get_rpc_exchange(config),
                                   config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER), message,

@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mosaic.db import Base, UTCDateTime, tenant_session, utcnow
+from mosaic.entrypoints import ResilientQueueConsumer
 from mosaic.errors import ValidationFailed
 from mosaic.events.envelope import validate_envelope
 from mosaic.events.publishers import DEFAULT_EXCHANGE
@@ -120,7 +121,12 @@ class DomainEvents(Consumer):
     Acks after the worker returns and requeues (after ``retry_delay`` seconds, so a failing
     handler does not spin) if it raised. A message that is not an envelope is rejected without
     requeue: it can never succeed (a broker dead-letter policy keeps it for inspection).
+
+    A broker outage loses at most the ack of a handled event: the queue consumer reconnects by
+    itself, the broker redelivers, and :func:`apply_once` skips what was already applied.
     """
+
+    queue_consumer = ResilientQueueConsumer()  # an ack on a dead connection must not kill the service
 
     def __init__(self, service: str, patterns: tuple[str, ...] | Callable[[], tuple[str, ...]],
                  exchange: str = DEFAULT_EXCHANGE, queue: str | None = None, retry_delay: float = 1.0, **kwargs):
@@ -169,7 +175,10 @@ class DomainEvents(Consumer):
         except ValidationFailed as exc:
             log.error("rejecting a message on %s that is not an event envelope: %s",
                       self.queue.name, exc.errors or exc.detail)
-            message.reject(requeue=False)
+            try:
+                message.reject(requeue=False)
+            except Exception as err:  # noqa: BLE001 - connection lost: the broker redelivers it
+                log.warning("could not reject the message (broker connection lost): %r", err)
             return
         context_data = self.unpack_message_headers(message)
         context_data["tenant_id"] = envelope["tenant_id"]  # the envelope is the authority

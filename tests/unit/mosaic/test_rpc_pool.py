@@ -1,0 +1,198 @@
+"""RpcPool under broker failures: broken proxies are dropped, failures become ServiceUnavailable.
+
+The error mapping is checked with stand-in proxies (no broker needed); the broken-connection
+detection against real RabbitMQ connections through a :class:`~tests.fault.proxy.TcpProxy` that
+the test cuts (the machine's broker is never touched; the vhost is the test's own).
+"""
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+from kombu.exceptions import OperationalError
+from nameko.exceptions import RpcTimeout
+
+from mosaic import rpc as rpc_module
+from mosaic.errors import ServiceUnavailable
+from mosaic.rpc import BROKER_RETRY_AFTER, RpcPool, proxy_is_healthy
+from tests.conftest import drop_vhost, fresh_vhost
+from tests.fault.proxy import TcpProxy
+
+
+# -- error mapping (stand-in proxies) ------------------------------------------------------------
+
+class _Consumer:
+    def __init__(self):
+        self.stopped = False
+        self.collected = False
+        self.connection = self
+
+    def collect(self):
+        self.collected = True
+
+
+class _Listener:
+    def __init__(self):
+        self.queue_consumer = _Consumer()
+
+
+class _Standalone:
+    """Enough of a ClusterRpcProxy for the pool: ``_proxy.<service>.<method>(...)`` raises ``error``."""
+
+    def __init__(self, error: BaseException | None):
+        self.error = error
+        self._reply_listener = _Listener()
+        self._worker_ctx = type("Ctx", (), {"data": {}})()
+        outer = self
+
+        class Method:
+            def __getattr__(self, _name):
+                def call(*_a, **_kw):
+                    if outer.error is not None:
+                        raise outer.error
+                    return "pong"
+                return call
+
+        class Cluster:
+            def __getattr__(self, _name):
+                return Method()
+
+        self._proxy = Cluster()
+
+
+def _pool_with(monkeypatch, error: BaseException | None, healthy: bool = True) -> tuple[RpcPool, list]:
+    made: list[_Standalone] = []
+    pool = RpcPool("amqp://unused", size=2, timeout=0.5)
+
+    def new():
+        standalone = _Standalone(error)
+        made.append(standalone)
+        return standalone
+
+    monkeypatch.setattr(pool, "_new", new)
+    monkeypatch.setattr(rpc_module, "proxy_is_healthy", lambda s: healthy and not s._reply_listener.queue_consumer.collected)
+    return pool, made
+
+
+@pytest.mark.parametrize("error", [
+    OperationalError("[Errno 111] ECONNREFUSED"),
+    ConnectionResetError(104, "reset by peer"),
+    RuntimeError("This consumer has been disconnected, and can no longer be used"),
+    RpcTimeout(8),
+])
+def test_a_broker_failure_is_a_503_with_retry_after_and_the_proxy_is_dropped(monkeypatch, error):
+    pool, made = _pool_with(monkeypatch, error)
+    with pytest.raises(ServiceUnavailable) as caught:
+        pool.call("contacts", "ping", None)
+    assert caught.value.status == 503
+    assert caught.value.extra["retry_after"] == BROKER_RETRY_AFTER
+    assert made[0]._reply_listener.queue_consumer.collected  # released, not pooled again
+    assert pool._created == 0 and pool._idle.empty()
+
+
+def test_a_broker_that_refuses_connections_is_a_503(monkeypatch):
+    pool = RpcPool("amqp://unused", size=2, timeout=0.5)
+
+    def refuse():
+        raise ConnectionRefusedError(111, "ECONNREFUSED")
+
+    monkeypatch.setattr(pool, "_new", refuse)
+    with pytest.raises(ServiceUnavailable) as caught:
+        pool.call("contacts", "ping", None)
+    assert caught.value.extra["retry_after"] == BROKER_RETRY_AFTER
+    assert pool._created == 0  # a slot is not lost to a failed connect
+
+
+def test_a_healthy_proxy_is_reused_and_a_broken_idle_one_is_replaced(monkeypatch):
+    pool, made = _pool_with(monkeypatch, None)
+    assert pool.call("contacts", "ping", None) == "pong"
+    assert pool.call("contacts", "ping", None) == "pong"
+    assert len(made) == 1
+    made[0]._reply_listener.queue_consumer.collected = True  # its connection went away while idle
+    assert pool.call("contacts", "ping", None) == "pong"
+    assert len(made) == 2 and pool._created == 1
+
+
+def test_an_exhausted_pool_answers_503_instead_of_an_error(monkeypatch):
+    pool, _made = _pool_with(monkeypatch, None)
+    with pool._checkout(), pool._checkout():
+        with pytest.raises(ServiceUnavailable) as caught:
+            with pool._checkout():
+                pass
+    assert caught.value.extra["retry_after"] >= 1
+
+
+# -- broken connections (real RabbitMQ through a proxy the test cuts) ---------------------------
+
+@pytest.fixture
+def cut_able_broker():
+    vhost = fresh_vhost("mosaic_rpcpool")
+    proxy = TcpProxy(("127.0.0.1", 5672)).start()
+    try:
+        yield proxy, f"amqp://guest:guest@127.0.0.1:{proxy.port}/{vhost}"
+    finally:
+        proxy.close()
+        drop_vhost(vhost)
+
+
+@pytest.mark.rabbitmq
+def test_an_idle_proxy_whose_connection_was_cut_is_unhealthy(cut_able_broker):
+    proxy, uri = cut_able_broker
+    pool = RpcPool(uri, size=4, timeout=2)
+    standalone = pool._new()
+    try:
+        assert proxy_is_healthy(standalone)
+        proxy.cut()
+        time.sleep(0.2)  # let the closed stream reach the proxy's socket
+        assert not proxy_is_healthy(standalone)
+    finally:
+        rpc_module.drop_proxy(standalone)
+
+
+@pytest.mark.rabbitmq
+def test_the_pool_answers_503_while_the_broker_is_away_and_recovers_by_itself(cut_able_broker):
+    proxy, uri = cut_able_broker
+    pool = RpcPool(uri, size=4, timeout=2)
+    try:
+        with pytest.raises(ServiceUnavailable):  # no service in this vhost: reachable, nobody answers
+            pool.call("nobody", "ping", None)
+        with pool._checkout():
+            pass  # one healthy proxy is pooled now
+        proxy.cut()
+        time.sleep(0.2)
+        with pytest.raises(ServiceUnavailable) as caught:
+            pool.call("nobody", "ping", None)
+        assert "broker" in caught.value.detail and caught.value.extra["retry_after"] == BROKER_RETRY_AFTER
+        assert pool._idle.empty()  # the cut proxy was dropped, not handed out again
+        proxy.restore()
+        with pool._checkout() as standalone:  # a new connection, made by the pool itself
+            assert proxy_is_healthy(standalone)
+    finally:
+        pool.close()
+
+
+def test_proxy_health_needs_no_broker_for_a_closed_socket():
+    """A socket that was closed reports unhealthy instead of raising."""
+    a, b = socket.socketpair()
+    b.close()
+
+    class Conn:
+        connected = True
+        transport = type("T", (), {"driver_type": "amqp"})()
+        connection = type("C", (), {"sock": a})()
+
+    standalone = _Standalone(None)
+    standalone._reply_listener.queue_consumer.connection = Conn()
+    assert not proxy_is_healthy(standalone)  # EOF waits on the socket
+    a.close()
+
+
+def test_an_in_process_broker_proxy_is_healthy_while_connected(memory_broker):
+    """The embedded mode's broker has no socket: its proxies are judged by ``connected``."""
+    pool = RpcPool(memory_broker, size=1, timeout=1)
+    standalone = pool._new()
+    try:
+        assert proxy_is_healthy(standalone)
+    finally:
+        rpc_module.drop_proxy(standalone)
