@@ -16,15 +16,23 @@ from nameko.exceptions import RemoteError, UnknownService
 from nameko.extensions import DependencyProvider
 from nameko.rpc import ReplyListener, ServiceProxy
 
+from mosaic.entrypoints import ResilientQueueConsumer
 from mosaic.errors import MosaicError, ServiceUnavailable, from_remote
 
 log = logging.getLogger(__name__)
 
 
+class _ReplyListener(ReplyListener):
+    """nameko's reply listener on a consumer whose acks survive a dead connection (a broker
+    restart must not kill the calling service)."""
+
+    queue_consumer = ResilientQueueConsumer()
+
+
 class ServiceCalls(DependencyProvider):
     """The dependency: one reply queue per container, a :class:`Caller` per worker."""
 
-    rpc_reply_listener = ReplyListener()
+    rpc_reply_listener = _ReplyListener()
 
     def __init__(self, timeout: float | None = None):
         self.timeout = timeout
