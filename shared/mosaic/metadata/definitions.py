@@ -15,7 +15,8 @@ from marshmallow import ValidationError
 
 from mosaic.errors import Conflict, ValidationFailed
 from mosaic.metadata.fields import NAME_RE, SYSTEM_FIELDS, FieldDef, FieldType, ObjectDef
-from mosaic.metadata.values import CURRENCY_RE, TEXT_CAPS, check_value, to_json_value
+from mosaic.metadata.values import (CURRENCY_RE, TEXT_CAPS, UnsupportedPattern, check_value,
+                                    compiled_pattern, to_json_value)
 
 FIELD_KEYS = frozenset({
     "name", "type", "label", "required", "unique", "default", "min_value", "max_value",
@@ -133,15 +134,18 @@ def _check_choices(choices: Any, errors: _Errors) -> tuple[str, ...]:
     return cleaned
 
 
-def _check_pattern(pattern: Any, errors: _Errors) -> None:
+def _check_pattern(pattern: Any, errors: _Errors, name: Any = None) -> None:
     if not isinstance(pattern, str) or not pattern or len(pattern) > MAX_PATTERN:
         errors.add("pattern", f"A pattern is a regular expression of 1 to {MAX_PATTERN} "
                               "characters.")
         return
     try:
-        re.compile(pattern)
-    except re.error as exc:
-        errors.add("pattern", f"Not a valid regular expression: {exc}.")
+        compiled_pattern(pattern)
+    except UnsupportedPattern as exc:
+        # RE2 matches in linear time; what it refuses (back-references, look-arounds, huge
+        # repetitions) could stall every tenant's writes under a backtracking engine.
+        errors.add("pattern", f"Not a valid regular expression for '{name}': {exc}. Patterns run "
+                              "on RE2 (linear time): no back-references or look-arounds.")
 
 
 def _check_options(t: FieldType, d: Mapping[str, Any], errors: _Errors) -> dict[str, Any]:
@@ -165,7 +169,7 @@ def _check_options(t: FieldType, d: Mapping[str, Any], errors: _Errors) -> dict[
         if "min_length" in out and "max_length" in out and out["min_length"] > out["max_length"]:
             errors.add("min_length", "Must not be greater than max_length.")
         if d.get("pattern") is not None:
-            _check_pattern(d["pattern"], errors)
+            _check_pattern(d["pattern"], errors, d.get("name"))
             out["pattern"] = d["pattern"]
     if t in _BOUNDED_TYPES:
         for key in ("min_value", "max_value"):

@@ -31,6 +31,7 @@ from mosaic.metadata.fields import SYSTEM_FIELDS, FieldDef, ObjectDef
 from mosaic.metadata.indexes import (CORE_JSON_COLUMN, RECORDS_JSON_COLUMN, RECORDS_TABLE,
                                      ensure_field_index)
 from mosaic.metadata.registry import ObjectRegistry
+from mosaic.metadata.required import require_values
 
 log = logging.getLogger(__name__)
 
@@ -248,12 +249,15 @@ def _next_position(session: Session, object_name: str) -> int:
 def add_field(session: Session, registry: ObjectRegistry, object_name: str,
               definition: dict) -> FieldDef:
     """Add a custom field to the tenant's object ``object_name`` (see
-    :func:`mosaic.metadata.definitions.validate_field` for the rules); indexes it if asked."""
+    :func:`mosaic.metadata.definitions.validate_field` for the rules); indexes it if asked.
+    A required field is backfilled with its default into existing records, or refused without
+    one (:func:`mosaic.metadata.required.require_values`)."""
     objects = tenant_objects(session, registry)
     obj = objects.get(object_name)
     if obj is None:
         raise NotFound(f"Unknown object '{object_name}'.")
     fdef = validate_field(definition, obj, objects.keys())
+    require_values(session, obj, fdef)
     _flush_unique(session, FieldDefinition(object=obj.name, name=fdef.name,
                                            position=_next_position(session, obj.name),
                                            definition=fdef.to_dict()),
@@ -283,13 +287,16 @@ def _custom_field_row(session: Session, obj: ObjectDef, field_name: str,
 def change_field(session: Session, registry: ObjectRegistry, object_name: str, field_name: str,
                  changes: dict) -> FieldDef:
     """Change a custom field: anything but its name and type. Existing records that violate
-    the new definition are kept; they are checked on their next write."""
+    the new definition are kept; they are checked on their next write. Making the field
+    required backfills its default into records without a value, or is refused without one."""
     objects = tenant_objects(session, registry)
     obj = objects.get(object_name)
     if obj is None:
         raise NotFound(f"Unknown object '{object_name}'.")
     row = _custom_field_row(session, obj, field_name, "changed")
     fdef = validate_field_change(obj.field(field_name), changes, obj, objects.keys())
+    if fdef.required and not obj.field(field_name).required:
+        require_values(session, obj, fdef)
     row.definition = fdef.to_dict()
     row.updated_at = utcnow()
     session.flush()
