@@ -12,6 +12,9 @@ SQL is refused in a tenant session: it cannot be scoped. Code that truly needs t
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, with_loader_criteria
@@ -20,7 +23,7 @@ from sqlalchemy.sql.elements import TextClause
 from mosaic.db.base import TenantScoped
 from mosaic.db.core_scope import TenantLeak, check_driver_sql, scope_statement
 
-__all__ = ["TenantLeak", "system_session", "tenant_session"]
+__all__ = ["TenantLeak", "system_session", "tenant_session", "unscoped"]
 
 #: the execution option that carries a tenant session's tenant to its connection
 TENANT_OPTION = "mosaic_tenant"
@@ -84,6 +87,20 @@ def _stamp_objects(session: Session, _flush_context, _instances) -> None:
     for obj in list(session.dirty) + list(session.deleted):
         if isinstance(obj, TenantScoped) and obj.tenant_id != tenant:
             raise TenantLeak("object belongs to another tenant")
+
+
+@contextmanager
+def unscoped(session: Session) -> Iterator[Connection]:
+    """The connection of ``session`` with tenant scoping lifted for the block: for SQL that
+    cannot be scoped and reads no tenant data (EXPLAIN in a test, ANALYZE). Explicit at the call
+    site, like :func:`system_session`."""
+    conn = session.connection()
+    tenant = conn._execution_options.get(TENANT_OPTION)
+    conn.execution_options(**{TENANT_OPTION: None})
+    try:
+        yield conn
+    finally:
+        conn.execution_options(**{TENANT_OPTION: tenant})
 
 
 @event.listens_for(Session, "after_begin")
