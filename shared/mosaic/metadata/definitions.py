@@ -35,7 +35,10 @@ MAX_FORMULA = 4096
 FORMULA_TYPES = ("text", "integer", "decimal", "boolean", "date", "datetime")
 MAX_PATTERN = 500
 MAX_CHOICES = 500
+#: custom fields one object may have (per tenant), and how many of them may be indexed: each
+#: index slows every write to the object's table (and the table is shared by every tenant).
 MAX_FIELDS = 500
+MAX_INDEXED_FIELDS = 20
 MAX_LABEL = 120
 MAX_HELP = 1000
 
@@ -316,11 +319,28 @@ def validate_field(definition: Any, obj: ObjectDef, known_objects: Collection[st
             raise Conflict(f"A field named '{existing.name}' already exists on {obj.name}.",
                            errors={"name": ["A field of that name already exists."]})
     errors = _Errors()
+    if len(obj.custom_fields) >= MAX_FIELDS:
+        raise ValidationFailed(f"{obj.name} already has {len(obj.custom_fields)} custom fields "
+                               f"(at most {MAX_FIELDS}).",
+                               errors={"name": [f"At most {MAX_FIELDS} custom fields per object."]})
     fdef = _validate_field(definition, obj, known_objects, errors)
+    _raise(errors, "Field definition is invalid.")
+    _check_index_cap(obj, [fdef], errors)
     _raise(errors, "Field definition is invalid.")
     fdef = _with_formula_checked(fdef, obj, errors)
     _raise(errors, "Field definition is invalid.")
     return fdef
+
+
+def _check_index_cap(obj: ObjectDef, new: list[FieldDef], errors: _Errors,
+                     replacing: str | None = None, prefix: str = "") -> None:
+    """At most :data:`MAX_INDEXED_FIELDS` indexed custom fields per object."""
+    names = {f.name for f in new}
+    kept = [f for f in obj.custom_fields if f.indexed and f.name not in names | {replacing}]
+    added = [f for f in new if f.indexed]
+    if added and len(kept) + len(added) > MAX_INDEXED_FIELDS:
+        errors.add(f"{prefix}indexed", f"{obj.name} may have at most {MAX_INDEXED_FIELDS} indexed "
+                                       f"custom fields; it has {len(kept)}.")
 
 
 def field_to_definition(fdef: FieldDef) -> dict[str, Any]:
@@ -354,6 +374,9 @@ def validate_field_change(existing: FieldDef, changes: Any, obj: ObjectDef,
         merged.pop("formula_type", None)  # inferred again from the new formula
     fdef = _validate_field(merged, obj, known_objects, errors, replacing=existing.name)
     _raise(errors, "Field change is invalid.")
+    if fdef.indexed and not existing.indexed:
+        _check_index_cap(obj, [fdef], errors, replacing=existing.name)
+        _raise(errors, "Field change is invalid.")
     fdef = _with_formula_checked(fdef, obj, errors, replacing=existing.name)
     _raise(errors, "Field change is invalid.")
     return fdef
@@ -408,6 +431,10 @@ def validate_object(definition: Any, *, service: str, taken_names: Collection[st
         errors.update(field_errors)
         if fdef is not None:
             fields.append(fdef)
+    indexed = [f for f in fields if f.indexed]
+    if len(indexed) > MAX_INDEXED_FIELDS:
+        errors.add("fields", f"At most {MAX_INDEXED_FIELDS} indexed fields per object; "
+                             f"{len(indexed)} are.")
     formulas = {f.name: f"fields.{i}." for i, f in enumerate(fields) if f.type is FieldType.FORMULA}
     if formulas and not errors:
         # A formula may read any field of the new object, also one defined after it.
