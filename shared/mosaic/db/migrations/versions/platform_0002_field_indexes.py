@@ -1,7 +1,7 @@
 """field indexes: the state of custom field indexes built in the background (issue 7)
 
-Revision ID: 0003_field_index_jobs
-Revises: 0002
+Revision ID: platform_0002_field_indexes
+Revises: platform_0001
 Create Date: 2026-12-03 11:00:00
 """
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import mosaic.db.base
 from sqlalchemy.dialects import postgresql
 
-revision = '0003_field_index_jobs'
-down_revision = '0002'
+revision = 'platform_0002_field_indexes'
+down_revision = 'platform_0001'
 branch_labels = None
 depends_on = None
 
