@@ -67,7 +67,26 @@ def _is_orm(stmt: Any) -> bool:
     return stmt._propagate_attrs.get("compile_state_plugin") == "orm"
 
 
+#: needs_scoping answers by statement structure (SQLAlchemy's cache key, which it computes for
+#: every execution anyway): the tree walk is paid once per statement shape, not per execution
+_NEEDS_SCOPING: dict = {}
+_NEEDS_SCOPING_SIZE = 4096
+
+
 def needs_scoping(stmt: ClauseElement) -> bool:
+    """:func:`_needs_scoping`, remembered per statement shape."""
+    key = stmt._generate_cache_key()
+    if key is None:
+        return _needs_scoping(stmt)
+    hit = _NEEDS_SCOPING.get(key.key)
+    if hit is None:
+        if len(_NEEDS_SCOPING) >= _NEEDS_SCOPING_SIZE:
+            _NEEDS_SCOPING.clear()
+        hit = _NEEDS_SCOPING[key.key] = _needs_scoping(stmt)
+    return hit
+
+
+def _needs_scoping(stmt: ClauseElement) -> bool:
     """Cheap pre-check: does ``stmt`` read or write a tenant table this module scopes, or hold
     textual SQL? (Only the FROM lists of its statements count: a mapped entity's alias holds
     its plain table inside, and that one is the ORM's.)"""
@@ -241,6 +260,13 @@ def scope_statement(stmt: Any, multiparams: list, params: dict, tenant: str
         raise TenantLeak("textual SQL cannot be tenant-scoped; use a SQLAlchemy expression")
     if not needs_scoping(stmt):
         return stmt, multiparams, params
+    if isinstance(stmt, Insert) and stmt.select is None and not stmt._multi_values \
+            and _is_tenant_table(stmt.table, _is_orm(stmt)) \
+            and all(isinstance(v, BindParameter) or not isinstance(v, ClauseElement)
+                    for v in (stmt._values or {}).values()):
+        # Nothing nested to scope (the common flush and executemany case): check the rows only,
+        # on a shallow copy should the VALUES need the tenant.
+        return _scope_insert(stmt._generate(), multiparams, params, tenant)
     scoper = _Scoper(tenant)
     # ORM loader options cannot be cloned (and need not be: they are the ORM's own scoping).
     options = set()

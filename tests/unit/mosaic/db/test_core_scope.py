@@ -237,3 +237,19 @@ def test_orm_statements_mixing_core_tables_are_scoped(engine):
         assert s.scalars(stmt).all() == ["a1"]
         stmt = select(Item.body).where(Item.body.in_(select(tags.c.item_body)))
         assert s.scalars(stmt).all() == ["a1"]
+
+
+def test_an_insert_whose_values_read_a_tenant_table_reads_only_the_tenants_rows(engine):
+    with tenant_session(engine, "b") as s:
+        first = select(items.c.body).where(items.c.body.in_(["a1", "b1"])).limit(1).scalar_subquery()
+        s.execute(insert(tags).values(id=new_id(), item_body=first, label="copied"))
+        s.commit()
+    with system_session(engine) as s:
+        assert s.execute(select(tags.c.tenant_id, tags.c.item_body)
+                         .where(tags.c.label == "copied")).all() == [("b", "b1")]
+
+
+def test_a_statement_shape_seen_before_is_still_scoped_for_each_tenant(engine):
+    for tenant, expected in (("a", ["a1", "a2"]), ("b", ["b1", "shared"]), ("a", ["a1", "a2"])):
+        with tenant_session(engine, tenant) as s:
+            assert sorted(s.scalars(select(items.c.body))) == expected
