@@ -4,6 +4,7 @@ Shared so that the create, import and filter benchmarks load comparable records.
 """
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
 
 TIERS = ("bronze", "silver", "gold", "platinum")
@@ -29,3 +30,23 @@ def define(client, fields=CUSTOM_FIELDS, indexed: tuple[str, ...] = ()) -> None:
     for definition in fields:
         body = {**definition, "indexed": definition["name"] in indexed}
         client.expect(client.post("metadata/objects/contact/fields", body), 201)
+    if indexed:
+        wait_for_indexes(client, indexed)
+
+
+def wait_for_indexes(client, names: tuple[str, ...], timeout: float = 120.0) -> None:
+    """Wait until the background builds of the ``names`` indexes are done (PostgreSQL builds
+    them CONCURRENTLY on the service's job timer; SQLite builds none: status null)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        objects = client.expect(client.get("metadata/objects"), 200)["items"]
+        contact = next(o for o in objects if o["name"] == "contact")
+        states = {f["name"]: f.get("index_status") for f in contact["fields"] if f["name"] in names}
+        failed = {n: s for n, s in states.items() if s == "failed"}
+        if failed:
+            raise RuntimeError(f"index builds failed: {sorted(failed)}")
+        if all(s in (None, "ready") for s in states.values()):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"index builds not done after {timeout:g} s: {states}")
+        time.sleep(0.5)

@@ -46,6 +46,11 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "MOSAIC_WEBHOOK_ALLOW": ("", "comma-separated CIDRs or host names webhooks may call although they are "
                                  "not public (loopback, private, link-local); for development and tests, "
                                  "e.g. `127.0.0.1/32`"),
+    "MOSAIC_DB_REQUEST_TIMEOUT": ("15", "PostgreSQL statement timeout of request work (RPC, HTTP), seconds "
+                                        "(0: none); a statement over it is a 503"),
+    "MOSAIC_DB_JOB_TIMEOUT": ("120", "PostgreSQL statement timeout of background automation jobs, "
+                                     "seconds (0: none; field index builds have none)"),
+    "MOSAIC_DB_IMPORT_TIMEOUT": ("600", "PostgreSQL statement timeout of CSV import batches, seconds (0: none)"),
 }
 
 @dataclass(frozen=True)
@@ -80,6 +85,9 @@ class Settings:
     jobs_interval: float = 1.0
     redis_url: str = ""
     webhook_allow: tuple[str, ...] = ()
+    db_request_timeout: float = 15.0
+    db_job_timeout: float = 120.0
+    db_import_timeout: float = 600.0
 
     @property
     def embedded(self) -> bool:
@@ -139,6 +147,9 @@ def load_settings(environ: dict | None = None) -> Settings:
         jobs_interval=float(get("MOSAIC_JOBS_INTERVAL")),
         redis_url=get("MOSAIC_REDIS_URL").strip(),
         webhook_allow=tuple(p.strip() for p in get("MOSAIC_WEBHOOK_ALLOW").split(",") if p.strip()),
+        db_request_timeout=float(get("MOSAIC_DB_REQUEST_TIMEOUT")),
+        db_job_timeout=float(get("MOSAIC_DB_JOB_TIMEOUT")),
+        db_import_timeout=float(get("MOSAIC_DB_IMPORT_TIMEOUT")),
     )
 
 

@@ -13,6 +13,7 @@ from mosaic.context import RequestContext
 from mosaic.db import get_engine, tenant_session
 from mosaic.db.engine import dispose_engines
 from mosaic.db.migrate import migrate
+from mosaic.db.tenancy import unscoped
 from mosaic.metadata.store import tenant_objects_versioned
 from mosaic.records.store import RecordStore
 from mosaic_contacts import dedup
@@ -41,7 +42,8 @@ def test_candidate_query_uses_indexes_and_finds_the_right_people(engine):
                                      "phone": f"+1 555 {i:07d}"})
         target = store.create("contact", {"first_name": "Zoe", "last_name": "Quinn", "company_name": "Acme"})
         s.commit()
-        s.connection().exec_driver_sql("ANALYZE contacts")
+        with unscoped(s) as conn:  # driver SQL is refused on a tenant connection otherwise
+            conn.exec_driver_sql("ANALYZE contacts")
 
         probe = {"first_name": "Zoë", "last_name": "Quinn", "company_name": "ACME Inc", "email": "p7@X.test",
                  "phone": "001 555 0000042"}
@@ -54,11 +56,12 @@ def test_candidate_query_uses_indexes_and_finds_the_right_people(engine):
         # because 300 rows are cheapest to scan: the question is whether indexes *can* serve
         # every branch of the OR — a branch no index serves still shows as a Seq Scan.
         [(statement, parameters)] = [(st, p) for st, p in statements if "email_key" in st and "FROM" in st]
-        s.connection().exec_driver_sql("SET enable_seqscan = off")
-        try:
-            plan = "\n".join(r[0] for r in s.connection().exec_driver_sql("EXPLAIN " + statement, parameters))
-        finally:
-            s.connection().exec_driver_sql("RESET enable_seqscan")
+        with unscoped(s) as conn:  # driver SQL is refused on a tenant connection otherwise
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            try:
+                plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
+            finally:
+                conn.exec_driver_sql("RESET enable_seqscan")
         assert "Seq Scan" not in plan, plan
         for index in ("ix_contacts_tenant_email_key", "ix_contacts_tenant_phone_key", "ix_contacts_tenant_name_key"):
             assert index in plan, plan

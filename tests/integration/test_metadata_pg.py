@@ -8,6 +8,10 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from contextlib import contextmanager
+from types import SimpleNamespace
+
+from mosaic.automation.jobs import AutomationJob, run_due_jobs
 from mosaic.db import Base, JSONType, TenantScoped, make_engine, schema_for, tenant_session
 from mosaic.localdev import ensure_database, checkout_database
 from mosaic.metadata import (METADATA_TABLES, SYSTEM_FIELDS, FieldDef, FieldType, ObjectDef,
@@ -60,7 +64,7 @@ def engine():
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema_for(SERVICE)}" CASCADE'))
         conn.execute(text(f'CREATE SCHEMA "{schema_for(SERVICE)}"'))
     with eng.begin() as conn:
-        Base.metadata.create_all(conn, tables=METADATA_TABLES)
+        Base.metadata.create_all(conn, tables=METADATA_TABLES + [AutomationJob.__table__])
         _PgBase.metadata.create_all(conn)
         _records_md.create_all(conn)
     yield eng
@@ -72,9 +76,18 @@ def clean(engine):
     """Empty tables before each test (indexes stay: they are what is under test)."""
     with engine.begin() as conn:
         for name in ("metadata_fields", "metadata_objects", "metadata_versions", "pg_widgets",
-                     "records"):
+                     "records", "field_indexes", "automation_jobs"):
             conn.execute(text(f"TRUNCATE {name}"))
     return engine
+
+
+def _build_queued(engine) -> int:
+    """Run the queued field index builds as the service's job timer does."""
+    @contextmanager
+    def open_store(tenant):
+        with tenant_session(engine, tenant) as session:
+            yield SimpleNamespace(session=session, clock=None)
+    return run_due_jobs(engine, open_store)
 
 
 def _indexes(engine, table: str) -> dict[str, str]:
@@ -97,6 +110,7 @@ def test_indexed_custom_field_gets_an_expression_index_the_planner_uses(clean):
     add_field(s, registry, "widget", {"name": "region", "type": "text", "indexed": True})
     s.commit()
     s.close()
+    assert _build_queued(clean) == 1
     indexes = _indexes(clean, "pg_widgets")
     assert "btree (tenant_id, ((custom ->> 'region'::text)))" in indexes["ix_pg_widgets_cf_region"]
     assert "USING gin (custom jsonb_path_ops)" in indexes["ix_pg_widgets_custom_gin"]
@@ -120,6 +134,7 @@ def test_custom_object_fields_index_the_records_table(clean):
         {"name": "name", "type": "text"}, {"name": "code", "type": "text", "indexed": True}]})
     s.commit()
     s.close()
+    assert _build_queued(clean) == 1
     indexes = _indexes(clean, "records")
     assert "btree (tenant_id, object, ((data ->> 'code'::text)))" in indexes["ix_records_cf_code"]
     assert "jsonb_path_ops" in indexes["ix_records_data_gin"]

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mosaic.context import RequestContext
 from mosaic.db import Base, JSONType, TenantScoped, UTCDateTime, new_id, system_session, utcnow
+from mosaic.db.engine import statement_role
 from mosaic.events.envelope import json_safe
 
 log = logging.getLogger(__name__)
@@ -266,10 +267,11 @@ def run_due_jobs(engine: Engine, open_store: OpenStore, *, now: datetime | None 
     marked failed after the 4th attempt.
     """
     now = now or utcnow()
-    handlers = known_handlers() if handlers is None else handlers
+    handlers = {**PLATFORM_HANDLERS, **(known_handlers() if handlers is None else handlers)}
     done = 0
-    for job in _claim(engine, now, limit):
-        done += _run_one(engine, open_store, job, now, handlers)
+    with statement_role("job"):  # the jobs' statement timeout, not a request's
+        for job in _claim(engine, now, limit):
+            done += _run_one(engine, open_store, job, now, handlers)
     return done
 
 
@@ -296,3 +298,11 @@ def system_context(tenant_id: str) -> RequestContext:
     """The context jobs act under: the tenant, no user, the ``system`` role (allowed everything;
     audit and events name the actor ``system``)."""
     return RequestContext(tenant_id=tenant_id, roles=SYSTEM_ROLES)
+
+
+# Kinds the platform queues outside the write pipeline, run by every runner whatever handlers it
+# is given: field index builds. Imported here, at the end (mosaic.metadata cannot import the
+# automation package: automation imports metadata).
+from mosaic.metadata.index_builds import FIELD_INDEX_JOB, build_field_index_job  # noqa: E402
+
+PLATFORM_HANDLERS: dict[str, Handler] = {FIELD_INDEX_JOB: build_field_index_job}

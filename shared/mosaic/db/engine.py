@@ -1,12 +1,57 @@
-"""Engines: green PostgreSQL (psycogreen) with a schema per service, or SQLite files."""
+"""Engines: green PostgreSQL (psycogreen) with a schema per service, or SQLite files.
+
+On PostgreSQL every statement runs under a timeout chosen by the *role* of the work it does
+(:data:`STATEMENT_ROLES`): requests get the short one as a connection default (no extra round
+trip), background jobs and imports set theirs per transaction (``SET LOCAL``) when their code
+runs inside :func:`statement_role`. A statement that runs out of time is cancelled by the server
+and raised as :class:`mosaic.errors.ServiceUnavailable` (503 problem+json, ``reason``
+``statement_timeout``), not as a server error: a type every caller across RPC knows.
+"""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
 from mosaic.config import Settings
+from mosaic.errors import ServiceUnavailable
+
+#: request: RPC and HTTP work; job: automation jobs, timers, deliveries; import: CSV imports;
+#: migration: schema changes (never timed out: an index build on a big table takes its time).
+STATEMENT_ROLES = ("request", "job", "import", "migration")
+_role: ContextVar[str] = ContextVar("mosaic_statement_role", default="request")
+#: PostgreSQL's query_canceled: statement_timeout (or an operator's pg_cancel_backend)
+_QUERY_CANCELED = "57014"
+
+
+@contextmanager
+def statement_role(role: str) -> Iterator[None]:
+    """Run the block's database transactions under ``role``'s statement timeout (per green
+    thread: a context variable)."""
+    if role not in STATEMENT_ROLES:
+        raise ValueError(f"unknown statement role {role!r}; one of {STATEMENT_ROLES}")
+    token = _role.set(role)
+    try:
+        yield
+    finally:
+        _role.reset(token)
+
+
+def current_role() -> str:
+    """The statement role of the calling green thread (``request`` unless set)."""
+    return _role.get()
+
+
+def timeouts_of(settings: Settings) -> dict[str, int]:
+    """Milliseconds per statement role from the settings (0: no timeout)."""
+    return {"request": int(settings.db_request_timeout * 1000),
+            "job": int(settings.db_job_timeout * 1000),
+            "import": int(settings.db_import_timeout * 1000),
+            "migration": 0}
 
 _engines: dict[tuple[str, str], Engine] = {}
 _lock = threading.Lock()
@@ -35,8 +80,10 @@ def _make_green() -> None:
         _green_patched = True
 
 
-def make_engine(url: str, service: str, *, pool_size: int = 20, echo: bool = False) -> Engine:
-    """A new engine for ``service``'s database at ``url``."""
+def make_engine(url: str, service: str, *, pool_size: int = 20, echo: bool = False,
+                statement_timeouts: Mapping[str, int] | None = None) -> Engine:
+    """A new engine for ``service``'s database at ``url``; on PostgreSQL with
+    ``statement_timeouts`` (milliseconds per role, see :func:`timeouts_of`) enforced."""
     if url.startswith("sqlite"):
         # Embedded mode: one connection per service file. Greenlets queue for it cooperatively
         # (the pool's lock is green under eventlet) instead of blocking the hub on SQLITE_BUSY.
@@ -69,22 +116,53 @@ def make_engine(url: str, service: str, *, pool_size: int = 20, echo: bool = Fal
     # instead of opening and closing overflow ones (a PostgreSQL backend per request).
     # No pre-ping: it is a round trip on every checkout. A connection the server dropped fails
     # one statement, and SQLAlchemy then invalidates the whole pool; recycling bounds their age.
-    return create_engine(
+    options = f"-csearch_path={schema},public"
+    if statement_timeouts:
+        options += f" -cstatement_timeout={int(statement_timeouts.get('request', 0))}"
+    engine = create_engine(
         url, echo=echo, pool_size=pool_size, max_overflow=pool_size // 2, pool_recycle=1800,
-        connect_args={"options": f"-csearch_path={schema},public"},
+        connect_args={"options": options},
     )
+    if statement_timeouts:
+        _enforce_timeouts(engine, dict(statement_timeouts))
+    return engine
+
+
+def _enforce_timeouts(engine: Engine, timeouts: dict[str, int]) -> None:
+    request = int(timeouts.get("request", 0))
+
+    @event.listens_for(engine, "begin")
+    def _role_timeout(conn):
+        ms = int(timeouts.get(_role.get(), request))
+        if ms != request and conn._execution_options.get("isolation_level") != "AUTOCOMMIT":
+            # SET LOCAL ends with the transaction: the pooled connection keeps the request
+            # default. Straight on the DBAPI cursor: psycopg2 opens the transaction with it.
+            with conn.connection.dbapi_connection.cursor() as cur:
+                cur.execute(f"SET LOCAL statement_timeout = {ms}")
+
+    @event.listens_for(engine, "handle_error")
+    def _typed_timeout(context):
+        if getattr(context.original_exception, "pgcode", None) == _QUERY_CANCELED:
+            role = _role.get()
+            limit = int(timeouts.get(role, request)) / 1000
+            raise ServiceUnavailable(
+                f"A database statement ran longer than {limit:g} s ({role} timeout) and was "
+                "cancelled; try again, or narrow the request.", reason="statement_timeout",
+                role=role, timeout=limit,
+            ) from context.sqlalchemy_exception
 
 
 def get_engine(settings: Settings, service: str) -> Engine:
     """The process-wide engine of ``service`` for these settings (created once)."""
     url = settings.database_url_for(service)
-    key = (url, service)
+    timeouts = timeouts_of(settings)
+    key = (url, service, tuple(sorted(timeouts.items())))
     with _lock:
         engine = _engines.get(key)
         if engine is None:
             from mosaic.telemetry import instrument_engine
 
-            engine = _engines[key] = make_engine(url, service)
+            engine = _engines[key] = make_engine(url, service, statement_timeouts=timeouts)
             instrument_engine(engine)  # a span per statement, in the caller's trace
         return engine
 

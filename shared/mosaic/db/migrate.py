@@ -22,7 +22,7 @@ from sqlalchemy import text
 from mosaic import services
 from mosaic.config import Settings
 from mosaic.db.base import Base
-from mosaic.db.engine import get_engine, schema_for
+from mosaic.db.engine import get_engine, schema_for, statement_role
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,9 @@ PLATFORM_TABLES = ("metadata_fields", "metadata_objects", "metadata_versions", "
                    "automation_jobs", "assignment_cursors", "notifications", "webhook_subscriptions",
                    "webhook_deliveries", "webhook_attempts",
                    # CSV import jobs
-                   "import_jobs", "import_row_errors", "import_chunks")
+                   "import_jobs", "import_row_errors", "import_chunks",
+                   # background builds of custom field indexes (issue 7)
+                   "field_indexes")
 #: the modules defining the platform's tables
 PLATFORM_MODELS = ("mosaic.metadata.store", "mosaic.records.models", "mosaic.audit", "mosaic.events.outbox",
                    "mosaic.events.consumer", "mosaic.logic.models", "mosaic.processes.models",
@@ -99,13 +101,14 @@ def alembic_config(component: str) -> Config:
 def migrate(settings: Settings, component: str, revision: str = "heads") -> None:
     """Upgrade one component's database to ``revision`` (every branch's head by default)."""
     engine = get_engine(settings, component)
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema_for(component)}"'))
-    cfg = alembic_config(component)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    with statement_role("migration"):  # no statement timeout: a migration takes its time
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema_for(component)}"'))
+        cfg = alembic_config(component)
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
     log.info("migrated %s to %s", component, revision)
 
 

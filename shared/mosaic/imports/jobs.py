@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from mosaic.context import RequestContext
 from mosaic.db import new_id, system_session, tenant_session, utcnow
+from mosaic.db.engine import statement_role
 from mosaic.errors import BadRequest, Conflict, Forbidden, MosaicError, NotFound, ValidationFailed
 from mosaic.metadata.fields import FieldType, ObjectDef
 from mosaic.metadata.registry import ObjectRegistry
@@ -273,12 +274,14 @@ def run_pending(engine, registry: ObjectRegistry, behaviours: dict, *, module: s
     """One timer tick: claim a job and work on it for up to ``budget`` seconds. Returns the job's
     status afterwards (None when there was nothing to do). ``pause`` runs between batches (the
     service passes ``eventlet.sleep`` so RPCs are served meanwhile)."""
-    claimed = claim_job(engine, worker, stale_after)
-    if claimed is None:
-        return None
-    job_id, tenant_id = claimed
-    return process_job(engine, registry, behaviours, job_id, tenant_id, module=module, worker=worker,
-                       budget=budget, pause=pause, batch_size=batch_size, threshold=threshold)
+    with statement_role("import"):  # the imports' statement timeout, not a request's
+        claimed = claim_job(engine, worker, stale_after)
+        if claimed is None:
+            return None
+        job_id, tenant_id = claimed
+        return process_job(engine, registry, behaviours, job_id, tenant_id, module=module,
+                           worker=worker, budget=budget, pause=pause, batch_size=batch_size,
+                           threshold=threshold)
 
 
 def job_context(job: ImportJob, tenant_id: str, plugins: tuple[str, ...] = ()) -> RequestContext:

@@ -15,7 +15,8 @@ from marshmallow import ValidationError
 
 from mosaic.errors import Conflict, ValidationFailed
 from mosaic.metadata.fields import NAME_RE, SYSTEM_FIELDS, FieldDef, FieldType, ObjectDef
-from mosaic.metadata.values import CURRENCY_RE, TEXT_CAPS, check_value, to_json_value
+from mosaic.metadata.values import (CURRENCY_RE, TEXT_CAPS, UnsupportedPattern, check_value,
+                                    compiled_pattern, to_json_value)
 
 FIELD_KEYS = frozenset({
     "name", "type", "label", "required", "unique", "default", "min_value", "max_value",
@@ -34,7 +35,10 @@ MAX_FORMULA = 4096
 FORMULA_TYPES = ("text", "integer", "decimal", "boolean", "date", "datetime")
 MAX_PATTERN = 500
 MAX_CHOICES = 500
+#: custom fields one object may have (per tenant), and how many of them may be indexed: each
+#: index slows every write to the object's table (and the table is shared by every tenant).
 MAX_FIELDS = 500
+MAX_INDEXED_FIELDS = 20
 MAX_LABEL = 120
 MAX_HELP = 1000
 
@@ -133,15 +137,18 @@ def _check_choices(choices: Any, errors: _Errors) -> tuple[str, ...]:
     return cleaned
 
 
-def _check_pattern(pattern: Any, errors: _Errors) -> None:
+def _check_pattern(pattern: Any, errors: _Errors, name: Any = None) -> None:
     if not isinstance(pattern, str) or not pattern or len(pattern) > MAX_PATTERN:
         errors.add("pattern", f"A pattern is a regular expression of 1 to {MAX_PATTERN} "
                               "characters.")
         return
     try:
-        re.compile(pattern)
-    except re.error as exc:
-        errors.add("pattern", f"Not a valid regular expression: {exc}.")
+        compiled_pattern(pattern)
+    except UnsupportedPattern as exc:
+        # RE2 matches in linear time; what it refuses (back-references, look-arounds, huge
+        # repetitions) could stall every tenant's writes under a backtracking engine.
+        errors.add("pattern", f"Not a valid regular expression for '{name}': {exc}. Patterns run "
+                              "on RE2 (linear time): no back-references or look-arounds.")
 
 
 def _check_options(t: FieldType, d: Mapping[str, Any], errors: _Errors) -> dict[str, Any]:
@@ -165,7 +172,7 @@ def _check_options(t: FieldType, d: Mapping[str, Any], errors: _Errors) -> dict[
         if "min_length" in out and "max_length" in out and out["min_length"] > out["max_length"]:
             errors.add("min_length", "Must not be greater than max_length.")
         if d.get("pattern") is not None:
-            _check_pattern(d["pattern"], errors)
+            _check_pattern(d["pattern"], errors, d.get("name"))
             out["pattern"] = d["pattern"]
     if t in _BOUNDED_TYPES:
         for key in ("min_value", "max_value"):
@@ -312,11 +319,28 @@ def validate_field(definition: Any, obj: ObjectDef, known_objects: Collection[st
             raise Conflict(f"A field named '{existing.name}' already exists on {obj.name}.",
                            errors={"name": ["A field of that name already exists."]})
     errors = _Errors()
+    if len(obj.custom_fields) >= MAX_FIELDS:
+        raise ValidationFailed(f"{obj.name} already has {len(obj.custom_fields)} custom fields "
+                               f"(at most {MAX_FIELDS}).",
+                               errors={"name": [f"At most {MAX_FIELDS} custom fields per object."]})
     fdef = _validate_field(definition, obj, known_objects, errors)
+    _raise(errors, "Field definition is invalid.")
+    _check_index_cap(obj, [fdef], errors)
     _raise(errors, "Field definition is invalid.")
     fdef = _with_formula_checked(fdef, obj, errors)
     _raise(errors, "Field definition is invalid.")
     return fdef
+
+
+def _check_index_cap(obj: ObjectDef, new: list[FieldDef], errors: _Errors,
+                     replacing: str | None = None, prefix: str = "") -> None:
+    """At most :data:`MAX_INDEXED_FIELDS` indexed custom fields per object."""
+    names = {f.name for f in new}
+    kept = [f for f in obj.custom_fields if f.indexed and f.name not in names | {replacing}]
+    added = [f for f in new if f.indexed]
+    if added and len(kept) + len(added) > MAX_INDEXED_FIELDS:
+        errors.add(f"{prefix}indexed", f"{obj.name} may have at most {MAX_INDEXED_FIELDS} indexed "
+                                       f"custom fields; it has {len(kept)}.")
 
 
 def field_to_definition(fdef: FieldDef) -> dict[str, Any]:
@@ -350,6 +374,9 @@ def validate_field_change(existing: FieldDef, changes: Any, obj: ObjectDef,
         merged.pop("formula_type", None)  # inferred again from the new formula
     fdef = _validate_field(merged, obj, known_objects, errors, replacing=existing.name)
     _raise(errors, "Field change is invalid.")
+    if fdef.indexed and not existing.indexed:
+        _check_index_cap(obj, [fdef], errors, replacing=existing.name)
+        _raise(errors, "Field change is invalid.")
     fdef = _with_formula_checked(fdef, obj, errors, replacing=existing.name)
     _raise(errors, "Field change is invalid.")
     return fdef
@@ -404,6 +431,10 @@ def validate_object(definition: Any, *, service: str, taken_names: Collection[st
         errors.update(field_errors)
         if fdef is not None:
             fields.append(fdef)
+    indexed = [f for f in fields if f.indexed]
+    if len(indexed) > MAX_INDEXED_FIELDS:
+        errors.add("fields", f"At most {MAX_INDEXED_FIELDS} indexed fields per object; "
+                             f"{len(indexed)} are.")
     formulas = {f.name: f"fields.{i}." for i, f in enumerate(fields) if f.type is FieldType.FORMULA}
     if formulas and not errors:
         # A formula may read any field of the new object, also one defined after it.

@@ -86,6 +86,11 @@ class FieldDef:
     column: str | None = None
     custom: bool = False
     namespace: str | None = None
+    #: state of the field's shared index on PostgreSQL (pending, building, ready, failed; None
+    #: when not indexed or where nothing is built) and the last build error. Not stored with
+    #: the definition: read from ``mosaic.metadata.index_builds`` when the tenant's view loads.
+    index_status: str | None = None
+    index_error: str | None = None
 
     @property
     def attr(self) -> str:

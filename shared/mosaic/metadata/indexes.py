@@ -5,6 +5,9 @@ An ``indexed`` custom field gets a btree expression index on ``(tenant_id, (json
 with a field of that name on that table, which is why it is never dropped when one tenant removes
 its field. Every JSON column also gets a GIN ``jsonb_path_ops`` index for containment filters.
 SQLite has neither; there these are no-ops.
+
+Indexes of fields are built in the background, ``CREATE INDEX CONCURRENTLY``; their state is a
+:class:`FieldIndex` row per index (pending, building, ready, failed), shown in the field's dict.
 """
 from __future__ import annotations
 
@@ -53,20 +56,28 @@ def storage_of(obj: ObjectDef) -> tuple[str, str | None, str, tuple[str, ...]]:
     return RECORDS_TABLE, None, RECORDS_JSON_COLUMN, ("tenant_id", "object")
 
 
-def field_index(obj: ObjectDef, field: FieldDef) -> Index:
-    """The expression :class:`Index` of a JSON-stored ``field`` of ``obj``.
+def field_index(obj: ObjectDef, field: FieldDef, *, concurrently: bool = False) -> Index:
+    """The expression :class:`Index` of a JSON-stored ``field`` of ``obj``."""
+    table_name, schema, json_col, keys = storage_of(obj)
+    return expression_index(table_name, schema, json_col, keys, field.name,
+                            concurrently=concurrently)
+
+
+def expression_index(table_name: str, schema: str | None, json_col: str, keys: tuple[str, ...],
+                     field_name: str, *, concurrently: bool = False) -> Index:
+    """The expression index of ``field_name`` in ``table_name.json_col`` after ``keys``.
 
     Built on a detached copy of the table so that the application's own ``MetaData`` (used by
     ``create_all`` and migrations) never grows run-time indexes.
     """
-    if not NAME_RE.match(field.name):
-        raise ValueError(f"not a valid field name: {field.name!r}")
-    table_name, schema, json_col, keys = storage_of(obj)
+    if not NAME_RE.match(field_name):
+        raise ValueError(f"not a valid field name: {field_name!r}")
     table = Table(table_name, MetaData(), *(Column(k, String) for k in keys),
                   Column(json_col, JSONB), schema=schema)
     # ->> with a literal key; the DDL compiler renders it as a properly quoted string literal.
-    expression = type_coerce(table.c[json_col], JSONB)[field.name].astext
-    return Index(field_index_name(table_name, field.name), *(table.c[k] for k in keys), expression)
+    expression = type_coerce(table.c[json_col], JSONB)[field_name].astext
+    return Index(field_index_name(table_name, field_name), *(table.c[k] for k in keys), expression,
+                 postgresql_concurrently=concurrently)
 
 
 def ensure_field_index(connection: Connection, obj: ObjectDef, field: FieldDef) -> str | None:
@@ -74,7 +85,9 @@ def ensure_field_index(connection: Connection, obj: ObjectDef, field: FieldDef) 
     and for column-stored fields, whose indexes belong to the service's migrations).
 
     Runs inside the caller's transaction (a savepoint guards the race where two processes create
-    the same index at once), so a metadata change and its index commit together.
+    the same index at once). Requests do not call this any more: a plain CREATE INDEX blocks
+    writes to the table for every tenant, so field changes queue a concurrent build instead
+    (:mod:`mosaic.metadata.index_builds`); this stays for tools and tests.
     """
     if connection.dialect.name != "postgresql" or field.is_column:
         return None

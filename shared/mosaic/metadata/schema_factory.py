@@ -14,6 +14,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError
 from marshmallow import fields as mf
 from marshmallow.utils import missing
+from sqlalchemy import inspect
 
 from mosaic.errors import ValidationFailed
 from mosaic.metadata.cache import LRUCache
@@ -66,14 +67,33 @@ def _is_read_only(f: FieldDef) -> bool:
     return f.read_only or f.type is FieldType.FORMULA
 
 
+def column_nullable(obj: ObjectDef, f: FieldDef) -> bool:
+    """Whether the storage of ``f`` takes NULL: a column field follows its column's
+    ``nullable`` (``email_consent``, ``is_primary``: NOT NULL with a default); JSON values
+    always may be null."""
+    if not f.is_column or obj.model is None:
+        return True
+    prop = inspect(obj.model).attrs.get(f.attr)
+    columns = getattr(prop, "columns", None)
+    if not columns or not hasattr(columns[0], "nullable"):
+        return True
+    return bool(columns[0].nullable)
+
+
 def build_schema(obj: ObjectDef) -> Schema:
-    """A new (uncached) schema instance for ``obj``'s record payloads."""
+    """A new (uncached) schema instance for ``obj``'s record payloads.
+
+    A field is nullable unless it is required or its column is NOT NULL: null for such a
+    column is refused here, naming the field, rather than by the database as a server error.
+    """
     declared: dict[str, mf.Field] = {}
     for f in obj.fields:
         if _is_read_only(f):
             declared[f.name] = ReadOnlyField()
         else:
-            declared[f.name] = TypedField(f, required=f.required, allow_none=not f.required)
+            nullable = not f.required and column_nullable(obj, f)
+            declared[f.name] = TypedField(f, required=f.required, allow_none=nullable,
+                                          error_messages={"null": "Field may not be null."})
     cls = RecordSchema.from_dict(declared, name=f"{obj.name.title().replace('_', '')}RecordSchema")
     return cls()
 

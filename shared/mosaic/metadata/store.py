@@ -28,9 +28,10 @@ from mosaic.errors import Conflict, NotFound, ValidationFailed
 from mosaic.metadata.cache import LRUCache
 from mosaic.metadata.definitions import validate_field, validate_field_change, validate_object
 from mosaic.metadata.fields import SYSTEM_FIELDS, FieldDef, ObjectDef
-from mosaic.metadata.indexes import (CORE_JSON_COLUMN, RECORDS_JSON_COLUMN, RECORDS_TABLE,
-                                     ensure_field_index)
+from mosaic.metadata.index_builds import FieldIndex, request_field_index, with_index_states
+from mosaic.metadata.indexes import CORE_JSON_COLUMN, RECORDS_JSON_COLUMN, RECORDS_TABLE
 from mosaic.metadata.registry import ObjectRegistry
+from mosaic.metadata.required import require_values
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,8 @@ class MetadataVersion(TenantScoped, Base):
     version: Mapped[int] = mapped_column(Integer, default=0)
 
 
-METADATA_TABLES = [FieldDefinition.__table__, ObjectDefinition.__table__, MetadataVersion.__table__]
+METADATA_TABLES = [FieldDefinition.__table__, ObjectDefinition.__table__, MetadataVersion.__table__,
+                   FieldIndex.__table__]
 
 #: the generic table of custom-object records (its ORM model belongs to ``mosaic.records``);
 #: only the columns this module touches, always filtered by tenant explicitly.
@@ -158,7 +160,15 @@ def _load(session: Session, registry: ObjectRegistry) -> dict[str, ObjectDef]:
             continue
         objects[row.name] = _custom_object(registry.service, row.definition,
                                            by_object.get(row.name, []))
-    return objects
+    return with_index_states(session, objects)
+
+
+def _stored(fdef: FieldDef) -> dict:
+    """The definition as stored: index state is the index's, read when the view loads."""
+    data = fdef.to_dict()
+    data.pop("index_status", None)
+    data.pop("index_error", None)
+    return data
 
 
 def tenant_objects(session: Session, registry: ObjectRegistry) -> dict[str, ObjectDef]:
@@ -248,20 +258,22 @@ def _next_position(session: Session, object_name: str) -> int:
 def add_field(session: Session, registry: ObjectRegistry, object_name: str,
               definition: dict) -> FieldDef:
     """Add a custom field to the tenant's object ``object_name`` (see
-    :func:`mosaic.metadata.definitions.validate_field` for the rules); indexes it if asked."""
+    :func:`mosaic.metadata.definitions.validate_field` for the rules); indexes it if asked.
+    A required field is backfilled with its default into existing records, or refused without
+    one (:func:`mosaic.metadata.required.require_values`)."""
     objects = tenant_objects(session, registry)
     obj = objects.get(object_name)
     if obj is None:
         raise NotFound(f"Unknown object '{object_name}'.")
     fdef = validate_field(definition, obj, objects.keys())
+    require_values(session, obj, fdef)
     _flush_unique(session, FieldDefinition(object=obj.name, name=fdef.name,
                                            position=_next_position(session, obj.name),
-                                           definition=fdef.to_dict()),
+                                           definition=_stored(fdef)),
                   f"A field named '{fdef.name}' already exists on {obj.name}.")
     _bump(session)
-    if fdef.indexed:
-        ensure_field_index(session.connection(), obj, fdef)
-    return fdef
+    status = request_field_index(session, obj, fdef)  # built in the background: index_builds
+    return fdef.evolve(index_status=status) if status else fdef
 
 
 def _custom_field_row(session: Session, obj: ObjectDef, field_name: str,
@@ -283,20 +295,22 @@ def _custom_field_row(session: Session, obj: ObjectDef, field_name: str,
 def change_field(session: Session, registry: ObjectRegistry, object_name: str, field_name: str,
                  changes: dict) -> FieldDef:
     """Change a custom field: anything but its name and type. Existing records that violate
-    the new definition are kept; they are checked on their next write."""
+    the new definition are kept; they are checked on their next write. Making the field
+    required backfills its default into records without a value, or is refused without one."""
     objects = tenant_objects(session, registry)
     obj = objects.get(object_name)
     if obj is None:
         raise NotFound(f"Unknown object '{object_name}'.")
     row = _custom_field_row(session, obj, field_name, "changed")
     fdef = validate_field_change(obj.field(field_name), changes, obj, objects.keys())
-    row.definition = fdef.to_dict()
+    if fdef.required and not obj.field(field_name).required:
+        require_values(session, obj, fdef)
+    row.definition = _stored(fdef)
     row.updated_at = utcnow()
     session.flush()
     _bump(session)
-    if fdef.indexed:
-        ensure_field_index(session.connection(), obj, fdef)
-    return fdef
+    status = request_field_index(session, obj, fdef)
+    return fdef.evolve(index_status=status) if status else fdef
 
 
 def _purge_values(session: Session, obj: ObjectDef, field_name: str) -> None:
@@ -360,12 +374,11 @@ def create_object(session: Session, registry: ObjectRegistry, definition: dict) 
                   f"An object named '{obj.name}' already exists.")
     for position, fdef in enumerate(obj.custom_fields):
         session.add(FieldDefinition(object=obj.name, name=fdef.name, position=position,
-                                    definition=fdef.to_dict()))
+                                    definition=_stored(fdef)))
     session.flush()
     _bump(session)
     for fdef in obj.custom_fields:
-        if fdef.indexed:
-            ensure_field_index(session.connection(), obj, fdef)
+        request_field_index(session, obj, fdef)
     return obj
 
 

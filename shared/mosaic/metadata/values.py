@@ -14,6 +14,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Callable
 
+import re2
 from marshmallow import ValidationError
 from marshmallow import validate as mv
 
@@ -42,10 +43,33 @@ _URL = mv.URL(relative=False, schemes={"http", "https"}, require_tld=False,
 _MAX_CHOICES_SHOWN = 20
 
 
+#: the most memory RE2 may use for one pattern (its default is 8 MiB; a field's pattern is short)
+PATTERN_MAX_MEM = 4 << 20
+
+
+class UnsupportedPattern(ValueError):
+    """A field pattern the linear-time engine cannot run (back-references, look-arounds, ...)."""
+
+
+def _re2_options() -> "re2.Options":
+    options = re2.Options()
+    options.max_mem = PATTERN_MAX_MEM
+    options.log_errors = False  # a refused pattern is the caller's 422, not a log line
+    return options
+
+
 @lru_cache(maxsize=1024)
-def compiled_pattern(pattern: str) -> re.Pattern:
-    """``pattern`` compiled once per process (definitions checked it compiles)."""
-    return re.compile(pattern)
+def compiled_pattern(pattern: str) -> "re2._Regexp":
+    """``pattern`` compiled once per process by RE2, whose matching time is linear in the value
+    (Python's ``re`` backtracks: one pattern like ``(a+)+$`` would stall a worker for every
+    tenant). Raises :class:`UnsupportedPattern` with RE2's reason for a pattern it cannot run."""
+    try:
+        return re2.compile(pattern, _re2_options())
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise UnsupportedPattern(str(reason)) from None
 
 
 def _number(value: Any, message: str) -> float | int | Decimal:
@@ -80,8 +104,16 @@ def _lengths_and_pattern(f: FieldDef, value: str) -> str:
     if limit is not None and len(value) > limit:
         messages.append(f"Longer than maximum length {limit}.")
     # fullmatch: an admin's pattern "[A-Z]{3}-\d+" describes the whole value, not a substring.
-    if f.pattern and not messages and not compiled_pattern(f.pattern).fullmatch(value):
-        messages.append(f"Does not match the pattern {f.pattern}.")
+    if f.pattern and not messages:
+        try:
+            matched = compiled_pattern(f.pattern).fullmatch(value)
+        except UnsupportedPattern:
+            # Stored before patterns were checked by RE2: refuse the value, never run the
+            # pattern under a backtracking engine.
+            raise ValidationError(f"The field's pattern {f.pattern} is no longer supported; "
+                                  "an administrator must change it.") from None
+        if not matched:
+            messages.append(f"Does not match the pattern {f.pattern}.")
     if messages:
         raise ValidationError(messages)
     return value
