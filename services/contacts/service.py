@@ -1,5 +1,6 @@
 """The contacts service: nameko entrypoints only. Each validates the caller's context, calls one
-domain function with a session, commits, and returns plain data."""
+domain function with a session and returns plain data; writes are committed, with their request
+id, by :func:`~mosaic.request_log.write_once`."""
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -10,6 +11,7 @@ from mosaic.events.consumer import domain_events
 from mosaic.imports.service import ImportsService
 from mosaic.plugins import get_host
 from mosaic.records.service import RecordService
+from mosaic.request_log import write_once
 from mosaic.telemetry import Tracing
 from mosaic_contacts import merge as merging, timeline as timelines
 from mosaic_contacts.dependencies import contacts_records
@@ -34,13 +36,12 @@ class ContactsService(RecordService, ImportsService):
         return timelines.timeline(self.data.store(), object_name, record_id, cursor, limit)
 
     @rpc
+    @write_once
     def merge(self, object_name, record_id, payload):
         self.ctx.tenant()
         body = load(MergeSchema(), payload)
         store = self.data.store()
-        record = merging.merge(store, object_name, record_id, body["merged_ids"], body["pick"])
-        store.session.commit()
-        return record
+        return merging.merge(store, object_name, record_id, body["merged_ids"], body["pick"])
 
     @rpc
     def view_360(self, contact_id):

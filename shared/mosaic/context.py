@@ -7,14 +7,14 @@ arguments, so a caller cannot forge a tenant by passing one.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from nameko.extensions import DependencyProvider
 
 from mosaic.errors import Forbidden, NotFound, Unauthorized
 
-KEYS = ("tenant_id", "user_id", "roles", "modules", "plugins", "traceparent", "api_key_id")
+KEYS = ("tenant_id", "user_id", "roles", "modules", "plugins", "traceparent", "api_key_id", "request_id")
 
 
 def _split(value: Any) -> tuple[str, ...]:
@@ -36,6 +36,9 @@ class RequestContext:
     plugins: tuple[str, ...] = ()
     traceparent: str | None = None
     api_key_id: str | None = None
+    #: names one write for :mod:`mosaic.request_log`: the same id twice is the same write (a
+    #: redelivery or a client's retry), answered with the first outcome instead of running again
+    request_id: str | None = None
 
     def to_nameko(self) -> dict[str, str]:
         """Context data for a nameko call; lists are comma-joined so any AMQP header table holds them."""
@@ -47,6 +50,7 @@ class RequestContext:
             "plugins": ",".join(self.plugins),
             "traceparent": self.traceparent,
             "api_key_id": self.api_key_id,
+            "request_id": self.request_id,
         }
         return {k: v for k, v in data.items() if v not in (None, "")}
 
@@ -62,12 +66,16 @@ class RequestContext:
             plugins=_split(data.get("plugins")),
             traceparent=data.get("traceparent") or None,
             api_key_id=data.get("api_key_id") or None,
+            request_id=data.get("request_id") or None,
         )
 
     def with_trace(self, traceparent: str | None) -> "RequestContext":
         """The same context carrying another trace parent."""
-        return RequestContext(self.tenant_id, self.user_id, self.roles, self.modules, self.plugins,
-                              traceparent, self.api_key_id)
+        return replace(self, traceparent=traceparent)
+
+    def with_request(self, request_id: str | None) -> "RequestContext":
+        """The same context naming another write (see :mod:`mosaic.request_log`)."""
+        return replace(self, request_id=request_id)
 
     @property
     def actor(self) -> str:

@@ -36,12 +36,14 @@ PLATFORM_TABLES = ("metadata_fields", "metadata_objects", "metadata_versions", "
                    # CSV import jobs
                    "import_jobs", "import_row_errors", "import_chunks",
                    # background builds of custom field indexes (issue 7)
-                   "field_indexes")
+                   "field_indexes",
+                   # writes take effect once: each write's request id and outcome (issue 7)
+                   "request_log")
 #: the modules defining the platform's tables
 PLATFORM_MODELS = ("mosaic.metadata.store", "mosaic.records.models", "mosaic.audit", "mosaic.events.outbox",
                    "mosaic.events.consumer", "mosaic.logic.models", "mosaic.processes.models",
                    "mosaic.automation.jobs", "mosaic.automation.execute", "mosaic.automation.notifications",
-                   "mosaic.webhooks.models", "mosaic.imports.models")
+                   "mosaic.webhooks.models", "mosaic.imports.models", "mosaic.request_log")
 
 
 def load_models() -> None:

@@ -9,6 +9,7 @@ from nameko.timer import timer
 
 from mosaic.entrypoints import rpc
 from mosaic.imports import export, jobs
+from mosaic.request_log import write_once
 
 
 class ImportsService:
@@ -16,36 +17,36 @@ class ImportsService:
     paged exports of the service's objects (``ctx`` and ``data`` come from the service class)."""
 
     @rpc
+    @write_once
     def import_start(self, object_name, policy="skip", filename=None, header=None, forbidden=None):
         """Open an import job after checking the CSV header; the gateway then sends the chunks."""
         self.ctx.tenant()
         store = self.data.store()
         job = jobs.start_import(store, object_name, policy, filename, header, forbidden)
-        store.session.commit()
         return job
 
     @rpc
+    @write_once
     def import_chunk(self, job_id, seq, text, rows=0):
         """Store one piece (whole CSV records, no header) of an upload."""
         ctx = self.ctx.tenant()
         result = jobs.add_chunk(self.data.session, ctx, job_id, seq, text, rows)
-        self.data.session.commit()
         return result
 
     @rpc
+    @write_once
     def import_commit(self, job_id, total_rows):
         """Queue an uploaded job; the ``run_imports`` timer processes it."""
         ctx = self.ctx.tenant()
         job = jobs.commit_import(self.data.session, ctx, job_id, total_rows)
-        self.data.session.commit()
         return job
 
     @rpc
+    @write_once
     def import_abort(self, job_id, reason=None):
         """Give up an unfinished upload."""
         ctx = self.ctx.tenant()
         job = jobs.abort_import(self.data.session, ctx, job_id, reason)
-        self.data.session.commit()
         return job
 
     @rpc

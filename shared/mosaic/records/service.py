@@ -4,7 +4,9 @@ import, the background timers of the low-code runtime, and plugins' event handle
 
 A service subclasses :class:`RecordService` and declares ``name``, ``ctx = Tenancy(module=...)``
 and ``data = Records(...)``; it adds only what is special about its own objects. Entry points
-are thin: they check the context, call one domain function with the worker's store, commit.
+are thin: they check the context and call one domain function with the worker's store; a write's
+:func:`~mosaic.request_log.write_once` commits it with its request id, so a redelivered or retried
+request is answered with the first outcome instead of running twice.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from mosaic.errors import ValidationFailed
 from mosaic.events.log import events_since
 from mosaic.logic import definitions as logic_defs
 from mosaic.metadata import store as metadata
+from mosaic.request_log import write_once
 from mosaic.records.store import Behaviour
 from mosaic.logic.secrets import public_definition
 from mosaic.webhooks.egress import egress_policy
@@ -64,38 +67,38 @@ class RecordService:
         return out
 
     @rpc
+    @write_once
     def add_field(self, object_name, definition):
         self.ctx.require_role("admin")
         self._refuse_plugin_object(object_name)
         fd = metadata.add_field(self.data.session, self.data.registry, object_name, definition)
-        self.data.session.commit()
         return fd.to_dict()
 
     @rpc
+    @write_once
     def change_field(self, object_name, field_name, changes):
         self.ctx.require_role("admin")
         fd = metadata.change_field(self.data.session, self.data.registry, object_name, field_name, changes)
-        self.data.session.commit()
         return fd.to_dict()
 
     @rpc
+    @write_once
     def remove_field(self, object_name, field_name):
         self.ctx.require_role("admin")
         metadata.remove_field(self.data.session, self.data.registry, object_name, field_name)
-        self.data.session.commit()
 
     @rpc
+    @write_once
     def create_object(self, definition):
         self.ctx.require_role("admin")
         obj = metadata.create_object(self.data.session, self.data.registry, definition)
-        self.data.session.commit()
         return obj.to_dict()
 
     @rpc
+    @write_once
     def delete_object(self, name, force=False):
         self.ctx.require_role("admin")
         metadata.delete_object(self.data.session, self.data.registry, name, force=bool(force))
-        self.data.session.commit()
 
     def _refuse_plugin_object(self, object_name):
         """Fields on a plugin's object are the plugin's to declare (its next version may add the
@@ -118,6 +121,7 @@ class RecordService:
         return self.data.store().get(object_name, record_id, fields)
 
     @rpc
+    @write_once
     def create_record(self, object_name, data, dedup_policy="block"):
         """Create a record. The object's duplicate rule (``Behaviour.duplicates``) runs before
         the insert: an exact duplicate is a 409 unless ``dedup_policy`` is ``allow``; look-alikes
@@ -125,7 +129,6 @@ class RecordService:
         self.ctx.tenant()
         store = self.data.store()
         result = store.create_checked(object_name, data, dedup_policy)
-        store.session.commit()
         return result
 
     @rpc
@@ -143,19 +146,19 @@ class RecordService:
                                     exclude_id=record_id)
 
     @rpc
+    @write_once
     def update_record(self, object_name, record_id, data, expected_version=None):
         self.ctx.tenant()
         store = self.data.store()
         record = store.update(object_name, record_id, data, expected_version)
-        store.session.commit()
         return record
 
     @rpc
+    @write_once
     def delete_record(self, object_name, record_id, expected_version=None):
         self.ctx.tenant()
         store = self.data.store()
         store.delete(object_name, record_id, expected_version)
-        store.session.commit()
 
     @rpc
     def record_history(self, object_name, record_id, cursor=None, limit=50):
@@ -168,6 +171,7 @@ class RecordService:
 
     # -- processes --------------------------------------------------------------------------------
     @rpc
+    @write_once
     def transition(self, object_name, record_id, payload):
         """Move a record along its process (or ask for approval)."""
         from mosaic.processes import engine as processes
@@ -178,10 +182,10 @@ class RecordService:
         result = processes.transition(store, object_name, record_id, to=body.get("to"),
                                       transition=body.get("transition"), comment=body.get("comment"),
                                       process=body.get("process"), expected_version=body.get("expected_version"))
-        store.session.commit()
         return result
 
     @rpc
+    @write_once
     def decide(self, object_name, record_id, verdict, payload=None):
         """Approve or reject a record's pending transition."""
         from mosaic.processes import approvals as processes
@@ -193,7 +197,6 @@ class RecordService:
         if fn is None:
             raise ValidationFailed("verdict must be approve or reject", errors={"verdict": ["approve or reject"]})
         result = fn(store, object_name, record_id, comment=body.get("comment"), process=body.get("process"))
-        store.session.commit()
         return result
 
     @rpc
@@ -232,6 +235,7 @@ class RecordService:
         return [public_definition(d, admin=admin) for d in own + plugin]
 
     @rpc
+    @write_once
     def put_definition(self, kind, definition):
         self.ctx.require_role("admin")
         store = self.data.store()
@@ -239,14 +243,13 @@ class RecordService:
         stored = logic_defs.put_definition(store.session, store.objects, kind, definition, processes=processes,
                                            box=secret_box(self.data.settings),
                                            policy=egress_policy(self.data.settings))
-        store.session.commit()
         return stored
 
     @rpc
+    @write_once
     def delete_definition(self, kind, name):
         self.ctx.require_role("admin")
         logic_defs.delete_definition(self.data.session, kind, name)
-        self.data.session.commit()
 
     # -- notifications ------------------------------------------------------------------------------
     @rpc
@@ -259,12 +262,12 @@ class RecordService:
                                       int(limit), cursor)
 
     @rpc
+    @write_once
     def mark_notifications_read(self, ids):
         from mosaic.automation import notifications
 
         ctx = self.ctx.tenant()
         count = notifications.mark_read(self.data.session, ctx.user_id, ctx.roles, list(ids or ()))
-        self.data.session.commit()
         return {"marked": count}
 
     # -- webhook subscriptions ----------------------------------------------------------------------
@@ -284,6 +287,7 @@ class RecordService:
         return subs.subscription_out(subs.get_subscription(self.data.session, sub_id))
 
     @rpc
+    @write_once(redact=("secret",))
     def create_webhook(self, data, sub_id=None, secret=None):
         """Subscribe; the answer carries the secret (shown to the admin this once)."""
         from mosaic.webhooks import subscriptions as subs
@@ -291,26 +295,25 @@ class RecordService:
         self.ctx.require_role("admin")
         row, secret = subs.create_subscription(self.data.session, data, sub_id=sub_id, secret=secret,
                                                policy=egress_policy(self.data.settings))
-        self.data.session.commit()
         return {**subs.subscription_out(row), "secret": secret}
 
     @rpc
+    @write_once(redact=("secret",))
     def update_webhook(self, sub_id, data, secret=None):
         from mosaic.webhooks import subscriptions as subs
 
         self.ctx.require_role("admin")
         row, rotated = subs.update_subscription(self.data.session, sub_id, data, secret=secret,
                                                 policy=egress_policy(self.data.settings))
-        self.data.session.commit()
         return {**subs.subscription_out(row), **({"secret": rotated} if rotated else {})}
 
     @rpc
+    @write_once
     def delete_webhook(self, sub_id):
         from mosaic.webhooks import subscriptions as subs
 
         self.ctx.require_role("admin")
         subs.delete_subscription(self.data.session, sub_id)
-        self.data.session.commit()
 
     @rpc
     def webhook_deliveries(self, sub_id, limit=50, cursor=None, status=None):
@@ -367,7 +370,9 @@ class RecordService:
     @timer(interval=3600)
     def purge_finished_work(self):
         """Drop finished automation jobs and webhook deliveries older than :data:`KEEP_FINISHED`
-        (a job's key keeps its trigger from firing twice: far longer than any trigger recurs)."""
+        (a job's key keeps its trigger from firing twice: far longer than any trigger recurs), and
+        write outcomes past the request log's retention."""
+        from mosaic import request_log
         from mosaic.automation.jobs import purge_finished
         from mosaic.db import utcnow
         from mosaic.webhooks.delivery import purge_deliveries
@@ -375,6 +380,7 @@ class RecordService:
         before = utcnow() - KEEP_FINISHED
         purge_finished(self.data.engine, before)
         purge_deliveries(self.data.engine, before)
+        request_log.purge(self.data.engine, utcnow() - request_log.RETENTION)
 
     @timer(interval=30)
     def run_scheduled_rules(self):
