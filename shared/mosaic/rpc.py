@@ -13,6 +13,11 @@ queue), a proxy that failed a call is dropped, and after a broker failure the id
 checked at once and the broken ones dropped. Each broker failure reaches the caller as :class:`~mosaic.errors.ServiceUnavailable`
 with a ``retry_after`` (the gateway answers 503 with ``Retry-After``), never as a bare exception;
 the next call connects afresh, so the pool recovers by itself once the broker is back.
+
+Requests expire with the caller's timeout (AMQP per-message ``expiration``): a request that
+waited in the queue longer than its caller waits (the service was down) is dropped by the broker,
+not run later behind the caller's back. The caller's ``request_id`` travels in the context data
+(``mosaic.request_log``), so a retry of a timed-out write is answered, not applied twice.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from typing import Any, Iterable
 from amqp.exceptions import AMQPError
 from kombu.exceptions import KombuError
 from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
+from nameko.rpc import ServiceProxy
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from mosaic.context import RequestContext
@@ -176,6 +182,11 @@ class RpcPool:
         for standalone in keep:
             self._idle.put(standalone)
 
+    def _expiring(self, standalone: ClusterRpcProxy, service: str) -> ServiceProxy:
+        """``standalone``'s proxy of ``service`` whose requests expire when this pool stops waiting
+        (kombu takes the TTL in seconds)."""
+        return ServiceProxy(standalone._worker_ctx, service, standalone._reply_listener, expiration=self.timeout)
+
     def call(self, service: str, method: str, ctx: RequestContext | None, *args: Any, **kwargs: Any) -> Any:
         """Call ``service.method`` carrying ``ctx`` as nameko context data; typed errors come back typed."""
         with span(f"rpc {service}.{method}", kind="client",
@@ -184,8 +195,7 @@ class RpcPool:
             try:
                 with self._checkout() as standalone:
                     standalone._worker_ctx.data = dict(data)
-                    proxy = standalone._proxy
-                    return getattr(getattr(proxy, service), method)(*args, **kwargs)
+                    return getattr(self._expiring(standalone, service), method)(*args, **kwargs)
             except RemoteError as exc:
                 typed = from_remote(exc.exc_type, exc.value)
                 if typed is not None:
