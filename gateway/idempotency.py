@@ -8,10 +8,19 @@ answers the retry with the first attempt's response instead of creating a second
 - same key, same request: the stored response is replayed with ``Idempotent-Replayed: true``;
 - same key, another request (method, path, caller or body differ): 422;
 - same key while the first is still running: 409;
-- a first attempt that fails with a 5xx (or crashes) frees the key, so the retry runs for real.
+- a first attempt that fails with a 5xx (an RPC timeout, a crash) has an *unknown* outcome: the
+  write may have run in the service or may still run. The key stays reserved for that request and
+  a retry with it resolves the outcome: the view runs again, its RPCs carrying the same request ids
+  (:func:`request_id`), so the service answers the stored result if the write ran, or runs it now
+  (:mod:`mosaic.request_log`). A reservation whose process died (:data:`ABANDONED_AFTER`) is
+  resolved the same way.
 
-Keys are scoped per tenant (the operator API has its own scope) and live 24 hours; older records
-are ignored and :func:`purge_expired` deletes them.
+Every RPC a view makes carries a request id: derived from the key (scoped to tenant and
+principal) when there is one, else made per HTTP request, so a redelivered RPC runs once too.
+Stored responses keep ``Location``, ``ETag`` and ``X-Possible-Duplicates``; a secret a response
+carries (a webhook's signing secret, an API key) is stored blanked, and a replay says it was shown
+once. Keys are scoped per tenant (the operator API has its own scope) and live 24 hours; older
+records are ignored and :func:`purge_expired` deletes them.
 """
 from __future__ import annotations
 
@@ -21,12 +30,13 @@ from functools import wraps
 from typing import Callable
 
 from flask import Response, current_app, g, jsonify, request
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mosaic.db import new_id, system_session, utcnow
 from mosaic.errors import BadRequest, Conflict, MosaicError, ValidationFailed
+from mosaic.request_log import redact
 from mosaic_gateway import auth
 from mosaic_gateway.models import IdempotencyRecord
 
@@ -35,8 +45,12 @@ MAX_KEY_LENGTH = 200
 RETENTION = timedelta(hours=24)
 #: a reservation this old without an outcome belongs to a process that died mid-request.
 ABANDONED_AFTER = timedelta(minutes=5)
-_KEPT_HEADERS = ("Location", "Content-Type")
+_KEPT_HEADERS = ("Location", "Content-Type", "ETag", "X-Possible-Duplicates")
+#: response fields never stored in clear (POST /webhooks' signing secret, POST /admin/api-keys')
+SECRET_FIELDS = ("secret",)
 OPERATOR_SCOPE = "_operator"
+#: a stored status from here up is an unknown outcome, resolved by a retry with the same key
+UNKNOWN_FROM = 500
 
 
 def _scope() -> tuple[str, str] | None:
@@ -68,6 +82,23 @@ def _replay(record: IdempotencyRecord) -> Response:
     return response
 
 
+def request_id(service: str, method: str) -> str:
+    """The request id of this HTTP request's next call of ``service.method``: the same on every
+    attempt of the request (a retry with its ``Idempotency-Key`` calls in the same order), another
+    for each call, so a view writing twice names two writes."""
+    base = g.get("mosaic_request_base")
+    if base is None:  # no key: one id per HTTP request still makes a redelivered RPC run once
+        base = g.mosaic_request_base = "r:" + new_id()
+    calls = g.setdefault("mosaic_request_calls", {})
+    n = calls[(service, method)] = calls.get((service, method), 0) + 1
+    return f"{base}:{method}" if n == 1 else f"{base}:{method}:{n}"
+
+
+def _key_base(principal: str, key: str) -> str:
+    """The request id prefix of a key: the key scoped to its principal (services scope by tenant)."""
+    return "k:" + hashlib.sha256(f"{principal}\n{key}".encode()).hexdigest()[:40]
+
+
 def _answer_existing(record: IdempotencyRecord, req_hash: str) -> Response:
     if record.request_hash != req_hash:
         raise ValidationFailed("this Idempotency-Key was used for a different request",
@@ -75,6 +106,21 @@ def _answer_existing(record: IdempotencyRecord, req_hash: str) -> Response:
     if record.status is None:
         raise Conflict("a request with this Idempotency-Key is still being processed")
     return _replay(record)
+
+
+def _resolve(session: Session, record: IdempotencyRecord, req_hash: str, now) -> bool:
+    """Take over a reservation whose outcome is unknown, for the same request only; False if a
+    concurrent retry took it first."""
+    if record.request_hash != req_hash:
+        raise ValidationFailed("this Idempotency-Key was used for a different request",
+                               errors={HEADER: ["reused with a different request"]})
+    same = (IdempotencyRecord.id == record.id, IdempotencyRecord.created_at == record.created_at,
+            IdempotencyRecord.status.is_(None) if record.status is None
+            else IdempotencyRecord.status == record.status)
+    taken = session.execute(update(IdempotencyRecord).where(*same).values(
+        status=None, response=None, headers={}, created_at=now)).rowcount == 1
+    session.commit()
+    return taken
 
 
 def _reserve(session: Session, scope: str, key: str, req_hash: str) -> Response | None:
@@ -86,7 +132,16 @@ def _reserve(session: Session, scope: str, key: str, req_hash: str) -> Response 
     if record is not None:
         expired = record.created_at < now - RETENTION
         abandoned = record.status is None and record.created_at < now - ABANDONED_AFTER
-        if not (expired or abandoned):
+        unknown = record.status is not None and record.status >= UNKNOWN_FROM
+        if not expired:
+            if not (abandoned or unknown):
+                return _answer_existing(record, req_hash)
+            if _resolve(session, record, req_hash, now):
+                return None
+            session.expire_all()  # a concurrent retry resolves it: answer as it stands now
+            record = session.scalar(stmt)
+            if record is None:
+                raise Conflict("a request with this Idempotency-Key is still being processed")
             return _answer_existing(record, req_hash)
         session.delete(record)
         session.flush()
@@ -99,24 +154,25 @@ def _reserve(session: Session, scope: str, key: str, req_hash: str) -> Response 
         # Another request reserved the same key between our read and our insert.
         session.rollback()
         record = session.scalar(stmt)
-        if record is None:  # it already failed and freed the key; let the client retry
+        if record is None:  # purged meanwhile; let the client retry
             raise Conflict("a request with this Idempotency-Key is still being processed") from None
         return _answer_existing(record, req_hash)
     return None
 
 
-def _finish(scope: str, key: str, status: int | None, body=None, headers=None) -> None:
-    """Store the outcome, or free the key when ``status`` is None (5xx, crash)."""
+def _finish(scope: str, key: str, status: int, body=None, headers=None) -> None:
+    """Store the outcome (a 5xx one stays open to resolution), secrets blanked."""
     engine = current_app.extensions["mosaic"]["engine"]
     where = (IdempotencyRecord.tenant_id == scope, IdempotencyRecord.key == key)
     with system_session(engine) as session:
-        if status is None:
-            session.execute(delete(IdempotencyRecord).where(*where))
-        else:
-            record = session.scalar(select(IdempotencyRecord).where(*where))
-            if record is not None:
-                record.status, record.response, record.headers = status, body, headers or {}
+        record = session.scalar(select(IdempotencyRecord).where(*where))
+        if record is not None:
+            record.status, record.response = status, redact(body, SECRET_FIELDS)
+            record.headers = headers or {}
         session.commit()
+
+
+_PROBLEM = {"Content-Type": "application/problem+json"}
 
 
 def idempotent(view: Callable) -> Callable:
@@ -134,6 +190,7 @@ def idempotent(view: Callable) -> Callable:
                              errors={HEADER: [f"1 to {MAX_KEY_LENGTH} characters"]})
         tenant, principal = scope
         req_hash = request_hash(principal)
+        g.mosaic_request_base = _key_base(principal, key)
         engine = current_app.extensions["mosaic"]["engine"]
         # Close the request's sessions first: on SQLite the gateway has one connection.
         auth.close_request_sessions()
@@ -144,23 +201,18 @@ def idempotent(view: Callable) -> Callable:
         try:
             response = current_app.make_response(view(*args, **kwargs))
         except MosaicError as err:
+            # A refusal is the answer to this request (a retry gets the same one); a 5xx is an
+            # unknown outcome a retry resolves.
             auth.close_request_sessions()
-            if err.status >= 500:
-                _finish(tenant, key, None)
-            else:  # a refusal is the answer to this request: a retry gets the same one
-                _finish(tenant, key, err.status, err.to_problem(),
-                        {"Content-Type": "application/problem+json"})
+            _finish(tenant, key, err.status, err.to_problem(), _PROBLEM)
             raise
         except BaseException:
             auth.close_request_sessions()
-            _finish(tenant, key, None)
+            _finish(tenant, key, 500, MosaicError().to_problem(), _PROBLEM)
             raise
         auth.close_request_sessions()
-        if response.status_code >= 500:
-            _finish(tenant, key, None)
-        else:
-            kept = {h: response.headers[h] for h in _KEPT_HEADERS if h in response.headers}
-            _finish(tenant, key, response.status_code, response.get_json(silent=True), kept)
+        kept = {h: response.headers[h] for h in _KEPT_HEADERS if h in response.headers}
+        _finish(tenant, key, response.status_code, response.get_json(silent=True), kept)
         return response
     return wrapper
 

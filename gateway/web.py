@@ -7,7 +7,7 @@ from flask import current_app, json, request
 from mosaic.errors import BadRequest, Forbidden, PayloadTooLarge, PreconditionFailed
 from mosaic.metadata.fields import ObjectDef
 from mosaic.telemetry import current_traceparent
-from mosaic_gateway import auth
+from mosaic_gateway import auth, idempotency
 
 MAX_FILTER = 4096
 
@@ -26,8 +26,10 @@ def context():
 
 
 def call(service: str, method: str, *args, **kwargs):
-    """An RPC on behalf of the authenticated caller."""
-    return rpc().call(service, method, context(), *args, **kwargs)
+    """An RPC on behalf of the authenticated caller, naming its write by a request id that is the
+    same on every attempt of an ``Idempotency-Key`` request (see :func:`idempotency.request_id`)."""
+    ctx = context().with_request(idempotency.request_id(service, method))
+    return rpc().call(service, method, ctx, *args, **kwargs)
 
 
 def json_body() -> dict:

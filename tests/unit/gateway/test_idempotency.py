@@ -25,7 +25,7 @@ def _count(name: str) -> int:
 @idempotent
 def create_thing():
     n = _count("things")
-    return {"n": n, "echo": request.get_json()}, 201, {"Location": f"/probe/things/{n}"}
+    return {"n": n, "echo": request.get_json()}, 201, {"Location": f"/probe/things/{n}", "ETag": '"1"'}
 
 
 @probe.post("/probe/flaky")
@@ -44,6 +44,28 @@ def crash():
     if _count("crash") == 1:
         raise RuntimeError("boom")
     return {"n": calls["crash"]}, 201
+
+
+seen: list[str] = []
+
+
+@probe.post("/probe/ids")
+@auth.login_required
+@idempotent
+def ids():
+    """Three calls, two of one method: the request ids their RPCs would carry."""
+    for service, method in (("contacts", "create_record"), ("contacts", "create_record"), ("sales", "x")):
+        seen.append(idempotency.request_id(service, method))
+    if _count("ids") == 1:
+        raise ServiceUnavailable("the contacts service did not answer in time")
+    return {"n": calls["ids"]}, 201
+
+
+@probe.post("/probe/secret")
+@auth.login_required
+@idempotent
+def secret():
+    return {"id": f"sub-{_count('secret')}", "secret": "whsec_plain"}, 201
 
 
 @probe.post("/probe/refuse")
@@ -150,18 +172,63 @@ def test_records_older_than_a_day_are_ignored_and_purged(client, engine, headers
         assert idempotency.purge_expired(s) == 0
 
 
-def test_5xx_frees_the_key(client, headers):
+def test_5xx_keeps_the_key_and_a_retry_resolves_it(client, headers):
     assert post(client, "/probe/flaky", {}, headers).status_code == 503
     r = post(client, "/probe/flaky", {}, headers)
     assert r.status_code == 201 and r.get_json() == {"n": 2} and "Idempotent-Replayed" not in r.headers
+    again = post(client, "/probe/flaky", {}, headers)  # resolved: now a plain replay
+    assert again.get_json() == {"n": 2} and again.headers["Idempotent-Replayed"] == "true"
 
 
-def test_crash_frees_the_key(client, engine, headers):
+def test_unknown_outcome_stays_reserved_for_its_request(client, headers):
+    assert post(client, "/probe/flaky", {"a": 1}, headers).status_code == 503
+    r = post(client, "/probe/flaky", {"a": 2}, headers)  # not free: another body is another request
+    assert r.status_code == 422 and calls["flaky"] == 1
+
+
+def test_crash_keeps_the_key_and_a_retry_resolves_it(client, engine, headers):
     with pytest.raises(RuntimeError):  # TESTING propagates exceptions instead of answering 500
         post(client, "/probe/crash", {}, headers)
     with system_session(engine) as s:
-        assert s.scalar(select(IdempotencyRecord)) is None
+        assert s.scalar(select(IdempotencyRecord.status)) == 500
     assert post(client, "/probe/crash", {}, headers).get_json() == {"n": 2}
+
+
+def test_retries_of_one_key_share_request_ids(client, headers):
+    seen.clear()
+    post(client, "/probe/ids", {}, headers, key="ids-1")
+    first = list(seen)
+    post(client, "/probe/ids", {}, headers, key="ids-1")  # the retry (503 first time) runs again
+    post(client, "/probe/ids", {}, headers, key="ids-2")
+    post(client, "/probe/ids", {}, headers, key=None)
+    post(client, "/probe/ids", {}, headers, key=None)
+    assert len(first) == 3 and len(set(first)) == 3  # each call of a request has its own id
+    assert seen[3:6] == first
+    others = [seen[6:9], seen[9:12], seen[12:15]]
+    assert all(not set(o) & set(first) for o in others) and len({tuple(o) for o in others}) == 3
+
+
+def test_request_ids_of_a_key_are_scoped_to_the_principal():
+    assert idempotency._key_base("user:a", "k") != idempotency._key_base("user:b", "k")
+    assert idempotency._key_base("user:a", "k") == idempotency._key_base("user:a", "k")
+
+
+def test_secrets_are_stored_blanked_and_a_replay_says_so(client, engine, headers):
+    first = post(client, "/probe/secret", {}, headers)
+    assert first.get_json()["secret"] == "whsec_plain"
+    with system_session(engine) as s:
+        stored = s.scalar(select(IdempotencyRecord.response))
+    assert "whsec_plain" not in str(stored)
+    again = post(client, "/probe/secret", {}, headers)
+    body = again.get_json()
+    assert again.status_code == 201 and body["secret"] is None and "shown once" in body["redacted"]["secret"]
+    assert body["id"] == first.get_json()["id"]
+
+
+def test_a_replay_keeps_the_etag(client, headers):
+    first = post(client, "/probe/things", {"a": 1}, headers)
+    again = post(client, "/probe/things", {"a": 1}, headers)
+    assert first.headers["ETag"] == again.headers["ETag"] == '"1"'
 
 
 def test_4xx_outcome_is_replayed(client, headers):
