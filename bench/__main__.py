@@ -26,6 +26,7 @@ BENCHMARKS = {
     "green": "bench.green",
     "get": "bench.get_contact",
     "create": "bench.create_contact",
+    "once": "bench.write_once",
     "rules": "bench.create_rules",
     "filter": "bench.filter_list",
     "import": "bench.import_contacts",
