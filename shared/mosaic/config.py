@@ -29,7 +29,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "MOSAIC_MAX_UPLOAD": ("209715200", "largest CSV upload, bytes"),
     "MOSAIC_MAX_PAGE": ("500", "largest page size a list may ask for"),
     "MOSAIC_RPC_POOL": ("64", "pooled RPC proxies in the gateway"),
-    "MOSAIC_RPC_TIMEOUT": ("30", "RPC reply timeout, seconds"),
+    "MOSAIC_RPC_TIMEOUT": ("30", "RPC reply timeout, seconds; a request still queued after it expires unrun"),
     "MOSAIC_DEDUP_THRESHOLD": ("90", "fuzzy name + company duplicate threshold, 0-100 (rapidfuzz)"),
     "MOSAIC_RELAY_BATCH": ("500", "outbox rows the relay claims per batch"),
     "MOSAIC_RELAY_INTERVAL": ("0.2", "relay poll interval when the outbox is empty, seconds"),
