@@ -71,6 +71,9 @@ def _pool_with(monkeypatch, error: BaseException | None, healthy: bool = True) -
         return standalone
 
     monkeypatch.setattr(pool, "_new", new)
+    # the stand-in's own proxy instead of a real expiring ServiceProxy (tested on RabbitMQ in
+    # tests/integration/test_request_log_pg.py)
+    monkeypatch.setattr(pool, "_expiring", lambda standalone, service: getattr(standalone._proxy, service))
     monkeypatch.setattr(rpc_module, "proxy_is_healthy", lambda s: healthy and not s._reply_listener.queue_consumer.collected)
     return pool, made
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from mosaic.context import RequestContext
 from mosaic.errors import BadRequest, PreconditionFailed, Unauthorized, ValidationFailed
 from mosaic.records.models import Record
 from mosaic.records.service import RecordService, _body, _process_summary
@@ -22,8 +23,12 @@ class Ctx:
 
 
 class Data:
-    def __init__(self, store):
+    """The worker's handle as the entrypoints (and ``write_once``) use it: the caller's context
+    (no request id: every call is a write of its own), its session and store."""
+
+    def __init__(self, store, tenant="t1"):
         self._store, self.session = store, store.session
+        self.ctx = RequestContext(tenant_id=tenant, user_id="u1", roles=("admin",))
 
     def store(self):
         return self._store
@@ -33,7 +38,7 @@ class LabService(RecordService):
     name = "lab"
 
     def __init__(self, store, tenant="t1"):
-        self.ctx, self.data = Ctx(tenant), Data(store)
+        self.ctx, self.data = Ctx(tenant), Data(store, tenant)
 
 
 @pytest.fixture
