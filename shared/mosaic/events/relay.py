@@ -1,7 +1,7 @@
 """The relay: moves outbox rows to the broker, at least once, in ``seq`` order.
 
-Each round claims a batch of unpublished rows, publishes them with confirms, stamps
-``published_at`` and commits. A crash anywhere before the commit leaves the rows unpublished, so
+Each round claims a batch of unpublished rows, publishes them all, waits for the broker's confirms
+of the batch, stamps ``published_at`` on the confirmed rows and commits. A crash anywhere before the commit leaves the rows unpublished, so
 the next round publishes them again: consumers deduplicate on the event id
 (``mosaic.events.consumer.apply_once``). Several relays may run side by side: on PostgreSQL each
 claims rows with ``FOR UPDATE SKIP LOCKED``, so no row is published by two relays at once; on
@@ -66,8 +66,10 @@ class Relay:
     def run_once(self) -> int:
         """Publish up to ``batch`` unpublished rows; return how many were published.
 
-        If publishing fails part way, the rows the broker had confirmed are still marked (so they
-        are not sent twice), the rest stay unpublished, and the error is raised.
+        The publisher sends the whole batch, then waits for the broker's confirms of it. If that
+        fails part way (a nack, a lost connection), exactly the rows the broker confirmed are still
+        marked (so they are not sent twice), the rest stay unpublished for the next round, and the
+        error is raised.
         """
         # Closing the session rolls back whatever was not committed: a crash or an error before
         # the commit leaves every claimed row unpublished and releases its lock.
@@ -79,9 +81,9 @@ class Relay:
             try:
                 self.publisher.publish([r.payload for r in rows], [r.traceparent for r in rows])
             except PublishError as exc:
-                log.warning("event relay: published %d of %d events, then failed: %s",
+                log.warning("event relay: the broker confirmed %d of %d events, then failed: %s",
                             exc.published, len(rows), exc)
-                self._mark_published(session, rows[:exc.published])
+                self._mark_published(session, [rows[i] for i in exc.confirmed])
                 session.commit()
                 raise
             self._mark_published(session, rows)
