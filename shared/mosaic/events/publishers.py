@@ -111,6 +111,32 @@ class Publisher:
         self._reset()
 
 
+class _CoalescingConnection(pika.SelectConnection):
+    """A SelectConnection that can hold the frames written during a batch and hand them to the
+    transport as one chunk. pika sends every frame with its own ``send()`` (three per message:
+    method, header, body) and sets TCP_NODELAY, so each is a syscall and a segment that wakes the
+    broker; joined, a few dozen messages cost one. Frames keep their order either way."""
+
+    _held: list[bytes] | None = None
+
+    def _adapter_emit_data(self, data: bytes) -> None:  # pika's hook between protocol and transport
+        if self._held is not None:
+            self._held.append(data)
+        else:
+            super()._adapter_emit_data(data)
+
+    def hold(self) -> None:
+        """Keep frames back until :meth:`release`."""
+        if self._held is None:
+            self._held = []
+
+    def release(self) -> None:
+        """Write the frames held back, as one chunk, and stop holding."""
+        held, self._held = self._held, None
+        if held:
+            super()._adapter_emit_data(b"".join(held))
+
+
 class PikaPublisher(Publisher):
     """RabbitMQ through pika's asynchronous ``SelectConnection``, driven from inside each call.
 
@@ -126,6 +152,8 @@ class PikaPublisher(Publisher):
     #: messages written between two turns of the ioloop while a batch goes out: the broker starts
     #: routing (and confirming) the head of the batch while the tail is still being encoded
     PUMP_EVERY = 64
+    #: what a connection is made with (a test puts a scripted stand-in here)
+    connection_class = _CoalescingConnection
 
     def __init__(self, amqp_uri: str, exchange: str = DEFAULT_EXCHANGE, confirm_timeout: float = 30.0,
                  connect_timeout: float = 10.0):
@@ -172,6 +200,7 @@ class PikaPublisher(Publisher):
 
     def _pump(self) -> None:
         """One non-blocking turn of the ioloop: flush writes, read confirms."""
+        self._connection.release()
         self._run_until(self._connection, lambda: False, 0)
 
     # -- connection and channel ----------------------------------------------------------------
@@ -181,7 +210,7 @@ class PikaPublisher(Publisher):
             return self._channel
         self._reset()
         self._failure = None
-        self._connection = pika.SelectConnection(
+        self._connection = self.connection_class(
             pika.URLParameters(self.amqp_uri), on_open_callback=self._on_connection_open,
             on_open_error_callback=self._on_open_error, on_close_callback=self._on_connection_closed)
         ready = self._run_until(self._connection, lambda: self._ready or self._failure is not None,
@@ -250,6 +279,7 @@ class PikaPublisher(Publisher):
         channel = self._ensure()
         tracker = self._tracker = ConfirmTracker(self._next_tag, len(envelopes))
         try:
+            self._connection.hold()
             for i, (envelope, traceparent) in enumerate(zip(envelopes, tps)):
                 with producer_span(self.exchange, envelope, traceparent) as props:
                     properties = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent, **props)
@@ -259,6 +289,8 @@ class PikaPublisher(Publisher):
                     self._pump()
                     if self._failure is not None:
                         break
+                    self._connection.hold()
+            self._connection.release()
             self._run_until(self._connection, lambda: tracker.settled or self._failure is not None,
                             self.confirm_timeout)
         except Exception as exc:

@@ -43,8 +43,11 @@ class Relay:
 
     # -- one round -----------------------------------------------------------------------------
 
-    def _claim(self, session: Session) -> list[OutboxEvent]:
-        stmt = (select(OutboxEvent).where(OutboxEvent.published_at.is_(None))
+    def _claim(self, session: Session) -> list:
+        """Lock and read the next batch: rows with ``seq``, ``payload`` and ``traceparent``."""
+        # Plain rows, not ORM instances: the relay only reads them, and a batch is hundreds.
+        stmt = (select(OutboxEvent.seq, OutboxEvent.payload, OutboxEvent.traceparent)
+                .where(OutboxEvent.published_at.is_(None))
                 .order_by(OutboxEvent.seq).limit(self.batch))
         if self.engine.dialect.name == "postgresql":
             # Rows another relay holds are skipped, not waited for: relays share the backlog.
@@ -53,9 +56,9 @@ class Relay:
             # A write statement (even one matching nothing) takes SQLite's write lock now, so a
             # second relay on the same file waits here instead of reading the same rows.
             session.execute(update(OutboxEvent.__table__).where(false()).values(published_at=None))
-        return list(session.scalars(stmt))
+        return session.execute(stmt).all()
 
-    def _mark_published(self, session: Session, rows: list[OutboxEvent]) -> None:
+    def _mark_published(self, session: Session, rows: list) -> None:
         """Stamp ``rows`` as published (in the claiming transaction)."""
         if not rows:
             return

@@ -96,6 +96,12 @@ class FakeConnection:
             channel.closed(reason)
         callback(self, reason)
 
+    def hold(self):
+        """Frame coalescing is the real connection's business: nothing to hold here."""
+
+    def release(self):
+        """See :meth:`hold`."""
+
     def channel(self, on_open_callback):
         channel = FakeChannel(self)
         self.channels.append(channel)
@@ -170,7 +176,7 @@ class FakeChannel:
 @pytest.fixture
 def broker(monkeypatch):
     fake = Broker()
-    monkeypatch.setattr(pika, "SelectConnection", fake.connect)
+    monkeypatch.setattr(PikaPublisher, "connection_class", staticmethod(fake.connect))
     return fake
 
 
