@@ -8,6 +8,7 @@ stamped published. The baseline, in the same run: the same N bodies and properti
 plain pika to the same exchange and queue, the best plain pika does with confirms: a
 ``SelectConnection`` in confirm mode, every message written without waiting, the ioloop turned
 every 64 messages, confirms (``multiple`` included) collected asynchronously, no outbox, no span.
+The two sides take turns for ``--rounds`` rounds (default 2); each side's best round counts.
 Ratio: relay events/s / bare pika events/s. Target >= 0.5.
 """
 from __future__ import annotations
@@ -35,6 +36,8 @@ def add_arguments(parser) -> None:
     """Size flags."""
     parser.add_argument("--events", type=int, default=20_000, help="outbox rows relayed (default 20000)")
     parser.add_argument("--batch", type=int, default=500, help="the relay's MOSAIC_RELAY_BATCH (default 500)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="measure each side this many times, alternately; the best of each counts (default 2)")
     parser.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
 
 
@@ -167,21 +170,28 @@ def run(args, stacks) -> Report:
         engine = make_engine(url, "contacts")
         envelopes = make_envelopes(args.events)
 
-        baseline_s, baseline_cpu = bare_pika_seconds(amqp, envelopes, args.timeout)
-        baseline_depth = channel.queue_declare(QUEUE, durable=True, passive=True).method.message_count
-        channel.queue_purge(QUEUE)
-
         relay = procs.spawn("relay", [MOSAIC, "relay", "contacts"], env)
         fill_outbox(engine, make_envelopes(1))  # warm-up: the relay is connected once this is out
         wait_drained(engine, procs, 120)
         channel.queue_purge(QUEUE)
-        cpu_before = cpu_seconds(relay.pid)
-        fill_outbox(engine, envelopes)
-        t0 = time.monotonic()
-        t1 = wait_drained(engine, procs, args.timeout)
-        relay_s = t1 - t0
-        relay_cpu = cpu_seconds(relay.pid) - cpu_before
-        relay_depth = channel.queue_declare(QUEUE, durable=True, passive=True).method.message_count
+        # The two sides take turns, so a burst of load from elsewhere on the machine does not
+        # land on one side only; each side's best round counts.
+        rounds = []
+        for _ in range(max(1, args.rounds)):
+            baseline_s, baseline_cpu = bare_pika_seconds(amqp, envelopes, args.timeout)
+            depths = [channel.queue_purge(QUEUE).method.message_count]
+            envelopes = make_envelopes(args.events)  # new ids for the relay's turn
+            cpu_before = cpu_seconds(relay.pid)
+            fill_outbox(engine, envelopes)
+            t0 = time.monotonic()
+            relay_s = wait_drained(engine, procs, args.timeout) - t0
+            relay_cpu = cpu_seconds(relay.pid) - cpu_before
+            depths.append(channel.queue_purge(QUEUE).method.message_count)
+            if depths != [args.events, args.events]:
+                raise RuntimeError(f"expected {args.events} messages on the queue per side, got {depths}")
+            rounds.append({"relay_seconds": relay_s, "bare_pika_seconds": baseline_s,
+                           "relay_cpu_ms_per_event": 1000 * relay_cpu / args.events,
+                           "bare_pika_cpu_ms_per_event": 1000 * baseline_cpu / args.events})
     finally:
         procs.stop()
         if connection is not None and connection.is_open:
@@ -191,9 +201,8 @@ def run(args, stacks) -> Report:
         drop_vhost(vhost)
         drop_database(database)
         shutil.rmtree(tmp, ignore_errors=True)
-    if baseline_depth != args.events or relay_depth != args.events:
-        raise RuntimeError(f"expected {args.events} messages on the queue, got {baseline_depth} (bare pika) "
-                           f"and {relay_depth} (relay)")
+    relay_s = min(r["relay_seconds"] for r in rounds)
+    baseline_s = min(r["bare_pika_seconds"] for r in rounds)
     figure = args.events / relay_s
     baseline = args.events / baseline_s
     value = ratio(figure, baseline)
@@ -206,8 +215,6 @@ def run(args, stacks) -> Report:
         ratio=value,
         ratio_meaning="relay events/s / bare pika events/s",
         checks=[Check("relay / bare pika throughput", value, ">=", 0.5)],
-        params={"events": args.events, "batch": args.batch},
-        details={"relay_seconds": relay_s, "bare_pika_seconds": baseline_s,
-                 "relay_cpu_seconds": relay_cpu, "relay_cpu_ms_per_event": 1000 * relay_cpu / args.events,
-                 "bare_pika_cpu_ms_per_event": 1000 * baseline_cpu / args.events},
+        params={"events": args.events, "batch": args.batch, "rounds": len(rounds)},
+        details={"rounds": rounds},
     )

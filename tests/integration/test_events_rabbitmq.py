@@ -420,6 +420,33 @@ def test_connection_lost_mid_batch_marks_only_what_the_broker_confirmed(db, rabb
     assert second == [i for i in all_ids if i not in marked]  # the rest, again in seq order
 
 
+def test_drain_overlaps_batches_and_keeps_seq_order(db, rabbit):
+    envs = write_events(db, 1234)
+    relay = Relay(db, PikaPublisher(AMQP_URI, rabbit.exchange), batch=100)
+    assert relay.drain() == 1234
+    relay.publisher.close()
+    assert unpublished(db) == 0
+    assert [props.message_id for props, _ in rabbit.drain()] == [e["id"] for e in envs]
+
+
+def test_drain_losing_the_connection_marks_only_confirmed_rows_of_every_batch_in_flight(db, rabbit, proxy):
+    envs = write_events(db, 1000)
+    relay = Relay(db, PikaPublisher(proxy.uri, rabbit.exchange), batch=200)
+    proxy.cut_after = 150_000  # some 300 messages in: batch 2 is cut while batch 3 may be in flight
+    with pytest.raises(PublishError):
+        relay.drain()
+    marked = published_ids(db)
+    queued = [props.message_id for props, _ in rabbit.drain()]
+    assert marked <= set(queued)
+    assert 0 < len(marked) < 1000
+    assert relay.drain() == 1000 - len(marked)
+    relay.publisher.close()
+    second = [props.message_id for props, _ in rabbit.drain()]
+    all_ids = [e["id"] for e in envs]
+    assert set(queued) | set(second) == set(all_ids)
+    assert second == [i for i in all_ids if i not in marked]
+
+
 def test_relay_rides_out_a_broker_outage(db, rabbit, proxy, start_relay):
     proxy.down = True
     envs = write_events(db, 50)

@@ -270,3 +270,40 @@ def test_keepalive_drops_a_dead_connection_for_the_next_publish(broker, publishe
 def test_nothing_to_publish_opens_nothing(broker, publisher):
     publisher.publish([])
     assert broker.connections == []
+
+
+def test_two_batches_in_flight_each_get_their_own_confirms(broker, publisher, make_env):
+    first = [make_env(record_id=f"a{i}") for i in range(3)]
+    second = [make_env(record_id=f"b{i}") for i in range(4)]
+    broker.nack = {second[1]["id"]}
+    one, two = publisher.send(first), publisher.send(second)
+    publisher.wait(one)  # a multiple ack reaching into the second batch settles only its own part here
+    with pytest.raises(PublishError) as info:
+        publisher.wait(two)
+    assert info.value.confirmed == [0, 2, 3]
+    assert [m for _, m, _ in broker.received] == ids(first) + ids(second)
+
+
+def test_a_lost_connection_fails_every_batch_in_flight_with_its_own_confirmed(broker, publisher, make_env):
+    first = [make_env(record_id=f"a{i}") for i in range(3)]
+    second = [make_env(record_id=f"b{i}") for i in range(3)]
+    broker.multiple = False
+    broker.drop_after = 4  # the first batch and one of the second are confirmed, then the broker goes
+    one, two = publisher.send(first), publisher.send(second)
+    publisher.wait(one)
+    with pytest.raises(PublishError) as info:
+        publisher.wait(two)
+    assert info.value.confirmed == [0]
+    broker.drop_after = None
+    publisher.publish(second[1:])
+    assert len(broker.connections) == 2
+
+
+def test_a_batch_sent_on_a_connection_since_replaced_is_reported_unconfirmed(broker, publisher, make_env):
+    broker.silent = True
+    stale = publisher.send([make_env()])
+    with pytest.raises(PublishError):
+        publisher.publish([make_env()])  # times out and drops the connection both were sent on
+    with pytest.raises(PublishError) as info:
+        publisher.wait(stale)
+    assert info.value.confirmed == [] and "connection reset" in str(info.value)
