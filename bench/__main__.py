@@ -30,6 +30,7 @@ BENCHMARKS = {
     "rules": "bench.create_rules",
     "filter": "bench.filter_list",
     "import": "bench.import_contacts",
+    "relay": "bench.relay",
 }
 
 

@@ -11,8 +11,9 @@ from mosaic.events.envelope import (ENVELOPE_KEYS, dumps, encode_body, json_defa
                                     make_envelope, validate_envelope)
 from mosaic.events.log import events_since
 from mosaic.events.outbox import OutboxEvent, emit
-from mosaic.events.publishers import (DEFAULT_EXCHANGE, KombuPublisher, PikaPublisher, Publisher,
-                                      PublishError, make_publisher, message_properties)
+from mosaic.events.publishers import (DEFAULT_EXCHANGE, KombuPublisher, Publisher, PublishError,
+                                      make_publisher, message_properties)
+from mosaic.events.rabbitmq import PikaPublisher
 from mosaic.events.relay import Relay
 
 __all__ = [

@@ -1,21 +1,23 @@
 """Publishers that put envelopes on the events topic exchange and wait for the broker to confirm.
 
-:class:`PikaPublisher` talks to RabbitMQ (distributed mode) with publisher confirms;
-:class:`KombuPublisher` goes through kombu, whose ``memory://`` transport is the embedded mode's
-in-process broker. Both send the same body (``encode_body``) and the same properties
-(:func:`message_properties`), and both publish each envelope inside a producer span whose trace
-context travels in the ``traceparent`` header. Use :func:`make_publisher` to get the right one.
+:class:`~mosaic.events.rabbitmq.PikaPublisher` talks to RabbitMQ (distributed mode): it sends a
+whole batch, then waits for the broker's publisher confirms of the batch. :class:`KombuPublisher` goes through kombu, whose
+``memory://`` transport is the embedded mode's in-process broker, one message at a time. Both send
+the same body (``encode_body``) and the same properties (:func:`message_properties`), and both
+publish each envelope inside a producer span whose trace context travels in the ``traceparent``
+header. Use :func:`make_publisher` to get the right one.
 """
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from itertools import repeat
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
-import pika
 from kombu import Connection, Exchange, Producer
-from pika.exceptions import NackError, UnroutableError
 
+from mosaic.events.confirms import ConfirmTracker
 from mosaic.events.envelope import encode_body
 from mosaic.telemetry import inject_headers, span
 
@@ -27,12 +29,29 @@ CONTENT_ENCODING = "utf-8"
 
 
 class PublishError(RuntimeError):
-    """Publishing stopped part way. ``published`` envelopes (a prefix of the batch, in order)
-    were confirmed by the broker before the failure."""
+    """Publishing a batch failed. ``confirmed`` lists the indexes (ascending) of the envelopes the
+    broker confirmed before or despite the failure; every other envelope of the batch may or may
+    not have reached a queue and must be published again. ``published`` is how many were confirmed."""
 
-    def __init__(self, message: str, published: int = 0):
+    def __init__(self, message: str, published: int = 0, confirmed: Sequence[int] | None = None):
         super().__init__(message)
-        self.published = published
+        self.confirmed = list(confirmed) if confirmed is not None else list(range(published))
+
+    @property
+    def published(self) -> int:
+        """How many envelopes of the batch the broker confirmed."""
+        return len(self.confirmed)
+
+
+@dataclass(eq=False)
+class PendingBatch:
+    """A batch on its way to the broker: what :meth:`Publisher.send` returns and
+    :meth:`Publisher.wait` settles."""
+
+    ids: list[str]
+    tracker: ConfirmTracker | None = None
+    connection: object = None
+    error: PublishError | None = field(default=None, repr=False)
 
 
 def message_properties(envelope: dict) -> dict:
@@ -46,6 +65,24 @@ def message_properties(envelope: dict) -> dict:
     }
 
 
+@contextmanager
+def producer_span(exchange: str, envelope: dict, traceparent: str | None) -> Iterator[dict]:
+    """Open the producer span of one envelope (a child of ``traceparent``) and yield its message
+    properties, whose headers carry the span's own trace context."""
+    attributes = {
+        "messaging.system": "rabbitmq",
+        "messaging.destination.name": exchange,
+        "messaging.rabbitmq.destination.routing_key": envelope["type"],
+        "messaging.message.id": envelope["id"],
+        "mosaic.tenant_id": envelope["tenant_id"],
+    }
+    with span("event publish " + envelope["type"], kind="producer", traceparent=traceparent,
+              attributes=attributes):
+        props = message_properties(envelope)
+        inject_headers(props["headers"])
+        yield props
+
+
 class Publisher:
     """Base: publishes a batch one envelope at a time, each confirmed, each in its own span."""
 
@@ -55,32 +92,39 @@ class Publisher:
         """Publish ``envelopes`` in order, routing key = event type; return once all are confirmed.
 
         ``traceparents`` (one per envelope, e.g. the outbox rows') parent each producer span.
-        Raises :class:`PublishError` (with how many were confirmed first) on a nack or a broker
-        error; the next call reconnects. An unroutable message (no queue bound yet) is not an
-        error: the retained log lets a late consumer replay it.
+        Raises :class:`PublishError` (saying which were confirmed) on a nack or a broker error;
+        the next call reconnects. An unroutable message (no queue bound yet) is not an error: the
+        retained log lets a late consumer replay it.
         """
         done = 0
         for envelope, traceparent in zip(envelopes, traceparents if traceparents is not None else repeat(None)):
-            attributes = {
-                "messaging.system": "rabbitmq",
-                "messaging.destination.name": self.exchange,
-                "messaging.rabbitmq.destination.routing_key": envelope["type"],
-                "messaging.message.id": envelope["id"],
-                "mosaic.tenant_id": envelope["tenant_id"],
-            }
             try:
-                with span("event publish " + envelope["type"], kind="producer", traceparent=traceparent,
-                          attributes=attributes):
-                    props = message_properties(envelope)
-                    inject_headers(props["headers"])
+                with producer_span(self.exchange, envelope, traceparent) as props:
                     self._send(envelope["type"], encode_body(envelope), props)
             except PublishError as exc:
-                exc.published = done
-                raise
+                raise PublishError(str(exc), done) from exc
             except Exception as exc:
                 self._reset()
                 raise PublishError(f"publishing {envelope['id']} failed: {exc!r}", done) from exc
             done += 1
+
+    def send(self, envelopes: Sequence[dict], traceparents: Iterable[str | None] | None = None) -> PendingBatch:
+        """Start publishing ``envelopes``; :meth:`wait` on the result returns once the broker has
+        confirmed them (or raises :class:`PublishError`). Between the two the caller may do other
+        work - the relay claims its next batch. Here (one envelope at a time) the work is done
+        at once and ``wait`` only reports it."""
+        batch = PendingBatch([e["id"] for e in envelopes])
+        try:
+            self.publish(envelopes, traceparents)
+        except PublishError as exc:
+            batch.error = exc
+        return batch
+
+    def wait(self, batch: PendingBatch) -> None:
+        """Return once every envelope of ``batch`` is confirmed; raise :class:`PublishError`
+        (naming the confirmed ones) if not."""
+        if batch.error is not None:
+            raise batch.error
 
     def _send(self, routing_key: str, body: bytes, props: dict) -> None:
         raise NotImplementedError
@@ -94,61 +138,6 @@ class Publisher:
     def close(self) -> None:
         """Close the connection, if open."""
         self._reset()
-
-
-class PikaPublisher(Publisher):
-    """RabbitMQ through pika's BlockingConnection, with publisher confirms.
-
-    BlockingConnection is used on purpose: under eventlet's monkey patching its socket and select
-    calls are green, so the embedded relay's green thread does not block the hub.
-    """
-
-    def __init__(self, amqp_uri: str, exchange: str = DEFAULT_EXCHANGE):
-        self.amqp_uri = amqp_uri
-        self.exchange = exchange
-        self._connection = None
-        self._channel = None
-
-    def _ensure(self):
-        if self._channel is not None and self._channel.is_open:
-            return self._channel
-        self._reset()
-        params = pika.URLParameters(self.amqp_uri)
-        self._connection = pika.BlockingConnection(params)
-        channel = self._connection.channel()
-        channel.confirm_delivery()
-        channel.exchange_declare(self.exchange, exchange_type="topic", durable=True)
-        self._channel = channel
-        return channel
-
-    def _send(self, routing_key: str, body: bytes, props: dict) -> None:
-        channel = self._ensure()
-        properties = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent, **props)
-        try:
-            # mandatory=False: an unroutable message is confirmed and dropped by the broker, which
-            # is what we want before any consumer has declared its queue.
-            channel.basic_publish(self.exchange, routing_key, body, properties, mandatory=False)
-        except (NackError, UnroutableError) as exc:
-            # The broker refused the message; the channel stays usable.
-            raise PublishError(f"broker did not confirm {props['message_id']}: {exc!r}") from exc
-
-    def keepalive(self) -> None:
-        """Service heartbeats on an idle connection; a dead one is dropped for the next publish."""
-        if self._connection is None or not self._connection.is_open:
-            return
-        try:
-            self._connection.process_data_events(time_limit=0)
-        except Exception:  # noqa: BLE001 - any failure just means "reconnect next time"
-            log.info("event publisher connection lost while idle; will reconnect", exc_info=True)
-            self._reset()
-
-    def _reset(self) -> None:
-        connection, self._connection, self._channel = self._connection, None, None
-        if connection is not None and connection.is_open:
-            try:
-                connection.close()
-            except Exception:  # noqa: BLE001 - closing a broken connection may fail; it is gone anyway
-                log.debug("closing the publisher connection failed", exc_info=True)
 
 
 class KombuPublisher(Publisher):
@@ -196,5 +185,7 @@ def make_publisher(settings_or_uri, exchange: str = DEFAULT_EXCHANGE) -> Publish
     if scheme == "memory":
         return KombuPublisher(uri, exchange)
     if scheme in ("amqp", "amqps"):
+        from mosaic.events.rabbitmq import PikaPublisher  # it builds on this module
+
         return PikaPublisher(uri, exchange)
     raise ValueError(f"no event publisher for broker URI scheme {scheme!r}")

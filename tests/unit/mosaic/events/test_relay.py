@@ -83,6 +83,35 @@ def test_partial_failure_marks_only_what_was_confirmed(engine, add_events, broke
     assert received() == [e["id"] for e in envs]
 
 
+class RefusingPublisher(KombuPublisher):
+    """Sends the whole batch, then reports that the broker refused the envelopes at ``refused``."""
+
+    def __init__(self, uri, exchange, refused):
+        super().__init__(uri, exchange)
+        self.refused = refused
+
+    def publish(self, envelopes, traceparents=None):
+        super().publish(envelopes, traceparents)
+        if self.refused:
+            confirmed = [i for i in range(len(envelopes)) if i not in self.refused]
+            raise PublishError("nack", confirmed=confirmed)
+
+
+def test_exactly_the_confirmed_rows_are_marked_even_past_a_nack(engine, add_events, broker):
+    exchange, received = broker
+    envs = add_events(5)
+    publisher = RefusingPublisher("memory://", exchange, refused={1, 3})
+    relay = Relay(engine, publisher)
+    with pytest.raises(PublishError):
+        relay.run_once()
+    published = _published(engine)
+    assert [bool(published[e["id"]]) for e in envs] == [True, False, True, False, True]
+    publisher.refused = set()
+    assert relay.run_once() == 2  # the refused ones, in seq order
+    ids = [e["id"] for e in envs]
+    assert received() == ids + [ids[1], ids[3]]
+
+
 def test_crash_before_marking_leaves_rows_for_the_next_round(engine, add_events, broker, monkeypatch):
     exchange, received = broker
     envs = add_events(3)
