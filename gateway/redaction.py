@@ -17,7 +17,7 @@ returns, wherever that shape is nested:
 * a **notification** (``"recipient"``, ``"message"``): its text was rendered from a template with
   the record's values. It is matched against the object's ``notify`` templates and the process
   engine's approval messages; the parts that came from hidden fields are masked, and a text that
-  matches no known template while its object has hidden fields is withheld;
+  matches no known template (a plugin's own, say) is withheld from a caller with hidden fields;
 * an **import job** (``"header"`` beside ``"rows_done"``) and its rejected rows
   (:func:`import_errors_filter`): columns that feed a hidden field are left out.
 
@@ -121,12 +121,12 @@ def _walk(value: Any, policy: Policy, context: str | None) -> Any:
         if key == "changes" and isinstance(item, dict):
             item = {k: v for k, v in item.items() if k not in hidden}
         out[key] = _walk(item, policy, obj)
+    if "recipient" in out and isinstance(out.get("message"), str):
+        out["message"] = _message(out["message"], policy, own)
     if own is None or not hidden:
         return out
     if "process" in out and ("from" in out or "to" in out):
         _stages(out, policy, own)
-    if "recipient" in out and isinstance(out.get("message"), str):
-        out["message"] = _message(out["message"], policy, own)
     if isinstance(out.get("header"), list) and "rows_done" in out:
         out["header"] = visible_columns(policy, own, out["header"])
     return out
@@ -142,9 +142,11 @@ def _stages(entry: dict, policy: Policy, obj: str) -> None:
                 entry[key] = None
 
 
-def _message(message: str, policy: Policy, obj: str) -> str:
+def _message(message: str, policy: Policy, obj: str | None) -> str:
     """A notification's text with the values of hidden fields masked; withheld when it matches
-    no template it can come from."""
+    no template it can come from (a plugin's own text, say: it may quote any record)."""
+    if obj is None:
+        return WITHHELD
     hidden = policy.of(obj)
     shown = False
     for names, pattern in policy.templates(obj):

@@ -13,8 +13,11 @@ DEAL = {"name": "deal", "label": "Deal", "title_field": "title",
 OBJECTS = {"deal": DEAL}
 
 
-def policy(hidden=None, templates=()):
-    return Policy(hidden or {"deal": {"margin"}}, OBJECTS.get, lambda name: list(templates))
+def policy(hidden=None, templates=(), **others):
+    """A policy hiding ``hidden`` ({object: fields}); ``templates`` are the deal's notify
+    templates, ``others`` those of other objects."""
+    by_object = {"deal": list(templates), **others}
+    return Policy(hidden or {"deal": {"margin"}}, OBJECTS.get, lambda name: by_object.get(name, []))
 
 
 def secret_free(value) -> bool:
@@ -81,7 +84,11 @@ def test_notifications_mask_hidden_placeholders_and_keep_visible_ones():
     assert out[1]["message"] == "Deal Acme is big"
     assert out[2]["message"] == WITHHELD
     other = {"object": "account", "recipient": "user:1", "message": "Account S3CR3T"}
-    assert redact(other, p)["message"] == "Account S3CR3T"  # nothing of accounts is hidden
+    shown = policy(templates=templates, account=["Account {{name}}"])
+    assert redact(other, shown)["message"] == "Account S3CR3T"  # nothing of accounts is hidden
+    # a text of no known template (a plugin's own) may quote anything: withheld
+    assert redact(other, p)["message"] == WITHHELD
+    assert redact({"recipient": "user:1", "message": "S3CR3T", "object": None}, p)["message"] == WITHHELD
 
 
 def test_approval_announcements_mask_a_hidden_title_or_stage():
