@@ -46,6 +46,8 @@ _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 #: a text from one is withheld rather than shown
 MAX_PLACEHOLDERS = 8
 _NOT_A_FIELD = "_"
+#: responses redacted (a problem may carry extras: redacted like any answer)
+JSON_TYPES = frozenset({"application/json", "application/problem+json"})
 
 
 class Policy:
@@ -285,7 +287,7 @@ def _url_object() -> str | None:
 
 
 def _redact_response(response: Response) -> Response:
-    if response.mimetype != "application/json" or response.is_streamed or response.direct_passthrough:
+    if response.mimetype not in JSON_TYPES or response.is_streamed or response.direct_passthrough:
         return response
     policy = current_policy()
     if not policy:

@@ -117,3 +117,67 @@ def test_a_big_mixed_payload_keeps_nothing_hidden():
             "notifications": [{"object": "deal", "recipient": "user:1", "message": "S3CR3T"}]}
     out = redact(body, policy(templates=["{{margin}}"]), obj="deal")
     assert secret_free(out) and out["contact"]["title"] == "T"
+
+
+def hooked_app(policy_for_request):
+    """A Flask app with the response hook, whose requests carry ``policy_for_request`` (None:
+    an anonymous request) instead of one computed from the gateway's database."""
+    from flask import Flask, Response, g, jsonify
+
+    from mosaic_gateway import redaction
+
+    app = Flask("redaction-test")
+    redaction.init_app(app)
+
+    @app.before_request
+    def _caller():
+        if policy_for_request is not None:
+            g.mosaic_identity = object()
+            g.mosaic_redaction = policy_for_request
+
+    @app.get("/record")
+    def record():
+        return jsonify({"object": "deal", "title": "T", "margin": "S3CR3T"})
+
+    @app.get("/not-json-inside")
+    def broken():
+        return Response("{not json", mimetype="application/json")
+
+    @app.get("/csv")
+    def csv_body():
+        return Response("margin\nS3CR3T\n", mimetype="text/csv")
+
+    return app.test_client()
+
+
+def test_the_hook_redacts_json_answers_of_a_caller_with_hidden_fields():
+    client = hooked_app(policy())
+    resp = client.get("/record")
+    assert resp.get_json() == {"object": "deal", "title": "T"}
+    assert int(resp.headers["Content-Length"]) == len(resp.data)
+    assert client.get("/csv").data == b"margin\nS3CR3T\n"  # CSV has its own paths (export, errors.csv)
+
+
+def test_the_hook_does_not_parse_bodies_when_nothing_is_hidden():
+    """A body that is not even JSON passes untouched: the hook returns before reading it."""
+    for client in (hooked_app(EMPTY), hooked_app(None)):
+        assert client.get("/not-json-inside").data == b"{not json"
+        assert client.get("/record").get_json()["margin"] == "S3CR3T"
+
+
+def test_rejected_import_rows_lose_hidden_columns_and_their_errors():
+    from flask import Flask, g
+
+    from mosaic_gateway.redaction import import_errors_filter
+
+    page = {"header": ["Title", "Margin %"], "next": None,
+            "items": [{"row": 2, "raw": {"Title": "T", "Margin %": "S3CR3T"},
+                       "errors": {"margin": ["S3CR3T is not a number"], "title": ["too long"]}}]}
+    with Flask("errors-test").test_request_context():
+        g.mosaic_identity, g.mosaic_redaction = object(), policy()
+        clean = import_errors_filter("deal")
+        assert import_errors_filter("account")(page) is page  # nothing of accounts is hidden
+    out = clean(page)  # also outside the request: the streamed CSV's generator calls it there
+    assert out["header"] == ["Title"]
+    assert out["items"] == [{"row": 2, "raw": {"Title": "T"}, "errors": {"title": ["too long"]}}]
+    assert secret_free(out)
