@@ -13,7 +13,7 @@ from mosaic.errors import MosaicError
 from mosaic.metadata.definitions import RESERVED_PATHS
 from mosaic.rpc import RpcPool
 from mosaic.telemetry import instrument_flask
-from mosaic_gateway import auth, routes_admin, routes_auth
+from mosaic_gateway import auth, redaction, routes_admin, routes_auth
 from mosaic_gateway.directory import ObjectDirectory
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ def create_app(settings: Settings, rpc: RpcPool) -> Flask:
     auth.init_app(app, settings)
     app.extensions["mosaic"].update(rpc=rpc, directory=ObjectDirectory(rpc))
 
+    redaction.init_app(app)  # field permissions on every JSON response
     app.register_error_handler(MosaicError, _mosaic_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

@@ -314,9 +314,8 @@ def to_context(ident: Identity, traceparent: str | None = None) -> RequestContex
                           traceparent=traceparent, api_key_id=ident.api_key_id)
 
 
-def field_policy(ident: Identity, object: str) -> tuple[set[str], set[str]]:
-    """``(hidden, readonly)`` field names of ``object`` for this caller, from the tenant's
-    FieldPermission rows (cached per tenant like the rest of the auth state)."""
+def _field_rows(ident: Identity) -> list[dict]:
+    """The tenant's FieldPermission rows (cached per tenant like the rest of the auth state)."""
     cache: TTLCache = _ext()["auth_cache"]
     rows = cache.get(("fieldperms", ident.tenant_id))
     if rows is None:
@@ -325,8 +324,29 @@ def field_policy(ident: Identity, object: str) -> tuple[set[str], set[str]]:
                     for r in session.scalars(select(FieldPermission)
                                              .where(FieldPermission.tenant_id == ident.tenant_id))]
         cache.set(("fieldperms", ident.tenant_id), rows)
+    return rows
+
+
+def field_policy(ident: Identity, object: str) -> tuple[set[str], set[str]]:
+    """``(hidden, readonly)`` field names of ``object`` for this caller, from the tenant's
+    FieldPermission rows."""
+    rows = _field_rows(ident)
     return (permissions.hidden_fields(rows, ident.roles, object),
             permissions.readonly_fields(rows, ident.roles, object))
+
+
+def hidden_fields_by_object(ident: Identity) -> dict[str, set[str]]:
+    """``{object: hidden field names}`` for this caller, only objects with at least one hidden
+    field (``{}`` for most callers, and always for admins)."""
+    if permissions.SUPERUSER_ROLES.intersection(ident.roles):
+        return {}
+    rows = _field_rows(ident)
+    out = {}
+    for object in {r["object"] for r in rows if r["access"] == "none"}:
+        hidden = permissions.hidden_fields(rows, ident.roles, object)
+        if hidden:
+            out[object] = hidden
+    return out
 
 
 # ---------------------------------------------------------------- decorators

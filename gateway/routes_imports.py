@@ -22,7 +22,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 
 from mosaic import services
 from mosaic.errors import BadRequest, MosaicError, NotFound, PayloadTooLarge, ValidationFailed
-from mosaic_gateway import auth
+from mosaic_gateway import auth, redaction
 from mosaic_gateway.references import checked_import_records
 from mosaic_gateway.web import FieldGuard, call, context, directory, fields_arg, filter_arg, int_arg, rpc
 
@@ -176,8 +176,8 @@ def _error_text(errors: dict) -> str:
 def import_errors(job_id: str):
     """The rejected rows as CSV: the original columns, then ``_row`` and ``_errors``."""
     service, job = _find(job_id)
-    ctx, pool = context(), rpc()
-    page = call(service, "import_errors", job_id, 0, ERRORS_PAGE)
+    ctx, pool, clean = context(), rpc(), redaction.import_errors_filter(job["object"])
+    page = clean(call(service, "import_errors", job_id, 0, ERRORS_PAGE))
     header = page["header"]
 
     def generate():
@@ -193,7 +193,7 @@ def import_errors(job_id: str):
             buf.truncate()
             if page["next"] is None:
                 return
-            page = pool.call(service, "import_errors", ctx, job_id, page["next"], ERRORS_PAGE)
+            page = clean(pool.call(service, "import_errors", ctx, job_id, page["next"], ERRORS_PAGE))
 
     return _csv_response(generate(), f"import-{job_id}-errors.csv")
 

@@ -7,7 +7,7 @@ from flask import current_app, json, request
 from mosaic.errors import BadRequest, Forbidden, PayloadTooLarge, PreconditionFailed
 from mosaic.metadata.fields import ObjectDef
 from mosaic.telemetry import current_traceparent
-from mosaic_gateway import auth, idempotency
+from mosaic_gateway import auth, idempotency, redaction
 
 MAX_FILTER = 4096
 
@@ -115,7 +115,9 @@ def filter_arg() -> str | None:
 
 class FieldGuard:
     """The caller's field permissions on one object: hides what it may not read, refuses what
-    it may not write, and refuses filtering or sorting on hidden fields (which would leak them)."""
+    it may not write, and refuses filtering or sorting on hidden fields (which would leak them).
+    Hiding in every other payload (history, timelines, 360, approvals, notifications, plugin
+    routes, CSV) is :mod:`mosaic_gateway.redaction`'s."""
 
     def __init__(self, obj: dict):
         self.obj = obj
@@ -123,9 +125,9 @@ class FieldGuard:
         self.hidden, self.readonly = auth.field_policy(ident, obj["name"])
 
     def out(self, record: dict | None) -> dict | None:
-        if record is None or not self.hidden:
-            return record
-        return {k: v for k, v in record.items() if k not in self.hidden}
+        """``record`` without the hidden fields (every JSON response is also redacted as a whole
+        by :mod:`mosaic_gateway.redaction`; this keeps a view's own use of a record honest)."""
+        return redaction.drop_fields(record, self.hidden)
 
     def check_write(self, data: dict) -> None:
         bad = [k for k in data if k in self.hidden or k in self.readonly]

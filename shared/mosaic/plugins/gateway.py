@@ -15,10 +15,14 @@ from typing import Any
 
 
 def call(service: str, method: str, *args, **kwargs) -> Any:
-    """Call ``service.method`` over RPC with the request's identity (tenant, user, roles, trace)."""
+    """Call ``service.method`` over RPC with the request's identity (tenant, user, roles, trace).
+
+    The result is redacted for the caller: fields hidden from them are absent, so nothing a
+    plugin derives from it can carry their values."""
+    from mosaic_gateway.redaction import current_policy, redact
     from mosaic_gateway.web import call as gateway_call
 
-    return gateway_call(service, method, *args, **kwargs)
+    return redact(gateway_call(service, method, *args, **kwargs), current_policy())
 
 
 def object_service(object_name: str) -> str:
