@@ -10,6 +10,7 @@ from mosaic.context import RequestContext
 from mosaic.db import get_engine, tenant_session
 from mosaic.db.engine import dispose_engines
 from mosaic.db.migrate import migrate
+from mosaic.db.tenancy import unscoped
 from mosaic.metadata.store import add_field, tenant_objects_versioned
 from mosaic.records.store import RecordStore
 from mosaic_contacts.behaviours import build_behaviours
@@ -42,7 +43,8 @@ def engine():
         for i, amount in enumerate(AMOUNTS):
             store.create("contact", {"last_name": f"L{i}", **({"budget": {"amount": amount}} if amount else {})})
         s.commit()
-        s.connection().exec_driver_sql("ANALYZE contacts")
+        with unscoped(s) as conn:  # driver SQL is refused on a tenant connection otherwise
+            conn.exec_driver_sql("ANALYZE contacts")
     with tenant_session(eng, "other") as s:
         make_store(s, "other").create("contact", {"last_name": "Elsewhere"})
         s.commit()
