@@ -9,6 +9,7 @@ from mosaic import services
 from mosaic.errors import BadRequest, ServiceUnavailable
 from mosaic.webhooks.egress import egress_policy
 from mosaic_gateway import auth, config_io
+from mosaic_gateway.contract import ANY_OBJECT, PROBLEM as PROBLEM_SCHEMA, declare, flag
 from mosaic_gateway.web import call, context, directory, json_body
 
 bp = Blueprint("config_io", __name__)
@@ -110,6 +111,7 @@ def _flag(name: str) -> bool:
 
 
 @bp.get("/api/v1/admin/config")
+@declare("Export the tenant's configuration (metadata as code)", tag="admin", responses={200: ANY_OBJECT})
 @admin_required
 def export_config():
     """The tenant's configuration (custom objects and fields, processes, rules, validation rules,
@@ -122,6 +124,10 @@ def export_config():
 
 
 @bp.put("/api/v1/admin/config")
+@declare("Import a configuration (idempotent)", tag="admin", body=ANY_OBJECT,
+         params=[flag("dry_run", "report what would change, change nothing"),
+                 flag("enable_plugins", "enable the plugins the document needs")],
+         responses={200: ANY_OBJECT, 422: PROBLEM_SCHEMA})
 @admin_required
 def import_config():
     """Import a ``mosaic-config`` document: 200 with what was (``dry_run=true``: would be)

@@ -64,6 +64,12 @@ class RecordService:
         return out
 
     @rpc
+    def describe_core(self):
+        """The service's core objects with their core fields, no tenant needed: the OpenAPI
+        document shown before login."""
+        return [obj.to_dict() for obj in self.data.registry.all()]
+
+    @rpc
     def add_field(self, object_name, definition):
         self.ctx.require_role("admin")
         self._refuse_plugin_object(object_name)
