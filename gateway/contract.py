@@ -76,7 +76,7 @@ class Declaration:
     params: list[Param] = field(default_factory=list)
     body: Any = None
     body_required: bool = True
-    content: str = "application/json"
+    content: str | dict = "application/json"  # or {media type: schema} for a body of several types
     produces: str = "application/json"
     op: str | None = None
     security: str = "tenant"

@@ -127,8 +127,9 @@ class _Builder:
             op["parameters"] = params
         responses = dict(decl.responses)
         if decl.body is not None:
+            kinds = decl.content if isinstance(decl.content, dict) else {decl.content: decl.body}
             op["requestBody"] = {"required": decl.body_required,
-                                 "content": {decl.content: {"schema": self.schema(decl.body, obj)}}}
+                                 "content": {mime: {"schema": self.schema(s, obj)} for mime, s in kinds.items()}}
             responses.setdefault(400, PROBLEM)
             responses.setdefault(413, PROBLEM)
         if any(p.where == "query" for p in decl.params):

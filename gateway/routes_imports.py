@@ -90,7 +90,9 @@ def _records(text: io.TextIOWrapper):
 
 
 @bp.post("/<objpath:path>/imports")
-@declare("Import records from CSV (a job)", tag="records", content="text/csv", body=CSV,
+@declare("Import records from CSV (a job)", tag="records", body=CSV,
+         content={"text/csv": CSV, "multipart/form-data": {"type": "object", "required": ["file"], "properties": {
+             "file": {"type": "string", "format": "binary"}}}},
          params=[query("policy", "what to do with a row duplicating an existing record",
                        enum=["skip", "update", "create"]), query("filename", "the upload's name")],
          headers={202: {"Location": {"description": "the job", "schema": {"type": "string"}}}},
