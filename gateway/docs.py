@@ -12,7 +12,7 @@ import threading
 from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
-from mosaic.config import IMPLEMENTED_SERVICES
+from mosaic import services
 from mosaic.errors import MosaicError
 from mosaic_gateway import auth, openapi
 from mosaic_gateway.contract import ANY_OBJECT, PROBLEM, declare, not_in_document
@@ -37,14 +37,14 @@ window.ui = SwaggerUIBundle({url: "/api/v1/openapi.json", dom_id: "#ui", deepLin
 
 
 def core_objects() -> list[dict]:
-    """The core objects of every implemented service, with their core fields; kept once every
+    """The core objects of every installed service, with their core fields; kept once every
     service has answered (they change only with a release)."""
     ext = current_app.extensions["mosaic"]
     cached = ext.get("core_objects")
     if cached is not None:
         return cached
     with _core_lock:
-        results = rpc().call_many([(s, "describe_core") for s in IMPLEMENTED_SERVICES], None)
+        results = rpc().call_many([(s, "describe_core") for s in services.names()], None)
         objects = [obj for result in results if not isinstance(result, MosaicError) for obj in result]
         if not any(isinstance(r, MosaicError) for r in results):
             ext["core_objects"] = objects

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, g, json, request
 
 from mosaic import services
-from mosaic.errors import BadRequest, ServiceUnavailable
+from mosaic.errors import BadRequest, ServiceUnavailable, flatten_errors
 from mosaic.webhooks.egress import egress_policy
 from mosaic_gateway import auth, config_io
 from mosaic_gateway.contract import ANY_OBJECT, PROBLEM as PROBLEM_SCHEMA, declare, flag
@@ -132,13 +132,22 @@ def export_config():
 def import_config():
     """Import a ``mosaic-config`` document: 200 with what was (``dry_run=true``: would be)
     created, updated and left unchanged; 422 when the document is malformed, the tenant lacks
-    a module or plugin it needs, or (not a dry run) an item could not be imported."""
+    a module or plugin it needs, or (not a dry run) an item could not be imported — then the
+    problem's ``errors`` are by item (``"field.account.vip": [...]``) and ``failed`` lists them."""
     dry_run, enable_plugins = _flag("dry_run"), _flag("enable_plugins")
     report = config_io.import_config(_backend(), json_body(), dry_run=dry_run, enable_plugins=enable_plugins)
     if dry_run or not report["errors"]:
         return report
     detail = ("the configuration was partly imported: a write failed and the import stopped there"
               if report["applied"] else "nothing was imported: fix the errors (a dry run lists them) and retry")
+    # A Problem's ``errors`` is {path: [messages]} everywhere; the failed items keep their detail
+    # under ``failed``, beside the rest of the report.
+    failed = report.pop("errors")
+    errors: dict[str, list[str]] = {}
+    for item in failed:
+        messages = errors.setdefault(f"{item['kind']}.{item['name']}", [])
+        messages.append(item["error"])
+        messages += [f"{key}: {m}" for key, ms in flatten_errors(item.get("errors") or {}).items() for m in ms]
     body = {"type": "https://mosaic-crm.dev/problems/config-import-failed", "title": "Import failed",
-            "status": 422, "detail": detail, **report}
+            "status": 422, "detail": detail, "errors": errors, "failed": failed, **report}
     return Response(json.dumps(body), status=422, mimetype=PROBLEM)
