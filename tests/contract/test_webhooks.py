@@ -10,7 +10,6 @@ import uuid
 from pathlib import Path
 
 from tests.e2e.conftest import make_tenant
-from tests.e2e.contract_setup import embedded_stack  # noqa: F401  (fixture)
 from tests.e2e.test_lowcode_api import Receiver
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import OPERATOR_KEY, PASSWORD
-from tests.e2e.contract_setup import embedded_stack, rich_tenant  # noqa: F401  (fixtures)
 
 GENERATOR = str(Path(sys.executable).parent / "openapi-python-client")
 #: no formatter run after generation (ruff need not be installed); CSV bodies sent as bytes

@@ -9,7 +9,6 @@ import requests
 from openapi_spec_validator import validate
 
 from tests.e2e.conftest import PASSWORD, login
-from tests.e2e.contract_setup import embedded_stack, rich_tenant  # noqa: F401  (fixtures)
 
 
 def test_anonymous_document_shows_core_objects(embedded_stack, rich_tenant):

@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.contract_setup import embedded_stack, rich_tenant, token_of  # noqa: F401  (fixtures)
+from tests.contract.conftest import token_of
+from tests.e2e.conftest import make_tenant
+
 
 ST = str(Path(sys.executable).parent / "st")
 CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance"
@@ -52,8 +54,6 @@ def test_the_whole_document_holds(embedded_stack, rich_tenant, tmp_path):
 
 @pytest.mark.timeout(600)
 def test_the_tenant_changing_operations_hold(embedded_stack, tmp_path):
-    from tests.e2e.conftest import make_tenant
-
     api = make_tenant(embedded_stack)
     api.token = token_of(api)
     assert api.put("admin/plugins/realestate").status_code == 200

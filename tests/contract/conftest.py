@@ -1,4 +1,4 @@
-"""Fixtures of the contract tests: one embedded ``mosaic run`` process per module, and a tenant
+"""Fixtures of the contract tests (the API is what its OpenAPI document says): one embedded ``mosaic run`` process per module, and a tenant
 with a custom field of every type on contacts, a custom object and the realestate plugin."""
 from __future__ import annotations
 
