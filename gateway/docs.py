@@ -1,7 +1,7 @@
 """``/api/v1/openapi.json`` and the browsable docs at ``/api/docs``, served without internet
 (Swagger UI's assets come from the swagger-ui-bundle package).
 
-Before login the document shows the core objects of every implemented module with their core
+Before login the document shows the core objects of every installed service with their core
 fields (the services' ``describe_core``), so the docs are useful before a token exists; with a
 token or API key it is the caller's tenant's: its custom fields and objects, its plugins' objects
 and routes, less the fields the caller's roles may not read."""
