@@ -139,18 +139,6 @@ def _require_mapping(data: Any) -> None:
                                errors={"_schema": ["A record is a JSON object of field values."]})
 
 
-def _nulls_to_defaults(obj: ObjectDef, data: Mapping[str, Any]) -> dict[str, Any]:
-    """``data`` with a null sent for a core column that has a default replaced by that default:
-    such a column holds no null (``email_consent``, ``lifecycle_stage``), so null means "unset",
-    as the OpenAPI document describes an optional field — not a database error."""
-    payload = dict(data)
-    for f in obj.fields:
-        if f.is_column and f.default is not None and f.name in payload and payload[f.name] is None \
-                and not _is_read_only(f):
-            payload[f.name] = f.default
-    return payload
-
-
 def load_create(obj: ObjectDef, data: Mapping[str, Any],
                 cache_key: Hashable | None = None) -> dict[str, Any]:
     """The checked, converted values of a new record of ``obj``, defaults applied.
@@ -158,7 +146,7 @@ def load_create(obj: ObjectDef, data: Mapping[str, Any],
     Raises :class:`ValidationFailed` naming every bad field.
     """
     _require_mapping(data)
-    payload = _nulls_to_defaults(obj, data)
+    payload = dict(data)
     for f in obj.fields:
         # Defaults go through the same checks as sent values (they are stored in JSON form).
         if f.default is not None and f.name not in payload and not _is_read_only(f):
@@ -182,6 +170,6 @@ def load_update(obj: ObjectDef, data: Mapping[str, Any],
     """
     _require_mapping(data)
     try:
-        return schema_for(obj, cache_key).load(_nulls_to_defaults(obj, data), partial=True)
+        return schema_for(obj, cache_key).load(dict(data), partial=True)
     except ValidationError as exc:
         raise _invalid(exc) from None
