@@ -72,7 +72,7 @@ class ObjectPath(BaseConverter):
 
 def create_app(settings: Settings, rpc: RpcPool) -> Flask:
     """The gateway application, calling services through ``rpc``."""
-    app = Flask("mosaic_gateway")
+    app = Flask("mosaic_gateway", static_folder=None)  # every route is the API's, declared
     app.url_map.converters["objpath"] = ObjectPath
     app.config["MAX_CONTENT_LENGTH"] = max(settings.max_body, settings.max_upload)
     app.json.sort_keys = False

@@ -5,18 +5,23 @@ from flask import Blueprint, jsonify
 
 from mosaic import services
 from mosaic.errors import MosaicError
+from mosaic_gateway.contract import declare
+from mosaic_gateway.responses import READY, STATUS
 from mosaic_gateway.web import rpc
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
+@declare("Liveness", tag="health", security="public", responses={200: STATUS})
 def healthz():
     """The process is up and serving."""
     return jsonify({"status": "ok"})
 
 
 @bp.get("/readyz")
+@declare("Readiness: broker and services reachable", tag="health", security="public",
+         responses={200: READY, 503: ("Not ready", READY, "application/json")})
 def readyz():
     """Ready when the broker answers and every installed service replies to a ping."""
     names = services.names()

@@ -1,15 +1,21 @@
-"""The OpenAPI 3 document: the platform's fixed endpoints (from their marshmallow schemas, via
-apispec) plus, for an authenticated caller, every object of its tenant — core, plugin and
-custom — with the tenant's custom fields, built from the same metadata that validates records."""
+"""The OpenAPI 3 document, generated from the routes' own declarations
+(:mod:`mosaic_gateway.contract`) and the tenant's metadata: every registered route of the app is
+walked; the record API's routes are expanded once per object of the tenant (core, plugin and
+custom), with per-object schemas built from the same field definitions that validate records,
+less the fields the caller's roles may not read."""
 from __future__ import annotations
+
+import re
+from typing import Any, Callable, Iterable
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask
+from marshmallow import Schema
 
 import mosaic
-from mosaic_gateway import schemas
+from mosaic_gateway.contract import PROBLEM, SECURITY, Declaration, component, declarations
 
-PROBLEM = {"$ref": "#/components/schemas/Problem"}
 JSON_TYPES = {
     "text": {"type": "string"}, "long_text": {"type": "string"}, "email": {"type": "string", "format": "email"},
     "phone": {"type": "string"}, "url": {"type": "string", "format": "uri"}, "integer": {"type": "integer"},
@@ -20,85 +26,23 @@ JSON_TYPES = {
                                                "currency": {"type": "string", "pattern": "^[A-Z]{3}$"}},
               "required": ["amount"]},
 }
-
-#: (path, method, summary, tag, request schema or None, auth)
-FIXED = [
-    ("/api/v1/auth/login", "post", "Log in; returns an access and a refresh token", "auth", schemas.LoginSchema, False),
-    ("/api/v1/auth/refresh", "post", "Trade a refresh token for a new pair", "auth", schemas.RefreshSchema, False),
-    ("/api/v1/auth/logout", "post", "Revoke a refresh token", "auth", schemas.RefreshSchema, False),
-    ("/api/v1/me", "get", "The caller: tenant, user, roles, modules", "auth", None, True),
-    ("/api/v1/tenants", "post", "Create a tenant with its first admin (operator key)", "operator",
-     schemas.TenantCreateSchema, False),
-    ("/api/v1/tenants", "get", "List tenants (operator key)", "operator", None, False),
-    ("/api/v1/admin/modules", "get", "Modules enabled for the tenant", "admin", None, True),
-    ("/api/v1/admin/modules", "put", "Enable and disable modules", "admin", schemas.ModulesSchema, True),
-    ("/api/v1/admin/users", "get", "List users", "admin", None, True),
-    ("/api/v1/admin/users", "post", "Create a user", "admin", schemas.UserCreateSchema, True),
-    ("/api/v1/admin/users/{user_id}", "patch", "Change a user", "admin", schemas.UserUpdateSchema, True),
-    ("/api/v1/admin/api-keys", "get", "List API keys", "admin", None, True),
-    ("/api/v1/admin/api-keys", "post", "Create an API key (the secret is shown once)", "admin",
-     schemas.ApiKeyCreateSchema, True),
-    ("/api/v1/admin/roles", "get", "Roles and their object permissions", "admin", None, True),
-    ("/api/v1/admin/field-permissions", "put", "Per-field permissions by role", "admin",
-     schemas.FieldPermissionsSchema, True),
-    ("/api/v1/metadata/objects", "get", "Objects and fields of the tenant", "metadata", None, True),
-    ("/api/v1/metadata/objects", "post", "Create a custom object", "metadata", None, True),
-    ("/api/v1/metadata/objects/{name}/fields", "post", "Add a custom field", "metadata", None, True),
-    ("/api/v1/metadata/objects/{name}/fields/{field}", "patch", "Change a custom field", "metadata", None, True),
-    ("/api/v1/metadata/objects/{name}/fields/{field}", "delete", "Remove a custom field", "metadata", None, True),
-    ("/api/v1/imports", "get", "Recent import jobs", "imports", None, True),
-    ("/api/v1/imports/{job_id}", "get", "An import job's progress and counts", "imports", None, True),
-    ("/api/v1/imports/{job_id}/errors.csv", "get", "Rejected rows with _row and _errors columns", "imports",
-     None, True),
-    ("/api/v1/admin/plugins", "get", "Installed plugins and the tenant's enabled ones", "plugins", None, True),
-    ("/api/v1/admin/plugins/{name}", "get", "A plugin's manifest and declarations", "plugins", None, True),
-    ("/api/v1/admin/plugins/{name}", "put", "Enable a plugin for the tenant", "plugins", None, True),
-    ("/api/v1/admin/plugins/{name}", "delete", "Disable a plugin (its data is kept)", "plugins", None, True),
-    ("/api/v1/admin/plugins/{name}/seed", "post", "Create the plugin's demo records", "plugins", None, True),
-    ("/api/v1/admin/config", "get", "Export the tenant's configuration (metadata as code)", "admin", None, True),
-    ("/api/v1/admin/config", "put", "Import a configuration (idempotent; ?dry_run=true)", "admin", None, True),
-    ("/api/v1/metadata/processes", "get", "Processes (state machines) of the tenant and its plugins", "metadata",
-     None, True),
-    ("/api/v1/metadata/processes/{name}", "get", "Get a process", "metadata", None, True),
-    ("/api/v1/metadata/processes/{name}", "put", "Create or replace a process", "metadata", None, True),
-    ("/api/v1/metadata/processes/{name}", "delete", "Delete a process", "metadata", None, True),
-    ("/api/v1/metadata/rules", "get", "Automation rules", "metadata", None, True),
-    ("/api/v1/metadata/rules/{name}", "get", "Get an automation rule", "metadata", None, True),
-    ("/api/v1/metadata/rules/{name}", "put", "Create or replace an automation rule", "metadata", None, True),
-    ("/api/v1/metadata/rules/{name}", "delete", "Delete an automation rule", "metadata", None, True),
-    ("/api/v1/metadata/validation-rules", "get", "Validation rules", "metadata", None, True),
-    ("/api/v1/metadata/validation-rules/{name}", "get", "Get a validation rule", "metadata", None, True),
-    ("/api/v1/metadata/validation-rules/{name}", "put", "Create or replace a validation rule", "metadata", None,
-     True),
-    ("/api/v1/metadata/validation-rules/{name}", "delete", "Delete a validation rule", "metadata", None, True),
-    ("/api/v1/approvals", "get", "Pending approvals the caller may decide", "processes", None, True),
-    ("/api/v1/notifications", "get", "The caller's notifications", "notifications", None, True),
-    ("/api/v1/notifications/read", "post", "Mark notifications read", "notifications", None, True),
-    ("/api/v1/webhooks", "get", "Webhook subscriptions", "webhooks", None, True),
-    ("/api/v1/webhooks", "post", "Subscribe a URL to event types (the secret is shown once)", "webhooks", None, True),
-    ("/api/v1/webhooks/{sub_id}", "get", "One subscription (never its secret)", "webhooks", None, True),
-    ("/api/v1/webhooks/{sub_id}", "patch", "Change a subscription or rotate its secret", "webhooks", None, True),
-    ("/api/v1/webhooks/{sub_id}", "delete", "Delete a subscription", "webhooks", None, True),
-    ("/api/v1/webhooks/{sub_id}/deliveries", "get", "Deliveries and their attempts", "webhooks", None, True),
-    ("/healthz", "get", "Liveness", "health", None, False),
-    ("/readyz", "get", "Readiness: broker and services reachable", "health", None, False),
-]
+ERROR_TEXT = {400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found", 409: "Conflict",
+              412: "Stale If-Match", 413: "Too large", 422: "Invalid input", 429: "Rate limited",
+              503: "A service did not answer"}
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying",
+                               "schema": {"type": "integer", "minimum": 1}}}
+_VAR = re.compile(r"<(?:(?P<conv>[a-zA-Z_]+)(?:\((?P<args>[^)]*)\))?:)?(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)>")
 
 
-def _errors(*codes: int) -> dict:
-    text = {400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found", 409: "Conflict",
-            412: "Stale If-Match", 413: "Too large", 422: "Invalid input", 429: "Rate limited"}
-    return {str(c): {"description": text[c], "content": {"application/problem+json": {"schema": PROBLEM}}}
-            for c in codes}
-
+# ---------------------------------------------------------------- per-object schemas
 
 def field_schema(field: dict) -> dict:
     """JSON schema of one field from its definition (a formula field: its result type,
-    read-only)."""
+    read-only). An optional field is nullable, and an optional picklist lists ``null`` among its
+    choices so generated clients accept an unset value."""
     prop = dict(JSON_TYPES.get(field["type"], {"type": "string"}))
     if field["type"] == "formula":
-        prop = {**JSON_TYPES.get(field.get("formula_type") or "text", {"type": "string"}),
-                "readOnly": True}
+        prop = {**JSON_TYPES.get(field.get("formula_type") or "text", {"type": "string"}), "readOnly": True}
         if field.get("formula"):
             prop["description"] = f"Computed: {field['formula']}"
     if field["type"] == "picklist" and field.get("choices"):
@@ -118,154 +62,244 @@ def field_schema(field: dict) -> dict:
         prop["description"] = field["help_text"]
     if field.get("read_only"):
         prop["readOnly"] = True
-    prop["nullable"] = not field.get("required")
+    if not field.get("required"):
+        prop["nullable"] = True
+        if "enum" in prop:
+            prop["enum"].append(None)
     return prop
 
 
-def _name(obj: dict) -> str:
-    return "".join(part.capitalize() for part in obj["name"].split("_"))
-
-
-def _add_object(spec: APISpec, obj: dict) -> None:
-    name = _name(obj)
-    props = {f["name"]: field_schema(f) for f in obj["fields"]}
+def add_object_schemas(spec: APISpec, obj: dict, hidden: Iterable[str] = ()) -> None:
+    """Components ``<Name>`` (a record), ``<Name>Input`` (create) and ``<Name>Patch`` (change)."""
+    name = component(obj)
+    hidden = set(hidden)
+    fields = [f for f in obj["fields"] if f["name"] not in hidden]
+    props = {f["name"]: field_schema(f) for f in fields}
     spec.components.schema(name, {"type": "object", "properties": props})
     writable = {k: v for k, v in props.items() if not v.get("readOnly")}
-    required = [f["name"] for f in obj["fields"] if f.get("required") and not f.get("read_only")]
+    required = [f["name"] for f in fields if f.get("required") and not f.get("read_only")
+                and f["type"] != "formula"]
     schema_in = {"type": "object", "properties": writable, "additionalProperties": False}
     if required:  # OpenAPI 3.0 wants a non-empty list or none
         schema_in["required"] = required
     spec.components.schema(f"{name}Input", schema_in)
-    ref, ref_in = {"$ref": f"#/components/schemas/{name}"}, {"$ref": f"#/components/schemas/{name}Input"}
-    tag = obj["label"]
-    page = {"type": "object", "properties": {"items": {"type": "array", "items": ref},
-                                            "next_cursor": {"type": "string", "nullable": True},
-                                            "total": {"type": "integer", "description": "with count=true"},
-                                            "total_is_estimate": {"type": "boolean"}}}
-    q = lambda n, d: {"name": n, "in": "query", "required": False, "schema": {"type": "string"}, "description": d}  # noqa: E731
-    base = f"/api/v1/{obj['plural']}"
-    spec.path(path=base, operations={
-        "get": {"tags": [tag], "summary": f"List {obj['label']} records",
-                "parameters": [q("filter", "filter language, see docs/filters.md"), q("sort", "field, '-' for descending"),
-                               q("cursor", "next_cursor of the previous page"), q("limit", "page size"),
-                               q("fields", "comma-separated fields to return"),
-                               q("count", "true: add the total of matching records (see docs/records.md)")],
-                "responses": {"200": {"description": "A page", "content": {"application/json": {"schema": page}}},
-                              **_errors(400, 401, 403, 404, 422)}},
-        "post": {"tags": [tag], "summary": f"Create a {obj['label']}",
-                 "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}}],
-                 "requestBody": {"required": True, "content": {"application/json": {"schema": ref_in}}},
-                 "responses": {"201": {"description": "Created", "content": {"application/json": {"schema": ref}}},
-                               **_errors(400, 401, 403, 409, 413, 422)}},
-    })
-    rid = {"name": "record_id", "in": "path", "required": True, "schema": {"type": "string"}}
-    if_match = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
-                "description": "the record's ETag (version); a stale one answers 412"}
-    spec.path(path=base + "/{record_id}", operations={
-        "get": {"tags": [tag], "summary": f"Get a {obj['label']}", "parameters": [rid],
-                "responses": {"200": {"description": "The record", "content": {"application/json": {"schema": ref}}},
-                              **_errors(401, 404)}},
-        "patch": {"tags": [tag], "summary": f"Change a {obj['label']}", "parameters": [rid, if_match],
-                  "requestBody": {"required": True, "content": {"application/json": {"schema": {**ref_in, }}}},
-                  "responses": {"200": {"description": "The record", "content": {"application/json": {"schema": ref}}},
-                                **_errors(400, 401, 403, 404, 409, 412, 422)}},
-        "delete": {"tags": [tag], "summary": f"Delete a {obj['label']}", "parameters": [rid, if_match],
-                   "responses": {"204": {"description": "Deleted"}, **_errors(401, 403, 404, 412)}},
-    })
-    spec.path(path=base + "/{record_id}/history", operations={
-        "get": {"tags": [tag], "summary": "Every change of the record: actor, time, field, old → new",
-                "parameters": [rid], "responses": {"200": {"description": "A page of changes"}, **_errors(401, 404)}}})
-    views = obj.get("views") or {}
-    for sub, text in (("timeline", "Activities and changes, newest first"), ("duplicates", "Likely duplicates")):
-        if sub in views:
-            spec.path(path=f"{base}/{{record_id}}/{sub}", operations={
-                "get": {"tags": [tag], "summary": text, "parameters": [rid],
-                        "responses": {"200": {"description": text}, **_errors(401, 404)}}})
-    if "360" in views:
-        spec.path(path=base + "/{record_id}/360", operations={
-            "get": {"tags": [tag], "summary": "The customer's 360° view across enabled services",
-                    "parameters": [rid], "responses": {"200": {"description": "The view"}, **_errors(401, 404)}}})
-    spec.path(path=base + "/imports", operations={
-        "post": {"tags": [tag], "summary": f"Import {obj['label']} records from CSV (a job; 202)",
-                 "parameters": [{"name": "policy", "in": "query", "required": False,
-                                 "schema": {"type": "string", "enum": ["skip", "update", "create"]},
-                                 "description": "what to do with a row duplicating an existing record"}],
-                 "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}},
-                                                               "multipart/form-data": {"schema": {
-                                                                   "type": "object", "properties": {
-                                                                       "file": {"type": "string", "format": "binary"}}}}}},
-                 "responses": {"202": {"description": "The queued job"}, **_errors(400, 401, 403, 413, 422)}}})
-    spec.path(path=base + "/export.csv", operations={
-        "get": {"tags": [tag], "summary": f"Every {obj['label']} matching the filter, as CSV",
-                "parameters": [q("filter", "filter language"), q("sort", "field"), q("fields", "columns")],
-                "responses": {"200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
-                              **_errors(400, 401, 403, 422)}}})
-    if obj.get("processes"):
-        stages = sorted({s for p in obj["processes"] for s in p["stages"]})
-        move = {"type": "object", "properties": {
-            "to": {"type": "string", "enum": stages}, "transition": {"type": "string"},
-            "comment": {"type": "string"}, "process": {"type": "string"}}}
-        decide = {"type": "object", "properties": {"comment": {"type": "string"}}}
-        for verb, text, schema in (("transition", "Move the record along its process (202: awaiting approval)", move),
-                                   ("approve", "Approve the pending transition", decide),
-                                   ("reject", "Reject the pending transition", decide)):
-            spec.path(path=f"{base}/{{record_id}}/{verb}", operations={
-                "post": {"tags": [tag], "summary": text, "parameters": [rid],
-                         "requestBody": {"required": verb == "transition",
-                                         "content": {"application/json": {"schema": schema}}},
-                         "responses": {"200": {"description": "The result and the record"},
-                                       "202": {"description": "Awaiting approval"},
-                                       **_errors(401, 403, 404, 409, 422)}}})
-        spec.path(path=base + "/{record_id}/transitions", operations={
-            "get": {"tags": [tag], "summary": "The record's process history", "parameters": [rid],
-                    "responses": {"200": {"description": "Moves, oldest first"}, **_errors(401, 404)}}})
-    for verb in obj.get("actions", ()):
-        spec.path(path=f"{base}/{{record_id}}/{verb}", operations={
-            "post": {"tags": [tag], "summary": f"{verb.capitalize()} action", "parameters": [rid],
-                     "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
-                     "responses": {"200": {"description": "The resulting record"}, **_errors(400, 401, 403, 404, 422)}}})
+    spec.components.schema(f"{name}Patch", {"type": "object", "properties": writable, "additionalProperties": False})
 
 
-def build(objects: list[dict] | None, extra: list[tuple[str, str, str, str]] = ()) -> dict:
-    """The document; ``objects`` are the caller's tenant's (None when unauthenticated), ``extra``
-    its plugins' routes as (path, method, summary, plugin)."""
+# ---------------------------------------------------------------- operations from declarations
+
+class _Builder:
+    """Turns the app's declarations into operations on one APISpec."""
+
+    def __init__(self, spec: APISpec):
+        self.spec = spec
+        self.paths: dict[str, dict[str, dict]] = {}
+
+    def schema(self, schema: Any, obj: dict | None) -> Any:
+        """A declared schema as JSON schema: marshmallow schemas become components, callables
+        are given the object, dicts are resolved recursively."""
+        if callable(schema) and not (isinstance(schema, type) and issubclass(schema, Schema)):
+            schema = schema(obj)
+        if isinstance(schema, Schema):
+            schema = type(schema)
+        if isinstance(schema, type) and issubclass(schema, Schema):
+            name = schema.__name__.removesuffix("Schema") or schema.__name__
+            if name not in self.spec.components.schemas:
+                self.spec.components.schema(name, schema=schema)
+            return {"$ref": f"#/components/schemas/{name}"}
+        if isinstance(schema, dict):
+            return {k: self.schema(v, obj) if isinstance(v, (dict, list, type, Schema)) or callable(v) else v
+                    for k, v in schema.items()}
+        if isinstance(schema, list):
+            return [self.schema(v, obj) if isinstance(v, (dict, type, Schema)) else v for v in schema]
+        return schema
+
+    def operation(self, decl: Declaration, method: str, path_vars: list[str], obj: dict | None,
+                  op_id: str) -> dict:
+        op: dict[str, Any] = {"operationId": op_id, "summary": decl.summary,
+                              "tags": [obj["label"] if obj and decl.tag == "records" else decl.tag],
+                              "security": SECURITY[decl.security]}
+        if decl.description:
+            op["description"] = decl.description
+        params = [{"name": v, "in": "path", "required": True, "schema": {"type": "string"}} for v in path_vars]
+        params += [p.to_dict() for p in decl.params]
+        if params:
+            op["parameters"] = params
+        responses = dict(decl.responses)
+        if decl.body is not None:
+            kinds = decl.content if isinstance(decl.content, dict) else {decl.content: decl.body}
+            op["requestBody"] = {"required": decl.body_required,
+                                 "content": {mime: {"schema": self.schema(s, obj)} for mime, s in kinds.items()}}
+            responses.setdefault(400, PROBLEM)
+            responses.setdefault(413, PROBLEM)
+        if any(p.where == "query" for p in decl.params):
+            responses.setdefault(400, PROBLEM)
+        if decl.security == "tenant":
+            for code in (401, 403, 429, 503):
+                responses.setdefault(code, PROBLEM)
+        elif decl.security == "operator":
+            responses.setdefault(401, PROBLEM)
+            responses.setdefault(404, PROBLEM)  # no operator key configured: the operator API does not exist
+        op["responses"] = {str(code): self.response(code, schema, decl, obj) for code, schema in sorted(responses.items())}
+        return op
+
+    def response(self, code: int, schema: Any, decl: Declaration, obj: dict | None) -> dict:
+        mime = decl.produces if code < 400 else "application/problem+json"
+        if isinstance(schema, tuple):
+            description, schema, mime = (*schema, mime) if len(schema) == 2 else schema
+        else:
+            description = ERROR_TEXT.get(code, "OK" if code < 300 else "Error")
+            if code == 201:
+                description = "Created"
+            elif code == 204:
+                description = "No content"
+        out: dict[str, Any] = {"description": description}
+        if schema is not None:
+            out["content"] = {mime: {"schema": self.schema(schema, obj)}}
+        headers = dict(decl.headers.get(code, {}))
+        if code == 429:
+            headers.update(RETRY_AFTER)
+        if headers:
+            out["headers"] = headers
+        return out
+
+    def add(self, path: str, method: str, op: dict) -> None:
+        self.paths.setdefault(path, {})[method] = op
+
+
+def _variables(rule: str) -> list[tuple[str, str | None, str | None]]:
+    return [(m["name"], m["conv"], m["args"]) for m in _VAR.finditer(rule)]
+
+
+def _fill(rule: str, values: dict[str, str]) -> tuple[str, list[str]]:
+    """The OpenAPI path of ``rule`` with ``values`` substituted; the variables left."""
+    left: list[str] = []
+
+    def sub(match):
+        name = match["name"]
+        if name in values:
+            return str(values[name])
+        left.append(name)
+        return "{" + name + "}"
+    return _VAR.sub(sub, rule), left
+
+
+def _choices(args: str) -> list[str]:
+    return [a.strip().strip("'\"") for a in args.split(",")]
+
+
+def _variants(rule: str, decl: Declaration, objects: list[dict]) -> Iterable[tuple[dict | None, dict]]:
+    """(object or None, URL values) of each operation ``decl`` stands for."""
+    variables = _variables(rule)
+    per_object = any(conv == "objpath" for _n, conv, _a in variables)
+    if per_object:
+        for obj in objects:
+            if decl.when is not None and not decl.when(obj):
+                continue
+            sets = decl.values(obj) if callable(decl.values) else [dict(decl.values or {})]
+            for values in sets:
+                path_var = next(n for n, conv, _a in variables if conv == "objpath")
+                yield obj, {**values, path_var: obj["plural"]}
+        return
+    base = dict(decl.values or {})
+    sets = [base]
+    for name, conv, args in variables:
+        if conv == "any" and name not in base:
+            sets = [{**s, name: c} for s in sets for c in _choices(args)]
+    for values in sets:
+        yield None, values
+
+
+def _op_id(view_name: str, values: dict, obj: dict | None, decl: Declaration) -> str:
+    if decl.op:
+        return decl.op.format(name=obj["name"] if obj else "", plural=(obj or {}).get("plural", ""), **values)
+    parts = [view_name] + ([obj["name"]] if obj else []) + [str(v) for k, v in values.items()
+                                                             if not (obj and v == obj["plural"])]
+    return re.sub(r"[^a-zA-Z0-9_]+", "_", "_".join(parts))
+
+
+def _plugin_operation(view: Callable, plugin: str, path_vars: list[str]) -> dict:
+    """A plugin route without declarations: documented minimally from its docstring."""
+    summary = (view.__doc__ or view.__name__).strip().splitlines()[0]
+    responses = {"200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}}
+    for code in (400, 401, 403, 404, 409, 422, 429, 503):
+        responses[str(code)] = {"description": ERROR_TEXT.get(code, "Error"),
+                                "content": {"application/problem+json": {"schema": PROBLEM}}}
+    responses["429"]["headers"] = RETRY_AFTER
+    op = {"operationId": f"x_{plugin}_{view.__name__}", "summary": summary, "tags": [f"plugin: {plugin}"],
+          "security": SECURITY["tenant"], "responses": responses,
+          "description": "Declared by the plugin without a contract: request and response are not described."}
+    if path_vars:
+        op["parameters"] = [{"name": v, "in": "path", "required": True, "schema": {"type": "string"}}
+                            for v in path_vars]
+    return op
+
+
+def _base_spec() -> APISpec:
     spec = APISpec(title="Mosaic CRM API", version=mosaic.__version__, openapi_version="3.0.3",
                    plugins=[MarshmallowPlugin()],
                    info={"description": "Every object — core, plugin or custom — has the same record API. "
-                                        "Authenticate to see your tenant's objects and custom fields here."})
+                                        "Before login this document shows the core objects with their core "
+                                        "fields; authenticated, it shows your tenant's objects, custom fields "
+                                        "and plugins, less the fields your roles may not read."})
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     spec.components.security_scheme("apiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
-    spec.components.schema("Problem", {"type": "object", "properties": {
-        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-        "detail": {"type": "string"}, "errors": {"type": "object", "additionalProperties": {
-            "type": "array", "items": {"type": "string"}}}}})
-    by_path: dict[str, dict] = {}
-    for path, method, summary, tag, schema, needs_auth in FIXED:
-        op: dict = {"tags": [tag], "summary": summary, "responses": {"200": {"description": "OK"}, **_errors(400, 401, 422)}}
-        if schema is not None:
-            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
-        if needs_auth:
-            op["security"] = [{"bearer": []}, {"apiKey": []}]
-        params = [part[1:-1] for part in path.split("/") if part.startswith("{")]
-        if params:
-            op["parameters"] = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-                                for p in params]
-        by_path.setdefault(path, {})[method] = op
-    for path, ops in by_path.items():
-        spec.path(path=path, operations=ops)
-    for obj in objects or ():
-        _add_object(spec, obj)
-    plugin_ops: dict[str, dict] = {}
-    for path, method, summary, plugin in extra:
-        params = [part[1:-1] for part in path.split("/") if part.startswith("{")]
-        op = {"tags": [f"plugin: {plugin}"], "summary": summary, "security": [{"bearer": []}, {"apiKey": []}],
-              "responses": {"200": {"description": "OK"}, **_errors(401, 404, 422)}}
-        if params:
-            op["parameters"] = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-                                for p in params]
-        plugin_ops.setdefault(path, {})[method] = op
-    for path, ops in plugin_ops.items():
+    spec.components.security_scheme("operatorKey", {"type": "apiKey", "in": "header", "name": "X-Operator-Key",
+                                                    "description": "the platform operator's key (tenants API)"})
+    spec.components.schema("Problem", {
+        "type": "object", "required": ["title", "status"],
+        "properties": {
+            "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "errors": {"type": "object", "description": "messages by field path (``admin.email``, ``modules[0]``)",
+                       "additionalProperties": {"type": "array", "items": {"type": "string"}}}}})
+    return spec
+
+
+def build(app: Flask, objects: list[dict], plugins: Iterable[str] = (),
+          hidden: Callable[[str], Iterable[str]] = lambda _name: ()) -> dict:
+    """The document of ``app`` for a caller seeing ``objects`` (each with ``fields``) and
+    ``plugins``; ``hidden(object_name)`` names the fields the caller may not read."""
+    spec = _base_spec()
+    objects = sorted(objects, key=lambda o: o["plural"])
+    for obj in objects:
+        add_object_schemas(spec, obj, hidden(obj["name"]))
+    builder = _Builder(spec)
+    plugins = set(plugins)
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        bp_name = rule.endpoint.split(".", 1)[0]
+        plugin = bp_name[2:] if bp_name.startswith("x_") else None
+        if plugin is not None and plugin not in plugins:
+            continue
+        view = app.view_functions[rule.endpoint]
+        methods = sorted(m.lower() for m in rule.methods - {"HEAD", "OPTIONS"})
+        decls = declarations(view)
+        if not decls and plugin is not None:
+            path, left = _fill(rule.rule, {})
+            for method in methods:
+                builder.add(path, method, _plugin_operation(view, plugin, left))
+            continue
+        for decl in decls:
+            if decl.hidden:
+                continue
+            for obj, values in _variants(rule.rule, decl, objects):
+                path, left = _fill(rule.rule, values)
+                for method in methods:
+                    op_id = _op_id(view.__name__, values, obj, decl)
+                    builder.add(path, method, builder.operation(decl, method, left, obj, op_id))
+    for path, ops in builder.paths.items():
         spec.path(path=path, operations=ops)
     doc = spec.to_dict()
-    doc["security"] = [{"bearer": []}, {"apiKey": []}]
+    doc["security"] = SECURITY["tenant"]
     return doc
+
+
+def undeclared_routes(app: Flask) -> list[str]:
+    """Rules of ``app`` (plugins' aside) whose views declare nothing: none may exist."""
+    out = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("x_"):
+            continue
+        if not declarations(app.view_functions[rule.endpoint]):
+            out.append(f"{sorted(rule.methods - {'HEAD', 'OPTIONS'})} {rule.rule}")
+    return out

@@ -8,7 +8,12 @@ from flask import Blueprint, request
 from mosaic import permissions
 from mosaic import services
 from mosaic_gateway import auth, identity as idm
+from mosaic_gateway.contract import PROBLEM, declare, header, items_of, query
 from mosaic_gateway.idempotency import idempotent
+from mosaic_gateway.responses import (
+    ApiKeyCreatedSchema, ApiKeySchema, FieldPermissionListSchema, ModulesOutSchema, TenantCreatedSchema, TenantSchema,
+    UserSchema,
+)
 from mosaic_gateway.schemas import (
     ApiKeyCreateSchema, FieldPermissionsSchema, ModulesSchema, TenantCreateSchema, TenantUpdateSchema,
     UserCreateSchema, UserUpdateSchema, api_key_out, field_permission_out, load, tenant_out, user_out,
@@ -16,11 +21,16 @@ from mosaic_gateway.schemas import (
 
 bp = Blueprint("mosaic_admin", __name__)
 admin_required = auth.roles_required("admin")
+IDEMPOTENCY = header("Idempotency-Key", "replays the first response of the same key and body")
+LOCATION = {201: {"Location": {"description": "the new resource", "schema": {"type": "string"}}}}
 
 
 # ---------------------------------------------------------------- operator: tenants
 
 @bp.post("/api/v1/tenants")
+@declare("Create a tenant with its first admin", tag="operator", security="operator", body=TenantCreateSchema,
+         params=[IDEMPOTENCY], headers=LOCATION,
+         responses={201: TenantCreatedSchema, 409: PROBLEM, 422: PROBLEM})
 @auth.operator_required
 @idempotent
 def create_tenant():
@@ -36,6 +46,7 @@ def create_tenant():
 
 
 @bp.get("/api/v1/tenants")
+@declare("List tenants", tag="operator", security="operator", responses={200: items_of(TenantSchema)})
 @auth.operator_required
 def list_tenants():
     """Every tenant."""
@@ -43,6 +54,7 @@ def list_tenants():
 
 
 @bp.get("/api/v1/tenants/<tenant_id>")
+@declare("One tenant", tag="operator", security="operator", responses={200: TenantSchema, 404: PROBLEM})
 @auth.operator_required
 def get_tenant(tenant_id: str):
     """One tenant."""
@@ -50,6 +62,8 @@ def get_tenant(tenant_id: str):
 
 
 @bp.patch("/api/v1/tenants/<tenant_id>")
+@declare("Rename, suspend or change the modules of a tenant", tag="operator", security="operator",
+         body=TenantUpdateSchema, responses={200: TenantSchema, 404: PROBLEM, 422: PROBLEM})
 @auth.operator_required
 def update_tenant(tenant_id: str):
     """Rename, suspend (``active: false``) or change the modules of a tenant."""
@@ -64,6 +78,7 @@ def update_tenant(tenant_id: str):
 # ---------------------------------------------------------------- tenant admin: modules
 
 @bp.get("/api/v1/admin/modules")
+@declare("Modules enabled for the tenant, and what could be enabled", tag="admin", responses={200: ModulesOutSchema})
 @admin_required
 def get_modules():
     """The tenant's enabled modules, and what could be enabled."""
@@ -71,6 +86,8 @@ def get_modules():
 
 
 @bp.put("/api/v1/admin/modules")
+@declare("Enable exactly the given modules", tag="admin", body=ModulesSchema,
+         responses={200: ModulesOutSchema, 422: PROBLEM})
 @admin_required
 def put_modules():
     """Enable exactly the given modules."""
@@ -86,6 +103,7 @@ def put_modules():
 # ---------------------------------------------------------------- tenant admin: users
 
 @bp.get("/api/v1/admin/users")
+@declare("List users", tag="admin", responses={200: items_of(UserSchema)})
 @admin_required
 def list_users():
     """The tenant's users, inactive ones included."""
@@ -93,6 +111,8 @@ def list_users():
 
 
 @bp.post("/api/v1/admin/users")
+@declare("Create a user", tag="admin", body=UserCreateSchema, params=[IDEMPOTENCY], headers=LOCATION,
+         responses={201: UserSchema, 409: PROBLEM, 422: PROBLEM})
 @admin_required
 @idempotent
 def create_user():
@@ -105,6 +125,7 @@ def create_user():
 
 
 @bp.get("/api/v1/admin/users/<user_id>")
+@declare("One user", tag="admin", responses={200: UserSchema, 404: PROBLEM})
 @admin_required
 def get_user(user_id: str):
     """One user of the tenant."""
@@ -112,6 +133,8 @@ def get_user(user_id: str):
 
 
 @bp.patch("/api/v1/admin/users/<user_id>")
+@declare("Change a user", tag="admin", body=UserUpdateSchema,
+         responses={200: UserSchema, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM})
 @admin_required
 def update_user(user_id: str):
     """Change email, name, password, roles or active flag."""
@@ -124,6 +147,7 @@ def update_user(user_id: str):
 
 
 @bp.delete("/api/v1/admin/users/<user_id>")
+@declare("Deactivate a user (records keep their owner)", tag="admin", responses={204: None, 404: PROBLEM, 409: PROBLEM})
 @admin_required
 def delete_user(user_id: str):
     """Deactivate the user: records keep their owner, the login stops working."""
@@ -137,6 +161,7 @@ def delete_user(user_id: str):
 # ---------------------------------------------------------------- tenant admin: API keys
 
 @bp.get("/api/v1/admin/api-keys")
+@declare("List API keys (prefixes only)", tag="admin", responses={200: items_of(ApiKeySchema)})
 @admin_required
 def list_api_keys():
     """The tenant's API keys (prefixes only)."""
@@ -145,6 +170,8 @@ def list_api_keys():
 
 # Deliberately not @idempotent: a replay would have to store the secret in clear to return it.
 @bp.post("/api/v1/admin/api-keys")
+@declare("Create an API key (the secret is shown once)", tag="admin", body=ApiKeyCreateSchema, headers=LOCATION,
+         responses={201: ApiKeyCreatedSchema, 422: PROBLEM})
 @admin_required
 def create_api_key():
     """Create a key; the response carries its secret, shown this once only."""
@@ -157,6 +184,7 @@ def create_api_key():
 
 
 @bp.delete("/api/v1/admin/api-keys/<key_id>")
+@declare("Revoke an API key", tag="admin", responses={204: None, 404: PROBLEM})
 @admin_required
 def revoke_api_key(key_id: str):
     """Revoke a key; requests using it are refused from now on."""
@@ -170,6 +198,7 @@ def revoke_api_key(key_id: str):
 # ---------------------------------------------------------------- tenant admin: permissions
 
 @bp.get("/api/v1/admin/roles")
+@declare("Roles and their object permissions per module", tag="admin", responses={200: {"type": "object"}})
 @admin_required
 def roles():
     """The roles and their default object permissions per module."""
@@ -177,6 +206,8 @@ def roles():
 
 
 @bp.get("/api/v1/admin/field-permissions")
+@declare("Per-field permissions by role", tag="admin", params=[query("object", "only this object's rules")],
+         responses={200: FieldPermissionListSchema})
 @admin_required
 def get_field_permissions():
     """The tenant's per-field overrides (``?object=`` narrows to one object)."""
@@ -185,6 +216,8 @@ def get_field_permissions():
 
 
 @bp.put("/api/v1/admin/field-permissions")
+@declare("Replace the per-field permissions", tag="admin", body=FieldPermissionsSchema,
+         responses={200: FieldPermissionListSchema, 422: PROBLEM})
 @admin_required
 def put_field_permissions():
     """Replace the tenant's per-field overrides with ``{"rules": [{object, field, role, access}]}``."""

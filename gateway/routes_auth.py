@@ -7,6 +7,8 @@ from flask import Blueprint, request
 
 from mosaic.errors import RateLimited
 from mosaic_gateway import auth, identity as idm, tokens
+from mosaic_gateway.contract import PROBLEM, declare
+from mosaic_gateway.responses import MeSchema, TokenPairSchema
 from mosaic_gateway.models import Tenant, User
 from mosaic_gateway.schemas import LoginSchema, RefreshSchema, load
 
@@ -23,6 +25,8 @@ def _token_pair(user: User, refresh_secret: str) -> dict:
 
 
 @bp.post("/api/v1/auth/login")
+@declare("Log in; returns an access and a refresh token", tag="auth", security="public", body=LoginSchema,
+         responses={200: TokenPairSchema, 401: PROBLEM, 422: PROBLEM, 429: PROBLEM, 503: PROBLEM})
 def login():
     """Trade ``{tenant, email, password}`` for an access and a refresh token."""
     data = load(LoginSchema(), request)
@@ -38,6 +42,8 @@ def login():
 
 
 @bp.post("/api/v1/auth/refresh")
+@declare("Trade a refresh token for a new pair", tag="auth", security="public", body=RefreshSchema,
+         responses={200: TokenPairSchema, 401: PROBLEM, 422: PROBLEM})
 def refresh():
     """Trade a refresh token for a new pair; the presented token is revoked (rotation)."""
     data = load(RefreshSchema(), request)
@@ -49,6 +55,8 @@ def refresh():
 
 
 @bp.post("/api/v1/auth/logout")
+@declare("Revoke a refresh token", tag="auth", security="public", body=RefreshSchema,
+         responses={204: None, 422: PROBLEM})
 def logout():
     """Revoke the given refresh token. Answers 204 whether or not it was live, so the call tells
     nothing about tokens it does not own."""
@@ -60,6 +68,7 @@ def logout():
 
 
 @bp.get("/api/v1/me")
+@declare("The caller: tenant, user or API key, roles, modules, plugins", tag="auth", responses={200: MeSchema})
 @auth.login_required
 def me():
     """The caller: tenant, user or API key, roles, enabled modules and plugins."""

@@ -6,9 +6,10 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, g, json, request
 
 from mosaic import services
-from mosaic.errors import BadRequest, ServiceUnavailable
+from mosaic.errors import BadRequest, ServiceUnavailable, flatten_errors
 from mosaic.webhooks.egress import egress_policy
 from mosaic_gateway import auth, config_io
+from mosaic_gateway.contract import ANY_OBJECT, PROBLEM as PROBLEM_SCHEMA, declare, flag
 from mosaic_gateway.web import call, context, directory, json_body
 
 bp = Blueprint("config_io", __name__)
@@ -110,6 +111,7 @@ def _flag(name: str) -> bool:
 
 
 @bp.get("/api/v1/admin/config")
+@declare("Export the tenant's configuration (metadata as code)", tag="admin", responses={200: ANY_OBJECT})
 @admin_required
 def export_config():
     """The tenant's configuration (custom objects and fields, processes, rules, validation rules,
@@ -122,17 +124,30 @@ def export_config():
 
 
 @bp.put("/api/v1/admin/config")
+@declare("Import a configuration (idempotent)", tag="admin", body=ANY_OBJECT,
+         params=[flag("dry_run", "report what would change, change nothing"),
+                 flag("enable_plugins", "enable the plugins the document needs")],
+         responses={200: ANY_OBJECT, 422: PROBLEM_SCHEMA})
 @admin_required
 def import_config():
     """Import a ``mosaic-config`` document: 200 with what was (``dry_run=true``: would be)
     created, updated and left unchanged; 422 when the document is malformed, the tenant lacks
-    a module or plugin it needs, or (not a dry run) an item could not be imported."""
+    a module or plugin it needs, or (not a dry run) an item could not be imported — then the
+    problem's ``errors`` are by item (``"field.account.vip": [...]``) and ``failed`` lists them."""
     dry_run, enable_plugins = _flag("dry_run"), _flag("enable_plugins")
     report = config_io.import_config(_backend(), json_body(), dry_run=dry_run, enable_plugins=enable_plugins)
     if dry_run or not report["errors"]:
         return report
     detail = ("the configuration was partly imported: a write failed and the import stopped there"
               if report["applied"] else "nothing was imported: fix the errors (a dry run lists them) and retry")
+    # A Problem's ``errors`` is {path: [messages]} everywhere; the failed items keep their detail
+    # under ``failed``, beside the rest of the report.
+    failed = report.pop("errors")
+    errors: dict[str, list[str]] = {}
+    for item in failed:
+        messages = errors.setdefault(f"{item['kind']}.{item['name']}", [])
+        messages.append(item["error"])
+        messages += [f"{key}: {m}" for key, ms in flatten_errors(item.get("errors") or {}).items() for m in ms]
     body = {"type": "https://mosaic-crm.dev/problems/config-import-failed", "title": "Import failed",
-            "status": 422, "detail": detail, **report}
+            "status": 422, "detail": detail, "errors": errors, "failed": failed, **report}
     return Response(json.dumps(body), status=422, mimetype=PROBLEM)

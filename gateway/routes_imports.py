@@ -23,7 +23,9 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from mosaic import services
 from mosaic.errors import BadRequest, MosaicError, NotFound, PayloadTooLarge, ValidationFailed
 from mosaic_gateway import auth, redaction
+from mosaic_gateway.contract import CSV, PROBLEM, declare, items_of, limit, query
 from mosaic_gateway.references import checked_import_records
+from mosaic_gateway.responses import IMPORT_JOB
 from mosaic_gateway.web import FieldGuard, call, context, directory, fields_arg, filter_arg, int_arg, rpc
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,14 @@ def _records(text: io.TextIOWrapper):
 
 
 @bp.post("/<objpath:path>/imports")
+@declare("Import records from CSV (a job)", tag="records", body=CSV,
+         content={"text/csv": CSV, "multipart/form-data": {"type": "object", "required": ["file"], "properties": {
+             "file": {"type": "string", "format": "binary"}}}},
+         params=[query("policy", "what to do with a row duplicating an existing record",
+                       enum=["skip", "update", "create"]), query("filename", "the upload's name")],
+         headers={202: {"Location": {"description": "the job", "schema": {"type": "string"}}}},
+         responses={202: ("The queued job", IMPORT_JOB), 404: PROBLEM, 422: PROBLEM},
+         description="The CSV is the body (text/csv) or the multipart/form-data field 'file'.")
 def start_import(path: str):
     """Upload a CSV into ``path``'s records as an import job (202, ``Location`` of the job)."""
     obj = directory().get(context(), path)
@@ -152,6 +162,8 @@ def _find(job_id: str) -> tuple[str, dict]:
 
 
 @bp.get("/imports")
+@declare("Recent import jobs, newest first", tag="imports", params=[limit(50, 200)],
+         responses={200: items_of(IMPORT_JOB)})
 def list_imports():
     """The caller's recent import jobs (every user's for an admin), newest first."""
     limit = int_arg("limit", 50, 1, 200)
@@ -163,6 +175,7 @@ def list_imports():
 
 
 @bp.get("/imports/<job_id>")
+@declare("An import job's progress and counts", tag="imports", responses={200: IMPORT_JOB, 404: PROBLEM})
 def get_import(job_id: str):
     """A job's progress: ``rows_done`` of ``total_rows``, and its counters."""
     return jsonify(_find(job_id)[1])
@@ -173,6 +186,8 @@ def _error_text(errors: dict) -> str:
 
 
 @bp.get("/imports/<job_id>/errors.csv")
+@declare("Rejected rows with _row and _errors columns", tag="imports", produces="text/csv",
+         responses={200: CSV, 404: PROBLEM})
 def import_errors(job_id: str):
     """The rejected rows as CSV: the original columns, then ``_row`` and ``_errors``."""
     service, job = _find(job_id)
@@ -199,6 +214,10 @@ def import_errors(job_id: str):
 
 
 @bp.get("/<objpath:path>/export.csv")
+@declare("Every record matching the filter, as CSV", tag="records", produces="text/csv",
+         params=[query("filter", "filter language, see docs/filters.md"), query("sort", "field, '-' for descending"),
+                 query("fields", "comma-separated columns")],
+         responses={200: CSV, 404: PROBLEM, 422: PROBLEM})
 def export_csv(path: str):
     """Every record of ``path`` matching ``filter``, in ``sort`` order, as CSV (``fields`` picks
     the columns; fields hidden from the caller are left out)."""

@@ -8,11 +8,14 @@ from mosaic import services as installed_services
 from mosaic.errors import Forbidden, MosaicError, NotFound, ValidationFailed
 from mosaic.logic.definitions import PATHS
 from mosaic_gateway import auth
+from mosaic_gateway.contract import PROBLEM, declare, flag, header, items_of, limit, query
 from mosaic_gateway.idempotency import idempotent
+from mosaic_gateway.responses import DEFINITION, DEFINITION_IN, WEBHOOK, WEBHOOK_IN, WEBHOOK_PATCH
 from mosaic_gateway.web import call, context, directory, int_arg, json_body, rpc
 
 bp = Blueprint("logic", __name__, url_prefix="/api/v1")
 KIND_OF_PATH = {path: kind for kind, path in PATHS.items()}
+NOT_FOUND = {404: PROBLEM}  # also when no module hosting records is enabled
 
 
 def _admin() -> None:
@@ -54,6 +57,8 @@ def _kind(path: str) -> str:
 # ---------------------------------------------------------------- definitions as metadata
 
 @bp.get("/metadata/<any(processes, rules, 'validation-rules'):path>")
+@declare("Processes, rules or validation rules of the tenant and its plugins", tag="metadata",
+         params=[query("object", "only this object's")], responses={200: items_of(DEFINITION), **NOT_FOUND})
 def list_definitions(path: str):
     """The tenant's processes / rules / validation rules, and those of its plugins (read-only)."""
     kind = _kind(path)
@@ -66,6 +71,7 @@ def list_definitions(path: str):
 
 
 @bp.get("/metadata/<any(processes, rules, 'validation-rules'):path>/<name>")
+@declare("One definition", tag="metadata", responses={200: DEFINITION, **NOT_FOUND})
 def get_definition(path: str, name: str):
     kind = _kind(path)
     _readable(path)
@@ -77,6 +83,8 @@ def get_definition(path: str, name: str):
 
 
 @bp.put("/metadata/<any(processes, rules, 'validation-rules'):path>/<name>")
+@declare("Create (201) or replace (200) a definition", tag="metadata", body=DEFINITION_IN,
+         responses={200: DEFINITION, 201: DEFINITION, 409: PROBLEM, 422: PROBLEM, **NOT_FOUND})
 def put_definition(path: str, name: str):
     """Create or replace a definition; it applies from the next write of the object's records."""
     _admin()
@@ -98,6 +106,7 @@ def put_definition(path: str, name: str):
 
 
 @bp.delete("/metadata/<any(processes, rules, 'validation-rules'):path>/<name>")
+@declare("Delete a definition of the tenant (plugins' cannot be)", tag="metadata", responses={204: None, **NOT_FOUND})
 def delete_definition(path: str, name: str):
     _admin()
     kind = _kind(path)
@@ -112,6 +121,10 @@ def delete_definition(path: str, name: str):
 # ---------------------------------------------------------------- approvals and notifications
 
 @bp.get("/approvals")
+@declare("Approvals the caller may decide", tag="processes",
+         params=[query("status", "pending (default), approved or rejected", type="string",
+                       enum=["pending", "approved", "rejected"])],
+         responses={200: items_of({"type": "object"}), 422: PROBLEM, **NOT_FOUND})
 def list_approvals():
     """Pending approvals the caller may decide (``?status=approved|rejected`` for decided ones)."""
     status = request.args.get("status", "pending")
@@ -122,6 +135,9 @@ def list_approvals():
 
 
 @bp.get("/notifications")
+@declare("The caller's notifications, newest first", tag="notifications",
+         params=[flag("unread", "only unread ones"), limit(50, 200)],
+         responses={200: items_of({"type": "object"}), **NOT_FOUND})
 def list_notifications():
     """The caller's notifications, newest first (``?unread=true``)."""
     unread = request.args.get("unread") in ("1", "true", "yes")
@@ -136,6 +152,10 @@ def _items(result):
 
 
 @bp.post("/notifications/read")
+@declare("Mark notifications read", tag="notifications",
+         body={"type": "object", "required": ["ids"], "properties": {"ids": {"type": "array", "items": {"type": "string"}}}},
+         responses={200: {"type": "object", "required": ["marked"], "properties": {"marked": {"type": "integer"}}},
+                    422: PROBLEM, **NOT_FOUND})
 def read_notifications():
     """Mark notifications read: ``{"ids": [...]}``."""
     body = json_body()
@@ -149,6 +169,7 @@ def read_notifications():
 # ---------------------------------------------------------------- webhook subscriptions
 
 @bp.get("/webhooks")
+@declare("Webhook subscriptions (never their secrets)", tag="webhooks", responses={200: items_of(WEBHOOK), **NOT_FOUND})
 def list_webhooks():
     """The tenant's webhook subscriptions (secrets are never shown again)."""
     _admin()
@@ -160,6 +181,9 @@ def list_webhooks():
 
 
 @bp.post("/webhooks")
+@declare("Subscribe a URL to event types (the signing secret is shown once)", tag="webhooks", body=WEBHOOK_IN,
+         params=[header("Idempotency-Key")], responses={201: WEBHOOK, 409: PROBLEM, 422: PROBLEM, **NOT_FOUND},
+         description="Deliveries are signed: see docs/webhooks.md for the Mosaic-Signature header.")
 @idempotent
 def create_webhook():
     """Subscribe a URL to event types; the response carries the signing secret, once."""
@@ -173,12 +197,15 @@ def create_webhook():
 
 
 @bp.get("/webhooks/<sub_id>")
+@declare("One subscription (never its secret)", tag="webhooks", responses={200: WEBHOOK, **NOT_FOUND})
 def get_webhook(sub_id: str):
     _admin()
     return jsonify(_fan_out("get_webhook", sub_id)[0])
 
 
 @bp.patch("/webhooks/<sub_id>")
+@declare("Change a subscription or rotate its secret", tag="webhooks", body=WEBHOOK_PATCH,
+         responses={200: WEBHOOK, 422: PROBLEM, **NOT_FOUND})
 def update_webhook(sub_id: str):
     """Change url, events, description or active; ``rotate_secret: true`` returns a new secret."""
     _admin()
@@ -192,6 +219,7 @@ def update_webhook(sub_id: str):
 
 
 @bp.delete("/webhooks/<sub_id>")
+@declare("Delete a subscription", tag="webhooks", responses={204: None, **NOT_FOUND})
 def delete_webhook(sub_id: str):
     _admin()
     _fan_out("delete_webhook", sub_id)
@@ -199,6 +227,8 @@ def delete_webhook(sub_id: str):
 
 
 @bp.get("/webhooks/<sub_id>/deliveries")
+@declare("Deliveries and their attempts, newest first", tag="webhooks", params=[limit(50, 200)],
+         responses={200: items_of({"type": "object"}), **NOT_FOUND})
 def webhook_deliveries(sub_id: str):
     """The subscription's deliveries with every attempt, newest first."""
     _admin()

@@ -7,6 +7,8 @@ from flask import Blueprint, Response, jsonify, request
 from mosaic import services
 from mosaic.errors import ValidationFailed
 from mosaic_gateway import auth
+from mosaic_gateway.contract import PROBLEM, declare, flag, items_of
+from mosaic_gateway.responses import FIELD_DEF_IN, OBJECT_DEF, OBJECT_DEF_IN
 from mosaic_gateway.web import call, context, directory, json_body
 
 bp = Blueprint("metadata", __name__, url_prefix="/api/v1/metadata")
@@ -26,6 +28,7 @@ def _changed():
 
 
 @bp.get("/objects")
+@declare("Objects and fields of the tenant", tag="metadata", responses={200: items_of(OBJECT_DEF)})
 def list_objects():
     ctx = context()
     directory().invalidate(ctx.tenant_id)
@@ -33,11 +36,14 @@ def list_objects():
 
 
 @bp.get("/objects/<name>")
+@declare("One object and its fields", tag="metadata", responses={200: OBJECT_DEF, 404: PROBLEM})
 def get_object(name: str):
     return jsonify(directory().by_name(context(), name))
 
 
 @bp.post("/objects")
+@declare("Create a custom object", tag="metadata", body=OBJECT_DEF_IN,
+         responses={201: OBJECT_DEF, 409: PROBLEM, 422: PROBLEM})
 def create_object():
     _admin()
     body = json_body()
@@ -57,6 +63,8 @@ def create_object():
 
 
 @bp.delete("/objects/<name>")
+@declare("Delete a custom object (?force=true: with its records)", tag="metadata",
+         params=[flag("force", "delete its records too")], responses={204: None, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM})
 def delete_object(name: str):
     _admin()
     obj = directory().by_name(context(), name)
@@ -66,6 +74,8 @@ def delete_object(name: str):
 
 
 @bp.post("/objects/<name>/fields")
+@declare("Add a custom field", tag="metadata", body=FIELD_DEF_IN,
+         responses={201: {"type": "object"}, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM})
 def add_field(name: str):
     _admin()
     obj = directory().by_name(context(), name)
@@ -75,6 +85,8 @@ def add_field(name: str):
 
 
 @bp.patch("/objects/<name>/fields/<field>")
+@declare("Change a custom field", tag="metadata", body={"type": "object"},
+         responses={200: {"type": "object"}, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM})
 def change_field(name: str, field: str):
     _admin()
     obj = directory().by_name(context(), name)
@@ -84,6 +96,7 @@ def change_field(name: str, field: str):
 
 
 @bp.delete("/objects/<name>/fields/<field>")
+@declare("Remove a custom field", tag="metadata", responses={204: None, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM})
 def remove_field(name: str, field: str):
     _admin()
     obj = directory().by_name(context(), name)

@@ -12,6 +12,8 @@ from mosaic.errors import Conflict, MosaicError, NotFound
 from mosaic.plugins import get_host
 from mosaic.plugins.seeding import SeedClient
 from mosaic_gateway import auth, identity as idm
+from mosaic_gateway.contract import PROBLEM, declare
+from mosaic_gateway.responses import PLUGIN, PLUGIN_STATE
 from mosaic_gateway.web import context, directory, rpc
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,10 @@ def _summary(name: str, enabled: set[str]) -> dict:
 
 
 @bp.get("")
+@declare("Installed plugins, the tenant's enabled ones, and those that failed to load", tag="plugins",
+         responses={200: {"type": "object", "required": ["items"], "properties": {
+             "items": {"type": "array", "items": PLUGIN}, "failed": {"type": "array", "items": {"type": "object"}},
+             "enabled": {"type": "array", "items": {"type": "string"}}}}})
 @admin_required
 def list_plugins():
     """Installed plugins with the tenant's enablement, and plugins that failed to load."""
@@ -46,6 +52,7 @@ def list_plugins():
 
 
 @bp.get("/<name>")
+@declare("A plugin's manifest and declarations", tag="plugins", responses={200: PLUGIN, 404: PROBLEM, 409: PROBLEM})
 @admin_required
 def get_plugin(name: str):
     """One plugin: its manifest and everything it declares."""
@@ -119,6 +126,7 @@ def _sync_services(plugins: tuple[str, ...]) -> None:
 
 
 @bp.put("/<name>")
+@declare("Enable a plugin for the tenant", tag="plugins", responses={200: PLUGIN_STATE, 404: PROBLEM, 409: PROBLEM})
 @admin_required
 def put_plugin(name: str):
     """Enable a plugin for the tenant."""
@@ -126,6 +134,7 @@ def put_plugin(name: str):
 
 
 @bp.delete("/<name>")
+@declare("Disable a plugin (its data is kept)", tag="plugins", responses={200: PLUGIN_STATE, 404: PROBLEM, 409: PROBLEM})
 @admin_required
 def delete_plugin(name: str):
     """Disable a plugin for the tenant (its data is kept)."""
@@ -133,6 +142,9 @@ def delete_plugin(name: str):
 
 
 @bp.post("/<name>/seed")
+@declare("Create the plugin's demo records", tag="plugins",
+         responses={201: {"type": "object", "required": ["created"], "properties": {"created": {"type": "integer"}}},
+                    404: PROBLEM, 409: PROBLEM, 422: PROBLEM})
 @admin_required
 def seed_plugin(name: str):
     """Create the plugin's demo records in the tenant."""
@@ -186,22 +198,3 @@ def mount_plugin_routes(app: Flask) -> None:
         if owner not in ident.plugins:
             raise NotFound(f"no such resource: {request.path}")
         return None
-
-
-def plugin_paths(app: Flask, plugins: tuple[str, ...]) -> list[tuple[str, str, str, str]]:
-    """(path, method, summary, plugin) of the routes of ``plugins`` (the tenant's OpenAPI document)."""
-    out = []
-    for rule in app.url_map.iter_rules():
-        bp_name = rule.endpoint.split(".", 1)[0]
-        if not bp_name.startswith("x_") or bp_name[2:] not in plugins:
-            continue
-        view = app.view_functions[rule.endpoint]
-        summary = (view.__doc__ or rule.endpoint).strip().splitlines()[0]
-        path = rule.rule
-        for arg in rule.arguments:
-            path = path.replace(f"<{arg}>", f"{{{arg}}}")
-            for conv in ("string", "int", "path", "uuid"):
-                path = path.replace(f"<{conv}:{arg}>", f"{{{arg}}}")
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            out.append((path, method.lower(), summary, bp_name[2:]))
-    return out

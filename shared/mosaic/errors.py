@@ -18,7 +18,7 @@ class MosaicError(Exception):
 
     def __init__(self, detail: str = "", errors: dict[str, Any] | None = None, **extra: Any):
         self.detail = detail or self.title
-        self.errors = errors or {}
+        self.errors = flatten_errors(errors or {})
         self.extra = extra
         super().__init__(json.dumps({"detail": self.detail, "errors": self.errors, "extra": extra},
                                     default=str))
@@ -35,6 +35,31 @@ class MosaicError(Exception):
             body["errors"] = self.errors
         body.update(self.extra)
         return body
+
+
+def flatten_errors(errors: Any, prefix: str = "") -> dict[str, list[str]]:
+    """``{field path: [messages]}`` from nested error dicts (marshmallow's for nested schemas and
+    lists): ``{"modules": {0: ["bad"]}}`` → ``{"modules[0]": ["bad"]}``, ``{"admin": {"email":
+    [...]}}`` → ``{"admin.email": [...]}`` — the one shape the Problem schema documents."""
+    if not isinstance(errors, dict):
+        messages = errors if isinstance(errors, (list, tuple)) else [errors]
+        flat: dict[str, list[str]] = {}
+        for message in messages:
+            if isinstance(message, dict):  # a list of nested errors: merge them under the prefix
+                for key, value in flatten_errors(message, prefix).items():
+                    flat.setdefault(key, []).extend(value)
+            else:
+                flat.setdefault(prefix or "_schema", []).append(str(message))
+        return flat
+    out: dict[str, list[str]] = {}
+    for key, value in errors.items():
+        if isinstance(key, int) or (isinstance(key, str) and key.isdigit() and prefix):
+            path = f"{prefix}[{key}]"
+        else:
+            path = f"{prefix}.{key}" if prefix else str(key)
+        for sub, messages in flatten_errors(value, path).items():
+            out.setdefault(sub, []).extend(messages)
+    return out
 
 
 class BadRequest(MosaicError):

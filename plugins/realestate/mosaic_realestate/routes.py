@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from mosaic.errors import ValidationFailed
-from mosaic.plugins.gateway import call
+from mosaic.plugins.gateway import PROBLEM, call, declare, query
 
 from mosaic_realestate.matching import property_filter, requirement_of
 from mosaic_realestate.objects import CONTACT, PROPERTY
@@ -29,6 +29,17 @@ def _limit() -> int:
     return limit
 
 
+@declare("Available properties matching the contact's buyer requirement, cheapest first",
+         tag="plugin: realestate", op="realestate_matches",
+         params=[query("limit", f"1 to {MAX_LIMIT}", type="integer", minimum=1, maximum=MAX_LIMIT,
+                       default=DEFAULT_LIMIT)],
+         responses={200: {"type": "object", "required": ["contact_id", "requirement", "filter", "items"],
+                          "properties": {
+                              "contact_id": {"type": "string"}, "requirement": {"type": "object"},
+                              "filter": {"type": "string", "description": "the filter used on properties"},
+                              "items": {"type": "array",
+                                        "items": {"$ref": "#/components/schemas/RealestateProperty"}}}},
+                    404: PROBLEM, 422: PROBLEM})
 def matches(contact_id: str):
     """``GET contacts/<contact_id>/matches[?limit=20]``: available properties that fit the
     contact's buyer requirement, cheapest first, with the requirement and the filter used."""

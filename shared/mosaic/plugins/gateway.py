@@ -13,6 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+# A plugin declares its routes' contract (OpenAPI) with the gateway's own declarations; the
+# module has no dependencies, so importing it in a service process costs nothing.
+from mosaic_gateway.contract import PROBLEM, declare, flag, header, items_of, page_of, query  # noqa: F401
+
 
 def call(service: str, method: str, *args, **kwargs) -> Any:
     """Call ``service.method`` over RPC with the request's identity (tenant, user, roles, trace).

@@ -67,6 +67,19 @@ class RecordService:
         return out
 
     @rpc
+    def describe_core(self):
+        """The service's core objects with their core fields, no tenant needed: the OpenAPI
+        document shown before login."""
+        out = []
+        for obj in self.data.registry.all():
+            if obj.namespace:  # a plugin's object: shown to the tenants that enabled the plugin
+                continue
+            item = obj.to_dict()
+            item["fields"] = [f for f, fdef in zip(item["fields"], obj.fields) if not fdef.namespace]
+            out.append(item)
+        return out
+
+    @rpc
     @write_once
     def add_field(self, object_name, definition):
         self.ctx.require_role("admin")

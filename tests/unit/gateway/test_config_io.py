@@ -424,7 +424,8 @@ def test_import_problems_over_http(http, document):
     r = client.put("/api/v1/admin/config", json=document, headers=headers)
     body = r.get_json()
     assert r.status_code == 422 and r.mimetype == "application/problem+json"
-    assert body["applied"] is False and [e["name"] for e in body["errors"]] == ["account.vip"]
+    assert body["applied"] is False and [e["name"] for e in body["failed"]] == ["account.vip"]
+    assert list(body["errors"]) == ["field.account.vip"] and all(isinstance(m, str) for m in body["errors"]["field.account.vip"])
     assert client.put("/api/v1/admin/config?dry_run=true", json=document, headers=headers).status_code == 200
 
 

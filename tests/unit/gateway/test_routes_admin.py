@@ -44,8 +44,9 @@ def test_tenant_creation_validates(client):
     r = client.post("/api/v1/tenants", json=bad, headers=OPERATOR)
     assert r.status_code == 422
     errors = r.get_json()["errors"]
-    assert {"slug", "modules", "admin"} <= set(errors)
-    assert {"email", "password"} <= set(errors["admin"])
+    # one flat {field path: [messages]} (the documented Problem schema), nested inputs included
+    assert {"slug", "modules[0]", "admin.email", "admin.password"} <= set(errors)
+    assert all(isinstance(m, list) and all(isinstance(x, str) for x in m) for m in errors.values())
     assert client.post("/api/v1/tenants", json=make_tenant_body()).status_code == 401
     assert client.get("/api/v1/tenants/nope", headers=OPERATOR).status_code == 404
 
@@ -55,7 +56,7 @@ def test_modules(client, admin_headers):
     r = client.get("/api/v1/admin/modules", headers=headers).get_json()
     assert r["modules"] == ["contacts"] and "analytics" in r["available"]
     r = client.put("/api/v1/admin/modules", json={"modules": ["crypto"]}, headers=headers)
-    assert r.status_code == 422 and "modules" in r.get_json()["errors"]
+    assert r.status_code == 422 and "modules[0]" in r.get_json()["errors"]
     r = client.put("/api/v1/admin/modules", json={"modules": ["contacts", "servicedesk"]}, headers=headers)
     assert r.get_json() == {"modules": ["contacts", "servicedesk"]}
 
@@ -88,7 +89,7 @@ def test_user_crud(client, admin_headers, login, bearer):
 @pytest.mark.parametrize("body,field", [
     (make_user_body(email="not-an-email"), "email"),
     (make_user_body(password="short"), "password"),
-    (make_user_body(roles=["root"]), "roles"),
+    (make_user_body(roles=["root"]), "roles[0]"),
     (make_user_body(roles=[]), "roles"),
     ({**make_user_body(), "is_superuser": True}, "is_superuser"),
 ])
@@ -140,7 +141,7 @@ def test_api_keys(client, engine, admin_headers):
     assert client.delete(f"/api/v1/admin/api-keys/{key['id']}", headers=headers).status_code == 204
     assert client.get("/api/v1/admin/api-keys", headers=headers).get_json()["items"][0]["active"] is False
     r = client.post("/api/v1/admin/api-keys", json={"name": "", "roles": ["nope"]}, headers=headers)
-    assert r.status_code == 422 and {"name", "roles"} <= set(r.get_json()["errors"])
+    assert r.status_code == 422 and {"name", "roles[0]"} <= set(r.get_json()["errors"])
 
 
 def test_roles_matrix(client, admin_headers):
@@ -163,4 +164,4 @@ def test_field_permissions(client, admin_headers):
     assert r.status_code == 422
     r = client.put("/api/v1/admin/field-permissions",
                    json={"rules": [{**rules[0], "access": "write"}]}, headers=headers)
-    assert r.status_code == 422 and "rules" in r.get_json()["errors"]
+    assert r.status_code == 422 and "rules[0].access" in r.get_json()["errors"]
