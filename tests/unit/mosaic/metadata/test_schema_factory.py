@@ -62,16 +62,6 @@ def test_defaults_apply_on_create_only_and_are_converted():
     assert load_update(obj, {"n": 2}) == {"n": 2}
 
 
-def test_null_for_a_core_column_with_a_default_means_the_default():
-    # such a column is NOT NULL in the database: null from a client is "unset", never a 500
-    obj = make_object(make_field(name="consent", type_=T.BOOLEAN, default=False, storage="column"),
-                      make_field(name="stage", type_=T.PICKLIST, choices=("a", "b"), default="a", storage="column"),
-                      make_field(name="score", type_=T.INTEGER, default=3))
-    assert load_create(obj, {"consent": None, "stage": None})["consent"] is False
-    assert load_update(obj, {"consent": None, "stage": None}) == {"consent": False, "stage": "a"}
-    assert load_update(obj, {"score": None}) == {"score": None}  # a JSON-stored field may be cleared
-
-
 def test_non_mapping_payload():
     with pytest.raises(ValidationFailed) as exc:
         load_create(make_object(), ["x"])
