@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Callable
 
+from mosaic import services
 from mosaic.errors import MosaicError, ValidationFailed
 from mosaic.logic.definitions import compile_definition
 from mosaic.logic.secrets import MASK, has_secret, webhook_actions, without_secrets
@@ -89,7 +90,7 @@ def _plan_objects(plan: Plan, meta: _Metadata, backend: ConfigBackend, entries: 
     """Create missing custom objects; returns ``[(object name, field definitions)]`` still to
     plan (fields of existing custom objects, lookups between new objects)."""
     pending: list[tuple[str, list[dict]]] = []
-    modules = set(backend.modules())
+    modules = set(services.hosting_records(backend.modules()))  # a read model hosts no object
     for entry in entries:
         name, item = entry["name"], {"kind": "object", "name": entry["name"]}
         existing = meta.objects.get(name)
@@ -104,13 +105,14 @@ def _plan_objects(plan: Plan, meta: _Metadata, backend: ConfigBackend, entries: 
             plan.unchanged.append(item)
             pending.append((name, entry["fields"]))
             continue
-        # A document names the hosting service; one without it means the tenant's only one.
+        # A document names the hosting service; one without it means the tenant's only one that
+        # hosts records.
         service = entry.get("service") or (next(iter(modules)) if len(modules) == 1 else None)
         if service is None:
             plan.error(item, "name the service that hosts it (the tenant has several)")
             continue
         if service not in modules:
-            plan.error(item, f"its service {service!r} is not an enabled module of this tenant")
+            plan.error(item, f"its service {service!r} is not an enabled module of this tenant that hosts records")
             continue
         now, later = [], []
         for f in entry["fields"]:

@@ -1,5 +1,5 @@
-"""Which objects a tenant has, and which service hosts each: asked of the services (their
-``describe``), cached briefly per tenant, dropped at once when this gateway changes metadata."""
+"""Which objects a tenant has, and which service hosts each: asked of the enabled services that
+host records (their ``describe``; a read model has none), cached briefly per tenant, dropped at once when this gateway changes metadata."""
 from __future__ import annotations
 
 import threading
@@ -29,7 +29,7 @@ class ObjectDirectory:
             hit = self._cache.get(key)
         if hit and now - hit[0] < self.ttl:
             return hit[1]
-        services = installed_services.enabled(ctx.modules)
+        services = installed_services.hosting_records(ctx.modules)
         found: dict[str, dict] = {}
         for result in self.rpc.call_many([(s, "describe") for s in services], ctx):
             if isinstance(result, MosaicError):

@@ -37,14 +37,14 @@ window.ui = SwaggerUIBundle({url: "/api/v1/openapi.json", dom_id: "#ui", deepLin
 
 
 def core_objects() -> list[dict]:
-    """The core objects of every installed service, with their core fields; kept once every
-    service has answered (they change only with a release)."""
+    """The core objects of every installed service that hosts records, with their core fields;
+    kept once every such service has answered (they change only with a release)."""
     ext = current_app.extensions["mosaic"]
     cached = ext.get("core_objects")
     if cached is not None:
         return cached
     with _core_lock:
-        results = rpc().call_many([(s, "describe_core") for s in services.names()], None)
+        results = rpc().call_many([(s, "describe_core") for s in services.hosting_records(services.names())], None)
         objects = [obj for result in results if not isinstance(result, MosaicError) for obj in result]
         if not any(isinstance(r, MosaicError) for r in results):
             ext["core_objects"] = objects

@@ -32,7 +32,7 @@ class RpcBackend:
         return tuple(auth.current_identity().plugins)
 
     def _services(self) -> list[str]:
-        return services.enabled(self.modules())
+        return services.hosting_records(self.modules())
 
     def _changed(self) -> None:
         directory().invalidate(auth.current_identity().tenant_id)

@@ -30,9 +30,10 @@ def _readable(path: str) -> None:
 
 
 def _services() -> list[str]:
-    """The tenant's enabled services (a tenant with none has nothing to configure here)."""
+    """The tenant's enabled services that host records (a read model has no definitions; a
+    tenant with none has nothing to configure here)."""
     ctx = context()
-    services = installed_services.enabled(ctx.modules)
+    services = installed_services.hosting_records(ctx.modules)
     if not services:
         raise NotFound("no module that hosts records is enabled for this tenant")
     return services

@@ -48,15 +48,15 @@ def create_object():
     _admin()
     body = json_body()
     ctx = context()
-    enabled = services.enabled(ctx.modules)
-    # The service hosting the object: named, or the tenant's only enabled one.
+    enabled = services.hosting_records(ctx.modules)
+    # The service hosting the object: named, or the tenant's only enabled one that hosts records.
     service = body.pop("service", enabled[0] if len(enabled) == 1 else None)
     if service is None:
         raise ValidationFailed("name the service that hosts the object",
                                errors={"service": [f"one of {', '.join(enabled) or 'no enabled service'}"]})
     if service not in enabled:
-        raise ValidationFailed("custom objects are hosted by an enabled service",
-                               errors={"service": [f"not an enabled service: {service!r}"]})
+        raise ValidationFailed("custom objects are hosted by an enabled service that hosts records",
+                               errors={"service": [f"not an enabled service hosting records: {service!r}"]})
     created = call(service, "create_object", body)
     _changed()
     return jsonify(created), 201

@@ -63,6 +63,9 @@ class ServiceSpec(Component):
         object of the module (``mosaic.permissions``); plugins and tenants' objects inherit them.
     :param view_360: the RPC method that adds the service's part to a customer's 360° view, or None.
     :param imports: whether it hosts CSV import jobs for its objects (the import RPCs).
+    :param records: whether it hosts records (the record pieces, ``mosaic.pieces.RECORD_HOST``):
+        the gateway asks it for its objects, rules and record RPCs. A read model says False and
+        is asked only for what every service answers (``ping``, ``sync_tenant``).
     """
 
     platform_tables: bool = True
@@ -73,10 +76,16 @@ class ServiceSpec(Component):
     grants: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     view_360: str | None = None
     imports: bool = False
+    records: bool = True
 
     def load_class(self) -> type:
-        """The nameko service class."""
-        return load_object(self.service_class)
+        """The nameko service class, checked against this spec (``mosaic.pieces.check_service``:
+        the RPCs the spec promises, the needs of the pieces it composes)."""
+        from mosaic.pieces import check_service
+
+        cls = load_object(self.service_class)
+        check_service(self, cls)
+        return cls
 
 
 @dataclass(frozen=True)
@@ -139,6 +148,11 @@ def enabled(modules) -> list[str]:
     """The installed services among a tenant's enabled ``modules``, in name order."""
     wanted = set(modules or ())
     return [name for name in installed() if name in wanted]
+
+
+def hosting_records(modules) -> list[str]:
+    """The installed services among ``modules`` that host records (``ServiceSpec.records``)."""
+    return [name for name in enabled(modules) if installed()[name].records]
 
 
 def gateway() -> GatewaySpec:
