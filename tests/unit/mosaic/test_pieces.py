@@ -94,6 +94,9 @@ def test_a_spec_promising_records_refuses_a_read_model_class():
                  "import_start", "view_360"):
         assert name in message
     assert "events_since" not in message
+    with pytest.raises(TypeError, match="lacks RPCs its ServiceSpec promises"):
+        ledger_spec(records=True).load_class()  # what `mosaic serve` and the embedded mode start
+    assert ledger_spec().load_class() is Ledger
 
 
 def test_an_unmet_need_is_named():

@@ -79,3 +79,11 @@ def test_a_service_brings_its_module_grants(discovered):
     services.installed()
     assert permissions.can(["sales"], "invoice", "read", module="billing")
     assert not permissions.can(["sales"], "invoice", "create", module="billing")
+
+
+def test_read_models_host_no_records(discovered):
+    discovered[services.SERVICES_GROUP] = {"sales": spec("sales"), "analytics": spec("analytics", records=False)}
+    assert services.get("sales").records and not services.get("analytics").records
+    assert services.enabled(["analytics", "sales"]) == ["analytics", "sales"]
+    assert services.hosting_records(["analytics", "sales", "marketing"]) == ["sales"]
+    assert services.hosting_records(["analytics"]) == []
