@@ -21,7 +21,8 @@ from mosaic_contacts.schemas import MergeSchema, load
 
 class ContactsService(RecordService, ImportsService):
     """Accounts, contacts, relationships, activities, and tenants' custom and plugin objects (the
-    record API, processes, rules and webhooks come from :class:`RecordService`)."""
+    record API, metadata, processes, rules, event log and automation timers come from the pieces
+    :class:`RecordService` composes; CSV import and export from :class:`ImportsService`)."""
 
     name = "contacts"
 

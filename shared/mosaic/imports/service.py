@@ -7,14 +7,20 @@ from __future__ import annotations
 import eventlet
 from nameko.timer import timer
 
+from mosaic.context import Tenancy
 from mosaic.entrypoints import rpc
 from mosaic.imports import export, jobs
+from mosaic.pieces.base import Piece
+from mosaic.records.provider import Records
 from mosaic.request_log import write_once
 
 
-class ImportsService:
+class ImportsService(Piece):
     """Import jobs (upload in chunks, processed a batch at a time by :meth:`run_imports`) and
-    paged exports of the service's objects (``ctx`` and ``data`` come from the service class)."""
+    paged exports of the service's objects: a piece (:mod:`mosaic.pieces`) whose ``ctx`` and
+    ``data`` come from the service class."""
+
+    needs = {"ctx": Tenancy, "data": Records}
 
     @rpc
     @write_once
