@@ -17,15 +17,13 @@ import logging
 from mosaic.entrypoints import rpc
 from mosaic.pieces import (AutomationJobs, Definitions, EventLog, Health, Metadata, PluginEvents, Processes,
                            RecordApi)
-from mosaic.pieces.jobs import KEEP_FINISHED
-from mosaic.pieces.metadata import process_summary as _process_summary
-from mosaic.pieces.processes import action_body as _body
+from mosaic.pieces.jobs import KEEP_FINISHED  # noqa: F401 - importable from here, as before the split
+from mosaic.pieces.metadata import process_summary as _process_summary  # noqa: F401 - likewise
+from mosaic.pieces.processes import action_body as _body  # noqa: F401 - likewise
 from mosaic.request_log import write_once
 from mosaic.webhooks.egress import egress_policy
 
 log = logging.getLogger(__name__)
-
-__all__ = ["RecordService", "KEEP_FINISHED", "_body", "_process_summary"]
 
 
 class RecordService(Health, Metadata, RecordApi, Processes, Definitions, PluginEvents, EventLog, AutomationJobs):
