@@ -1,5 +1,6 @@
 """Which objects a tenant has, and which service hosts each: asked of the enabled services that
-host records (their ``describe``; a read model has none), cached briefly per tenant, dropped at once when this gateway changes metadata."""
+host records (their ``describe``; a read model has none), cached briefly per tenant, dropped at
+once when this gateway changes metadata."""
 from __future__ import annotations
 
 import threading

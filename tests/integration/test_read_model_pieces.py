@@ -1,7 +1,8 @@
 """A read model composed of pieces (health, event log, plugins' event handlers) runs in a nameko
-container beside contacts and the gateway (embedded mode: SQLite and the in-process broker): it
-answers its RPCs, polls no timer, reacts to contacts' events through its plugins, and the gateway
-asks it only what every service answers — so installing it breaks no route."""
+container beside contacts and the gateway, in both run modes (SQLite and the in-process broker;
+PostgreSQL and RabbitMQ): it answers its RPCs, polls no timer, reacts to contacts' events through
+its plugins, and the gateway asks it only what every service answers — so installing it breaks no
+route."""
 from __future__ import annotations
 
 import types
@@ -10,14 +11,14 @@ import eventlet
 import pytest
 from nameko.containers import ServiceContainer
 from nameko.exceptions import MethodNotFound
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from mosaic import pieces, services
 from mosaic.automation.notifications import Notification
 from mosaic.config import load_settings
 from mosaic.context import RequestContext, Tenancy
 from mosaic.db import Base, get_engine, system_session
-from mosaic.db.engine import dispose_engines
+from mosaic.db.engine import dispose_engines, schema_for
 from mosaic.db.migrate import PLATFORM_TABLES, load_models, migrate_all
 from mosaic.errors import MosaicError, Unauthorized
 from mosaic.events.consumer import ProcessedEvent, domain_events
@@ -31,6 +32,7 @@ from mosaic.runtime import nameko_config, start_relay, start_service
 from mosaic.services import ServiceSpec
 from mosaic_gateway import identity
 from mosaic_gateway.app import create_app
+from tests.conftest import drop_vhost, fresh_database, fresh_vhost
 
 PASSWORD = "a long enough password"
 
@@ -66,14 +68,24 @@ def probe_plugin():
     return module
 
 
-@pytest.fixture
-def stack(tmp_path, memory_broker, monkeypatch):
-    settings = load_settings({"MOSAIC_DATA_DIR": str(tmp_path), "MOSAIC_SECRET_KEY": "pieces-test",
-                              "MOSAIC_RELAY_INTERVAL": "0.05"})
+@pytest.fixture(params=["embedded", pytest.param("distributed", marks=[pytest.mark.postgres,
+                                                                       pytest.mark.rabbitmq])])
+def stack(request, tmp_path, memory_broker, monkeypatch):
+    env = {"MOSAIC_DATA_DIR": str(tmp_path), "MOSAIC_SECRET_KEY": "pieces-test-" + "k" * 40,
+           "MOSAIC_RELAY_INTERVAL": "0.05"}
+    vhost = None
+    if request.param == "distributed":
+        vhost = fresh_vhost("mosaic_it_pieces")
+        env.update({"MOSAIC_MODE": "distributed", "MOSAIC_DATABASE_URL": fresh_database("mosaic_it_pieces"),
+                    "MOSAIC_AMQP_URI": f"amqp://guest:guest@127.0.0.1:5672/{vhost}"})
+    settings = load_settings(env)
     migrate_all(settings)  # the gateway and contacts, as installed
     monkeypatch.setattr(services, "_services", {**services.installed(), "ledger": LEDGER})
     load_models()
     ledger_db = get_engine(settings, "ledger")  # a read model still has the platform's tables
+    if ledger_db.dialect.name == "postgresql":
+        with ledger_db.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema_for("ledger")}"'))
     Base.metadata.create_all(ledger_db, tables=[Base.metadata.tables[t] for t in PLATFORM_TABLES])
     host = PluginHost().load(discover=False)
     host.add(probe_plugin())
@@ -98,6 +110,8 @@ def stack(tmp_path, memory_broker, monkeypatch):
         ledger.stop()
         set_host(None)
         dispose_engines()
+        if vhost:
+            drop_vhost(vhost)
 
 
 def login(client) -> dict:
