@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 from mosaic.context import Tenancy
+from mosaic.db.provider import Database
 from mosaic.entrypoints import rpc
 from mosaic.pieces.base import Piece
-from mosaic.records.provider import Records
 
 
 class Health(Piece):
     """``ping`` (the gateway's ``/readyz``) and ``sync_tenant`` (the gateway tells every enabled
-    service of a tenant's new plugin set). Every service takes it."""
+    service of a tenant's new plugin set). Every service takes it; ``data`` is its database, a
+    ``Records`` where it runs plugins (their timers and event handlers read what ``sync_tenant``
+    notes)."""
 
-    needs = {"name": str, "ctx": Tenancy, "data": Records}
+    needs = {"name": str, "ctx": Tenancy, "data": Database}
 
     @rpc
     def ping(self):
@@ -23,5 +25,7 @@ class Health(Piece):
         """Record the caller's tenant's enabled plugins (the gateway calls this when they change),
         so timers and event handlers run the right plugins for it."""
         ctx = self.ctx.tenant()
-        self.data.provider.tenant_plugins.note(self.data.engine, ctx.tenant_id, ctx.plugins)
+        provider = getattr(self.data, "provider", None)  # a Records: the service runs plugins
+        if provider is not None:
+            provider.tenant_plugins.note(self.data.engine, ctx.tenant_id, ctx.plugins)
         return {"service": self.name, "plugins": list(ctx.plugins)}

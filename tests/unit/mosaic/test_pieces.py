@@ -108,7 +108,7 @@ def test_an_unmet_need_is_named():
         ctx = "contacts"
         data = Records("x", lambda: ObjectRegistry("x"))
 
-    with pytest.raises(TypeError, match="Health needs data = a Records"):
+    with pytest.raises(TypeError, match="Health needs data = a Database"):
         pieces.check_class(NoData)
     with pytest.raises(TypeError, match="EventLog needs ctx = a Tenancy"):
         pieces.check_class(WrongCtx)
@@ -128,6 +128,18 @@ def test_write_rpcs_need_housekeeping():
     with pytest.raises(TypeError, match=r"write entrypoints \(save\) need the Housekeeping piece"):
         pieces.check_class(Writer)
     pieces.check_class(type("KeptWriter", (Writer, pieces.Housekeeping), {}))
+
+
+def test_a_service_of_plain_tables_may_take_health():
+    from mosaic.db.provider import Database
+
+    class Inbox(pieces.Health, pieces.Housekeeping):
+        name = "inbox"
+        ctx = Tenancy(module="inbox")
+        data = Database("inbox")
+
+    pieces.check_service(ServiceSpec(name="inbox", package="mosaic_inbox", records=False), Inbox)
+    assert pieces.timer_names(Inbox) == {"purge_finished_work"}
 
 
 def test_housekeeping_runs_every_pieces_purges_once_in_mro_order(monkeypatch):
