@@ -65,19 +65,14 @@ def schema_for(service: str) -> str:
 
 def _make_green() -> None:
     """Under eventlet, make psycopg2 yield to the hub while it waits on the server; otherwise a
-    query would stall every worker of the process."""
+    query would stall every worker of the process. The wait callback is ours, not psycogreen's:
+    see :mod:`mosaic.db.green` for the recycled-descriptor fault it also avoids."""
     global _green_patched
     if _green_patched:
         return
-    try:
-        import eventlet.patcher
-    except ImportError:  # pragma: no cover - eventlet is a dependency
-        return
-    if eventlet.patcher.is_monkey_patched("socket"):
-        from psycogreen.eventlet import patch_psycopg
+    from mosaic.db import green
 
-        patch_psycopg()
-        _green_patched = True
+    _green_patched = green.install()
 
 
 def make_engine(url: str, service: str, *, pool_size: int = 20, echo: bool = False,
