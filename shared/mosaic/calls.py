@@ -21,8 +21,9 @@ on that service this worker has made before (:func:`child_request_id`)::
 
 A redelivered or retried caller runs the same code and makes the same calls in the same order, so
 its calls carry the same ids and are answered with their first outcomes instead of writing again.
-That holds as long as the calls of one method on one service are made in an order the request
-determines (not raced from green threads of the worker). A caller without a request id (a read,
+That holds as long as the calls of one method on one service are made in an order, and with
+arguments, that the request determines (not raced from green threads of the worker, no clock
+read or random value in them: a repeat with other arguments is refused, 422). A caller without a request id (a read,
 a timer) passes none on.
 """
 from __future__ import annotations

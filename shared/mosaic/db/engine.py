@@ -155,7 +155,7 @@ def _typed_unreachable(engine: Engine) -> None:
             detail = "The service's database cannot be reached right now; nothing was changed. Try again shortly."
         else:
             detail = ("The connection to the service's database was lost; what the request had not "
-                      "committed was discarded. Retry with the same Idempotency-Key to learn its outcome.")
+                      "committed was discarded. Try again (a write with the same Idempotency-Key).")
         raise ServiceUnavailable(detail, reason="database_unavailable",
                                  retry_after=DB_RETRY_AFTER) from context.sqlalchemy_exception
 
