@@ -25,13 +25,19 @@ green thread, a timer's error is logged. A descriptor a connection already uses 
 checked, so two green threads sharing one connection (a real bug) still fail loudly.
 
 Written here rather than taken from psycogreen because psycogreen's callback (and eventlet's own,
-installed by ``monkey_patch()``) has this fault; the rest of it is the same dozen lines.
+installed by ``monkey_patch()``) has this fault; the rest of it is the same dozen lines. Dropping a
+listener uses the hub's own bookkeeping (``_obsolete``, ``closed``), which eventlet has kept since
+0.2x; ``tests/integration/test_green_connections_pg.py`` fails if it changes.
 """
 from __future__ import annotations
 
 import errno
 import logging
 import weakref
+
+import psycopg2
+from eventlet.hubs import IOClosed, get_hub, trampoline
+from psycopg2 import extensions
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +48,6 @@ _installed = False
 
 def wait_callback(conn, timeout=-1) -> None:  # noqa: ARG001 - psycopg2's callback signature
     """psycopg2's wait callback: poll ``conn``, parking this green thread on the hub meanwhile."""
-    import psycopg2
-    from eventlet.hubs import trampoline
-    from psycopg2 import extensions
-
     while True:
         state = conn.poll()
         if state == extensions.POLL_OK:
@@ -65,8 +67,6 @@ def wait_callback(conn, timeout=-1) -> None:  # noqa: ARG001 - psycopg2's callba
 def drop_stale_listeners(fd: int) -> int:
     """Remove the hub's listeners on ``fd``, a descriptor the kernel just handed out, so they are a
     closed socket's; wake their green threads with ``IOClosed`` from a timer. How many."""
-    from eventlet.hubs import get_hub
-
     hub = get_hub()
     if not any(fd in bucket for bucket in (*hub.listeners.values(), *hub.secondaries.values())):
         return 0
@@ -83,8 +83,6 @@ def drop_stale_listeners(fd: int) -> int:
 
 
 def _wake(listener) -> None:
-    from eventlet.hubs import IOClosed
-
     if not listener.greenlet.dead:
         listener.tb(IOClosed(errno.ENOTCONN, "Operation on closed file"))
 
@@ -95,14 +93,10 @@ def install() -> bool:
     global _installed
     if _installed:
         return True
-    try:
-        import eventlet.patcher
-    except ImportError:  # pragma: no cover - eventlet is a dependency
-        return False
+    import eventlet.patcher
+
     if not eventlet.patcher.is_monkey_patched("socket"):
         return False
-    from psycopg2 import extensions
-
     extensions.set_wait_callback(wait_callback)
     _installed = True
     return True
