@@ -1,4 +1,4 @@
-"""Engines: green PostgreSQL (psycogreen) with a schema per service, or SQLite files.
+"""Engines: green PostgreSQL (mosaic.db.green) with a schema per service, or SQLite files.
 
 On PostgreSQL every statement runs under a timeout chosen by the *role* of the work it does
 (:data:`STATEMENT_ROLES`): requests get the short one as a connection default (no extra round
