@@ -162,3 +162,27 @@ def test_a_connection_lost_under_a_statement_is_503_and_a_statement_error_is_not
             assert not isinstance(bad.value, ServiceUnavailable)
     finally:
         engine.dispose()
+
+
+def test_too_many_connections_is_503(env):
+    """The server's "too many connections" (SQLSTATE 53300, as for max_connections), made small:
+    a role allowed one connection, asked for a second."""
+    role = checkout_database("mosaic_it_one_conn")
+    admin = make_engine(f"{PG_BASE}/postgres", "admin", pool_size=1)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+        conn.execute(text(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 1'))
+    engine = make_engine(env.database_url.replace("postgres@", f"{role}@", 1), "contacts", pool_size=2)
+    try:
+        with engine.connect() as first:
+            assert first.execute(text("SELECT 1")).scalar() == 1
+            with pytest.raises(ServiceUnavailable) as exc:
+                engine.connect()
+            assert exc.value.extra["reason"] == "database_unavailable"
+            assert "too many connections" in str(exc.value.__cause__)
+    finally:
+        engine.dispose()
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :r"), {"r": role})
+            conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+        admin.dispose()
