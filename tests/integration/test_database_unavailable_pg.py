@@ -186,3 +186,16 @@ def test_too_many_connections_is_503(env):
             conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :r"), {"r": role})
             conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
         admin.dispose()
+
+
+def test_the_gateways_own_database_out_of_reach_is_503(env):
+    app, rpc = gateway_app(env.with_(database_url=f"postgresql://postgres@127.0.0.1:{closed_port()}/mosaic"))
+    try:
+        client = app.test_client()
+        assert_503(client.post("/api/v1/auth/login", json={"tenant": "acme", "email": "a@acme.test",
+                                                          "password": PASSWORD}))
+        assert_503(client.post("/api/v1/tenants", headers={"X-Operator-Key": OPERATOR},
+                               json={"slug": "acme", "name": "Acme", "modules": ["contacts"],
+                                     "admin": {"email": "a@acme.test", "password": PASSWORD, "name": "A"}}))
+    finally:
+        rpc.close()
