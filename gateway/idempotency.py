@@ -19,12 +19,19 @@ Every RPC a view makes carries a request id: derived from the key (scoped to ten
 principal) when there is one, else made per HTTP request, so a redelivered RPC runs once too.
 Stored responses keep ``Location``, ``ETag`` and ``X-Possible-Duplicates``; a secret a response
 carries (a webhook's signing secret, an API key) is stored blanked, and a replay says it was shown
-once. Keys are scoped per tenant (the operator API has its own scope) and live 24 hours; older
+once.
+
+A view that writes to the gateway's own database (an API key, a user) has no request log behind
+it: if its commit went through and the outcome was then lost (the process died before storing
+it), a retry would run it again. Such a view names what it creates with :func:`resource_id`,
+which is the same on every attempt of one reservation; the retry finds the resource already made
+and answers it as a replay would (:func:`replayed`), secret blanked. Keys are scoped per tenant (the operator API has its own scope) and live 24 hours; older
 records are ignored and :func:`purge_expired` deletes them.
 """
 from __future__ import annotations
 
 import hashlib
+import uuid
 from datetime import timedelta
 from functools import wraps
 from typing import Callable
@@ -137,6 +144,7 @@ def _reserve(session: Session, scope: str, key: str, req_hash: str) -> Response 
             if not (abandoned or unknown):
                 return _answer_existing(record, req_hash)
             if _resolve(session, record, req_hash, now):
+                g.mosaic_idempotency_record = record.id  # the same reservation: the same resources
                 return None
             session.expire_all()  # a concurrent retry resolves it: answer as it stands now
             record = session.scalar(stmt)
@@ -145,7 +153,8 @@ def _reserve(session: Session, scope: str, key: str, req_hash: str) -> Response 
             return _answer_existing(record, req_hash)
         session.delete(record)
         session.flush()
-    session.add(IdempotencyRecord(id=new_id(), tenant_id=scope, key=key, method=request.method,
+    record_id = new_id()
+    session.add(IdempotencyRecord(id=record_id, tenant_id=scope, key=key, method=request.method,
                                   path=request.path, request_hash=req_hash, status=None,
                                   response=None, headers={}, created_at=now))
     try:
@@ -157,6 +166,7 @@ def _reserve(session: Session, scope: str, key: str, req_hash: str) -> Response 
         if record is None:  # purged meanwhile; let the client retry
             raise Conflict("a request with this Idempotency-Key is still being processed") from None
         return _answer_existing(record, req_hash)
+    g.mosaic_idempotency_record = record_id
     return None
 
 
@@ -215,6 +225,27 @@ def idempotent(view: Callable) -> Callable:
         _finish(tenant, key, response.status_code, response.get_json(silent=True), kept)
         return response
     return wrapper
+
+
+def resource_id(kind: str) -> str | None:
+    """The id of the ``kind`` of resource this request creates in the gateway's database: the same
+    on every attempt of its ``Idempotency-Key`` reservation (a retry resolving a lost outcome),
+    another once the key has expired and is used afresh; None without a key."""
+    record = g.get("mosaic_idempotency_record")
+    if record is None:
+        return None
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"mosaic:idempotency:{record}:{kind}"))
+
+
+def replayed(body: dict, status: int, headers: dict | None = None) -> Response:
+    """The answer to a retry whose first attempt created the resource but whose response was lost:
+    what a replay of the stored response would be (secrets blanked, ``Idempotent-Replayed``)."""
+    response = jsonify(redact(body, SECRET_FIELDS))
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 def purge_expired(session: Session, now=None) -> int:

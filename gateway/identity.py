@@ -275,8 +275,9 @@ def verify_login(session: Session, tenant_slug: str, email: str, password: str) 
 # ---------------------------------------------------------------- API keys
 
 def create_api_key(session: Session, name: str, roles: Iterable[str], created_by: str | None = None,
-                   tenant_id: str | None = None) -> tuple[ApiKey, str]:
-    """Create a key; returns it and its secret ``mk_<prefix>_<random>``, shown this once only."""
+                   tenant_id: str | None = None, key_id: str | None = None) -> tuple[ApiKey, str]:
+    """Create a key; returns it and its secret ``mk_<prefix>_<random>``, shown this once only.
+    ``key_id`` names it (an idempotent request's stable id), else a new id."""
     tenant_id = _tenant_of(session, tenant_id)
     roles = _check_roles(roles)
     while True:
@@ -284,7 +285,7 @@ def create_api_key(session: Session, name: str, roles: Iterable[str], created_by
         if session.scalar(select(ApiKey.id).where(ApiKey.prefix == prefix)) is None:
             break  # 36**8 prefixes: a clash is rare, but prefixes must be unique to look keys up
     secret = f"mk_{prefix}_{secrets.token_urlsafe(32)}"
-    key = ApiKey(id=new_id(), tenant_id=tenant_id, name=name, prefix=prefix, key_hash=sha256_hex(secret),
+    key = ApiKey(id=key_id or new_id(), tenant_id=tenant_id, name=name, prefix=prefix, key_hash=sha256_hex(secret),
                  roles=roles, created_by=created_by)
     session.add(key)
     _flush_or_conflict(session, "API key prefix clash, try again")

@@ -77,7 +77,10 @@ class ApiKeySchema(Schema):
 
 
 class ApiKeyCreatedSchema(ApiKeySchema):
-    secret = _str(metadata={"description": "shown this once only"})
+    secret = fields.String(required=True, allow_none=True, metadata={
+        "description": "shown this once only: null in the replay of an Idempotency-Key request"})
+    redacted = fields.Dict(keys=fields.String(), values=fields.String(), metadata={
+        "description": "in a replay: the fields blanked because they are shown once, and why"})
 
 
 class FieldPermissionOutSchema(Schema):

@@ -7,9 +7,11 @@ from flask import Blueprint, request
 
 from mosaic import permissions
 from mosaic import services
+from mosaic.request_log import REDACTED_NOTE
 from mosaic_gateway import auth, identity as idm
 from mosaic_gateway.contract import PROBLEM, declare, header, items_of, query
-from mosaic_gateway.idempotency import idempotent
+from mosaic_gateway.idempotency import idempotent, replayed, resource_id
+from mosaic_gateway.models import ApiKey
 from mosaic_gateway.responses import (
     ApiKeyCreatedSchema, ApiKeySchema, FieldPermissionListSchema, ModulesOutSchema, TenantCreatedSchema, TenantSchema,
     UserSchema,
@@ -168,17 +170,23 @@ def list_api_keys():
     return {"items": [api_key_out(k) for k in idm.list_api_keys(auth.gateway_session())]}
 
 
-# Deliberately not @idempotent: a replay would have to store the secret in clear to return it.
 @bp.post("/api/v1/admin/api-keys")
-@declare("Create an API key (the secret is shown once)", tag="admin", body=ApiKeyCreateSchema, headers=LOCATION,
-         responses={201: ApiKeyCreatedSchema, 422: PROBLEM})
+@declare("Create an API key (the secret is shown once)", tag="admin", body=ApiKeyCreateSchema, params=[IDEMPOTENCY],
+         headers=LOCATION, responses={201: ApiKeyCreatedSchema, 409: PROBLEM, 422: PROBLEM})
 @admin_required
+@idempotent
 def create_api_key():
-    """Create a key; the response carries its secret, shown this once only."""
+    """Create a key; the response carries its secret, shown this once only. A repeat with the same
+    ``Idempotency-Key`` answers the same key with its secret blanked (it is never stored in clear)."""
     data = load(ApiKeyCreateSchema(), request)
     ident = auth.current_identity()
     session = auth.gateway_session()
-    key, secret = idm.create_api_key(session, data["name"], data["roles"], created_by=ident.user_id)
+    key_id = resource_id("api_key")
+    if key_id is not None and (made := session.get(ApiKey, key_id)) is not None:
+        # An earlier attempt of this key committed the key and lost its answer: say so, once only.
+        return replayed({**api_key_out(made), "secret": None, "redacted": {"secret": REDACTED_NOTE}}, 201,
+                        {"Location": f"/api/v1/admin/api-keys/{made.id}"})
+    key, secret = idm.create_api_key(session, data["name"], data["roles"], created_by=ident.user_id, key_id=key_id)
     session.commit()
     return {**api_key_out(key), "secret": secret}, 201, {"Location": f"/api/v1/admin/api-keys/{key.id}"}
 

@@ -7,6 +7,10 @@ import eventlet
 
 eventlet.monkey_patch()  # before anything imports socket, threading or kombu
 
+from mosaic.db import green  # noqa: E402
+
+green.install()  # every PostgreSQL connection of the run, fresh_database's too (mosaic.db.green)
+
 import os  # noqa: E402
 import socket  # noqa: E402
 

@@ -5,10 +5,30 @@ A service declares ``services = ServiceCalls()`` and calls
 (tenant, user, roles, modules, plugins, trace) travels as nameko context data, as it does for the
 gateway's calls, so the callee checks the same permissions; errors come back as the typed
 ``mosaic.errors`` the callee raised (a NotFound stays a NotFound), and a service that does not
-answer within ``timeout`` seconds is a ServiceUnavailable, never a hang.
+answer within ``timeout`` seconds is a ServiceUnavailable, never a hang; its request expires
+with that timeout, so it does not run later behind the caller's back.
+
+Request ids. A write is named by its request id (``mosaic.request_log``): the same id twice is the
+same write, answered with the first outcome. So a call does not pass the caller's id on unchanged
+— a worker that creates two records in another service would see its second create answered with
+the first one's record (or refused, 422, for other arguments). Each call gets a *child* id
+instead, derived from the caller's id, the callee, the method and how many calls of that method
+on that service this worker has made before (:func:`child_request_id`)::
+
+    k:3f…:create_record                        the gateway's call (from the Idempotency-Key)
+    k:3f…:create_record>contacts.create_record    its first create in contacts
+    k:3f…:create_record>contacts.create_record:2  its second one
+
+A redelivered or retried caller runs the same code and makes the same calls in the same order, so
+its calls carry the same ids and are answered with their first outcomes instead of writing again.
+That holds as long as the calls of one method on one service are made in an order, and with
+arguments, that the request determines (not raced from green threads of the worker, no clock
+read or random value in them: a repeat with other arguments is refused, 422). A caller without a request id (a read,
+a timer) passes none on.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import eventlet
@@ -20,6 +40,37 @@ from mosaic.entrypoints import ResilientQueueConsumer
 from mosaic.errors import MosaicError, ServiceUnavailable, from_remote
 
 log = logging.getLogger(__name__)
+
+#: the request log's column width: a deeper chain of ids is hashed down to fit
+MAX_REQUEST_ID = 200
+
+
+def child_request_id(parent: str, service: str, method: str, n: int) -> str:
+    """The request id of a caller's ``n``-th call (from 1) of ``service.method``, the caller's own
+    id being ``parent``: readable while it fits the request log, a digest of it beyond."""
+    child = f"{parent}>{service}.{method}" + (f":{n}" if n > 1 else "")
+    if len(child) > MAX_REQUEST_ID:
+        child = "h:" + hashlib.sha256(child.encode()).hexdigest()
+    return child
+
+
+class _CallContext:
+    """The worker's context as one call sends it: the same, but for the request id."""
+
+    def __init__(self, worker_ctx, request_id: str | None):
+        self._worker_ctx = worker_ctx
+        self._request_id = request_id
+
+    def __getattr__(self, name):
+        return getattr(self._worker_ctx, name)
+
+    @property
+    def context_data(self) -> dict:
+        data = self._worker_ctx.context_data  # a copy, with nameko's call id stack
+        data.pop("request_id", None)
+        if self._request_id:
+            data["request_id"] = self._request_id
+        return data
 
 
 class _ReplyListener(ReplyListener):
@@ -52,10 +103,18 @@ class Caller:
         self.worker_ctx = worker_ctx
         self.reply_listener = reply_listener
         self.timeout = timeout
+        self._calls: dict[tuple[str, str], int] = {}
+
+    def request_id_for(self, service: str, method: str) -> str | None:
+        """The request id of this worker's next call of ``service.method`` (counts the call)."""
+        parent = self.worker_ctx.data.get("request_id")
+        n = self._calls[(service, method)] = self._calls.get((service, method), 0) + 1
+        return child_request_id(parent, service, method, n) if parent else None
 
     def call(self, service: str, method: str, *args, **kwargs):
         """``service.method(*args, **kwargs)`` as this worker's caller; typed errors raised typed."""
-        proxy = ServiceProxy(self.worker_ctx, service, self.reply_listener)
+        ctx = _CallContext(self.worker_ctx, self.request_id_for(service, method))
+        proxy = ServiceProxy(ctx, service, self.reply_listener, expiration=self.timeout)
         try:
             with eventlet.Timeout(self.timeout):
                 return getattr(proxy, method)(*args, **kwargs)

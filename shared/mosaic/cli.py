@@ -86,6 +86,9 @@ def _main(argv: list[str] | None) -> int:
         import eventlet
 
         eventlet.monkey_patch()
+        from mosaic.db import green
+
+        green.install()  # before any PostgreSQL connection: see mosaic.db.green
     if args.command == "plugin":  # a developer's tool: needs no settings, database or broker
         from mosaic.plugins.scaffold import new_command
 

@@ -6,6 +6,10 @@ anyway (the broker died between publish and delivery) costs the caller its timeo
 in any case. So replies go out unconfirmed and serialised once. Requests keep nameko's behaviour:
 the caller's confirm is what tells "no such service" apart from a slow one.
 
+A worker that waited its whole pool timeout for a database connection (every connection of the
+service busy) answers :class:`~mosaic.errors.ServiceUnavailable` (503 with ``Retry-After``), as a
+database the service cannot reach does (``mosaic.db.engine``), not an untyped error.
+
 Services write ``from mosaic.entrypoints import rpc`` instead of ``from nameko.rpc import rpc``;
 the wire format is nameko's.
 
@@ -30,8 +34,26 @@ from nameko.exceptions import UnserializableValueError, serialize
 from nameko.messaging import QueueConsumer
 from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 from nameko.timer import Timer
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from mosaic.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
+
+#: seconds a caller is told to wait when every database connection of the service was busy
+POOL_RETRY_AFTER = 1
+
+
+def typed_exc_info(exc_info):
+    """``exc_info`` with the failures a caller should see as 503 made typed (see the module
+    docstring); anything else unchanged."""
+    if exc_info is not None and isinstance(exc_info[1], PoolTimeout):
+        log.warning("no database connection free in time: %s", exc_info[1])
+        typed = ServiceUnavailable("Every database connection of the service is busy; try again shortly.",
+                                   reason="database_busy", retry_after=POOL_RETRY_AFTER)
+        typed.__cause__ = exc_info[1]
+        return (ServiceUnavailable, typed, exc_info[2])
+    return exc_info
 
 
 class ResilientQueueConsumer(QueueConsumer):
@@ -66,6 +88,7 @@ class FastResponder(Responder):
     publisher_cls = ReplyPublisher
 
     def send_response(self, result, exc_info):
+        exc_info = typed_exc_info(exc_info)
         error = serialize(exc_info[1]) if exc_info is not None else None
         content_type = self.message.properties["content_type"]
         serializer = kombu.serialization.registry.type_to_name[content_type]

@@ -124,6 +124,6 @@ def test_http_flows(client, engine, more_modules):
     _other, other_admin = make_tenant(engine)
     assert client.get(f"/api/v1/admin/users/{other_admin.id}", headers=headers).status_code == 404
     key = client.post("/api/v1/admin/api-keys", json={"name": "k", "roles": ["readonly"]},
-                      headers=headers).get_json()
+                      headers={**headers, "Idempotency-Key": "k2"}).get_json()  # k1 named the user
     me = client.get("/api/v1/me", headers={"X-API-Key": key["secret"]}).get_json()
     assert me["roles"] == ["readonly"] and me["modules"] == ["contacts", "sales"]

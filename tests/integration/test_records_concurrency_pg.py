@@ -121,12 +121,7 @@ def test_an_update_racing_a_delete_gets_409(engine):
 
 
 def swarm(engine, fn, n: int = WRITERS) -> list:
-    # The pool's connections are opened one at a time first, so the swarm races on rows, not on
-    # connecting: late in a long test run, green threads connecting at once to PostgreSQL have
-    # met a stale eventlet listener on a reused file descriptor ("Second simultaneous read").
-    warm = [engine.connect() for _ in range(n)]
-    for conn in warm:
-        conn.close()
+    # No connection is opened beforehand: the threads connect at once too (mosaic.db.green).
     pool = eventlet.GreenPool(n)
     return list(pool.imap(lambda _: attempt(engine, fn), range(n)))
 

@@ -1,4 +1,4 @@
-"""Engines: green PostgreSQL (psycogreen) with a schema per service, or SQLite files.
+"""Engines: green PostgreSQL (mosaic.db.green) with a schema per service, or SQLite files.
 
 On PostgreSQL every statement runs under a timeout chosen by the *role* of the work it does
 (:data:`STATEMENT_ROLES`): requests get the short one as a connection default (no extra round
@@ -6,9 +6,18 @@ trip), background jobs and imports set theirs per transaction (``SET LOCAL``) wh
 runs inside :func:`statement_role`. A statement that runs out of time is cancelled by the server
 and raised as :class:`mosaic.errors.ServiceUnavailable` (503 problem+json, ``reason``
 ``statement_timeout``), not as a server error: a type every caller across RPC knows.
+
+A database the service cannot reach is a :class:`~mosaic.errors.ServiceUnavailable` too
+(``reason`` ``database_unavailable``, with ``retry_after``): a connection that cannot be opened
+(server down, a closed port, "too many clients", a database refusing connections) or one lost
+under a statement. Only the connection's failures: a statement the server refuses stays the error
+it is. The transaction the failure interrupted is gone with its connection, so nothing of the
+write is half-applied, and SQLAlchemy drops the pool's other connections to that server, so the
+service heals by itself when the server is back.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -26,6 +35,10 @@ STATEMENT_ROLES = ("request", "job", "import", "migration")
 _role: ContextVar[str] = ContextVar("mosaic_statement_role", default="request")
 #: PostgreSQL's query_canceled: statement_timeout (or an operator's pg_cancel_backend)
 _QUERY_CANCELED = "57014"
+#: seconds a caller is told to wait (``Retry-After``) when the database cannot be reached
+DB_RETRY_AFTER = 2
+
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -65,19 +78,14 @@ def schema_for(service: str) -> str:
 
 def _make_green() -> None:
     """Under eventlet, make psycopg2 yield to the hub while it waits on the server; otherwise a
-    query would stall every worker of the process."""
+    query would stall every worker of the process. The wait callback is ours, not psycogreen's:
+    see :mod:`mosaic.db.green` for the recycled-descriptor fault it also avoids."""
     global _green_patched
     if _green_patched:
         return
-    try:
-        import eventlet.patcher
-    except ImportError:  # pragma: no cover - eventlet is a dependency
-        return
-    if eventlet.patcher.is_monkey_patched("socket"):
-        from psycogreen.eventlet import patch_psycopg
+    from mosaic.db import green
 
-        patch_psycopg()
-        _green_patched = True
+    _green_patched = green.install()
 
 
 def make_engine(url: str, service: str, *, pool_size: int = 20, echo: bool = False,
@@ -123,9 +131,33 @@ def make_engine(url: str, service: str, *, pool_size: int = 20, echo: bool = Fal
         url, echo=echo, pool_size=pool_size, max_overflow=pool_size // 2, pool_recycle=1800,
         connect_args={"options": options},
     )
+    _typed_unreachable(engine)
     if statement_timeouts:
         _enforce_timeouts(engine, dict(statement_timeouts))
     return engine
+
+
+def _typed_unreachable(engine: Engine) -> None:
+    """Connection failures raise :class:`ServiceUnavailable` (see the module docstring)."""
+
+    @event.listens_for(engine, "handle_error")
+    def _unreachable(context):
+        # connection None: the error came while opening one (SQLAlchemy's no-connection path);
+        # is_disconnect: the dialect recognised a connection lost under a statement.
+        if context.connection is not None and not context.is_disconnect:
+            return
+        if context.is_pre_ping:
+            return  # the pool handles its own probe (not used today)
+        opening = context.connection is None
+        log.warning("database %s: %s", "unreachable" if opening else "connection lost",
+                    str(context.original_exception).strip())
+        if opening:
+            detail = "The service's database cannot be reached right now; nothing was changed. Try again shortly."
+        else:
+            detail = ("The connection to the service's database was lost; what the request had not "
+                      "committed was discarded. Try again (a write with the same Idempotency-Key).")
+        raise ServiceUnavailable(detail, reason="database_unavailable",
+                                 retry_after=DB_RETRY_AFTER) from context.sqlalchemy_exception
 
 
 def _enforce_timeouts(engine: Engine, timeouts: dict[str, int]) -> None:

@@ -260,3 +260,43 @@ def test_operator_tenant_creation_is_idempotent(client):
     again = post(client, "/api/v1/tenants", body, OPERATOR)
     assert first.status_code == again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
     assert len(client.get("/api/v1/tenants", headers=OPERATOR).get_json()["items"]) == 1
+
+
+def test_api_key_creation_is_idempotent_and_its_secret_is_shown_once(client, engine, headers):
+    body = {"name": "sync", "roles": ["sales"]}
+    first = post(client, "/api/v1/admin/api-keys", body, headers)
+    again = post(client, "/api/v1/admin/api-keys", body, headers)
+    assert first.status_code == again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    made, replay = first.get_json(), again.get_json()
+    assert made["secret"].startswith("mk_") and replay["id"] == made["id"]
+    assert replay["secret"] is None and "shown once" in replay["redacted"]["secret"]
+    assert again.headers["Location"] == first.headers["Location"] == f"/api/v1/admin/api-keys/{made['id']}"
+    with system_session(engine) as s:
+        assert made["secret"] not in str(s.scalars(select(IdempotencyRecord.response)).all())
+    assert len(client.get("/api/v1/admin/api-keys", headers=headers).get_json()["items"]) == 1
+    assert client.get("/api/v1/admin/users", headers={"Authorization": f"ApiKey {made['secret']}"}).status_code != 401
+    other = post(client, "/api/v1/admin/api-keys", {"name": "other", "roles": ["sales"]}, headers)
+    assert other.status_code == 422  # the key names the first request
+
+
+def test_an_api_key_whose_answer_was_lost_is_not_created_twice(client, engine, headers):
+    """The key committed, then the process died before storing the response: the retry finds the
+    key its reservation made and answers it, secret blanked."""
+    body = {"name": "sync", "roles": ["sales"]}
+    made = post(client, "/api/v1/admin/api-keys", body, headers).get_json()
+    with system_session(engine) as s:  # as a crash after the commit leaves it: reserved, no outcome
+        s.execute(update(IdempotencyRecord).values(status=None, response=None,
+                                                   created_at=utcnow() - timedelta(minutes=10)))
+        s.commit()
+    retry = post(client, "/api/v1/admin/api-keys", body, headers)
+    assert retry.status_code == 201 and retry.get_json()["id"] == made["id"]
+    assert retry.get_json()["secret"] is None and "shown once" in retry.get_json()["redacted"]["secret"]
+    assert len(client.get("/api/v1/admin/api-keys", headers=headers).get_json()["items"]) == 1
+    replay = post(client, "/api/v1/admin/api-keys", body, headers)  # now stored: a plain replay
+    assert replay.get_json()["id"] == made["id"] and replay.get_json()["secret"] is None
+
+
+def test_api_keys_without_an_idempotency_key_are_each_new(client, headers):
+    body = {"name": "sync", "roles": ["sales"]}
+    ids = {post(client, "/api/v1/admin/api-keys", body, headers, key=None).get_json()["id"] for _ in range(2)}
+    assert len(ids) == 2

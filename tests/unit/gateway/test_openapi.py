@@ -144,3 +144,13 @@ def test_problem_errors_are_flat_field_paths():
     assert flatten_errors({"a": "one"}) == {"a": ["one"]}
     assert ValidationFailed("no", errors={"modules": {0: ["bad"]}}).to_problem()["errors"] == {"modules[0]": ["bad"]}
     assert BadRequest("no", errors={"x": ["y"]}).errors == {"x": ["y"]}
+
+
+def test_api_key_creation_declares_its_idempotency(app):
+    with app.app_context():
+        doc = openapi.build(app, [])
+    create = doc["paths"]["/api/v1/admin/api-keys"]["post"]
+    assert "Idempotency-Key" in {p["name"] for p in create["parameters"]}
+    assert {"201", "409", "422"} <= set(create["responses"])
+    created = doc["components"]["schemas"]["ApiKeyCreated"]["properties"]
+    assert created["secret"]["nullable"] is True and created["redacted"]["type"] == "object"
