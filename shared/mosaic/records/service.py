@@ -22,7 +22,9 @@ from mosaic.events.log import events_since
 from mosaic.logic import definitions as logic_defs
 from mosaic.metadata import store as metadata
 from mosaic.request_log import write_once
+from mosaic.records.references import ReferencesRpc
 from mosaic.records.store import Behaviour
+from mosaic.users.service import TenantUsersRpc
 from mosaic.logic.secrets import public_definition
 from mosaic.webhooks.egress import egress_policy
 from mosaic.webhooks.sealing import secret_box
@@ -32,7 +34,7 @@ log = logging.getLogger(__name__)
 KEEP_FINISHED = timedelta(days=30)
 
 
-class RecordService:
+class RecordService(TenantUsersRpc, ReferencesRpc):
     """Base of every record-hosting nameko service (``name``, ``ctx`` and ``data`` come from the subclass)."""
 
     name = "records"
