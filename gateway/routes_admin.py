@@ -10,6 +10,7 @@ from mosaic import services
 from mosaic_gateway import auth, identity as idm
 from mosaic_gateway.contract import PROBLEM, declare, header, items_of, query
 from mosaic_gateway.idempotency import idempotent
+from mosaic_gateway.user_sync import user_row, user_sync
 from mosaic_gateway.responses import (
     ApiKeyCreatedSchema, ApiKeySchema, FieldPermissionListSchema, ModulesOutSchema, TenantCreatedSchema, TenantSchema,
     UserSchema,
@@ -41,6 +42,7 @@ def create_tenant():
     tenant, user = idm.create_tenant(session, data["slug"], data["name"], admin["email"], admin["password"],
                                      modules=data["modules"], admin_name=admin["name"])
     session.commit()
+    user_sync().push(tenant.id, [user_row(user)])
     return ({**tenant_out(tenant), "admin": user_out(user)}, 201,
             {"Location": f"/api/v1/tenants/{tenant.id}"})
 
@@ -121,6 +123,7 @@ def create_user():
     session = auth.gateway_session()
     user = idm.create_user(session, data["email"], data["password"], name=data["name"], roles=data["roles"])
     session.commit()
+    user_sync().push(user.tenant_id, [user_row(user)])  # a valid owner in every service from now on
     return user_out(user), 201, {"Location": f"/api/v1/admin/users/{user.id}"}
 
 
@@ -143,6 +146,8 @@ def update_user(user_id: str):
     user = idm.update_user(session, user_id, **data)
     session.commit()
     auth.invalidate_user(user_id)
+    if "active" in data:
+        user_sync().push(user.tenant_id, [user_row(user)])
     return user_out(user)
 
 
@@ -152,9 +157,10 @@ def update_user(user_id: str):
 def delete_user(user_id: str):
     """Deactivate the user: records keep their owner, the login stops working."""
     session = auth.gateway_session()
-    idm.deactivate_user(session, user_id)
+    user = idm.deactivate_user(session, user_id)
     session.commit()
     auth.invalidate_user(user_id)
+    user_sync().push(user.tenant_id, [user_row(user)])  # still a valid owner: records keep it
     return "", 204
 
 

@@ -109,7 +109,7 @@ def test_related_records_are_checked_when_this_service_hosts_them(store):
     # a PATCH of one half is checked with the other half as stored
     with pytest.raises(ValidationFailed):
         store.update("gadget", g["id"], {"related_id": "nope"})
-    # another service's object: a bare store has no RemoteRecords to ask (test_references.py)
+    # another service's object: a bare store has no RemoteRecords to ask (test_remote_references.py)
     assert make_gadget(store, related_object="opportunity", related_id="o-1")["related_id"] == "o-1"
 
 
