@@ -33,9 +33,11 @@ def readyz():
     checks = {s: ("ok" if not isinstance(r, MosaicError) else r.detail) for s, r in zip(names, results)}
     ready = all(v == "ok" for v in checks.values())
     body = {"status": "ready" if ready else "not ready", "services": checks}
-    if ready:  # users the services have not heard of yet (a failed push, a new process): sync them now
+    sync = user_sync()
+    if ready and sync.due():  # users the services have not heard of yet (a failed push, a new process)
         with auth._read_session() as (session, _owned):  # noqa: SLF001 - the gateway's own look-up helper
-            body["users_pending"] = len(user_sync().catch_up(session))
+            sync.catch_up(session)
+    body["users_pending"] = len(sync.pending_tenants())
     resp = jsonify(body)
     resp.status_code = 200 if ready else 503
     return resp

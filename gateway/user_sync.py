@@ -111,6 +111,17 @@ class UserSync:
         """Send all of ``tenant_id``'s users (services drop any others); clears or marks pending."""
         return self._mark(tenant_id, self._send(tenant_id, users_of(session, tenant_id), full=True), full=True)
 
+    def due(self) -> bool:
+        """Whether :meth:`catch_up` has anything to do (a readiness check opens no session otherwise)."""
+        with self._lock:
+            return bool(self._pending) or self._sweep is not None or self._swept_at is None \
+                or self.clock() - self._swept_at >= SWEEP_EVERY
+
+    def pending_tenants(self) -> list[str]:
+        """The tenants a push or resync failed for, not resynced since."""
+        with self._lock:
+            return sorted(self._pending)
+
     def catch_up(self, session: Session, batch: int = SWEEP_BATCH) -> list[str]:
         """One step of keeping the services in step, small enough for a readiness check: resync
         the pending tenants, then up to ``batch`` tenants of the running sweep (a sweep of every

@@ -208,3 +208,18 @@ def test_a_user_whose_sync_failed_is_refused_until_the_resync(env):
         assert sync.catch_up(session) == []
     made = pool.call("contacts", "create_record", caller, "contact", {"last_name": "Late", "owner_id": late_id})
     assert made["record"]["owner_id"] == late_id
+
+
+def test_a_plugin_writing_through_the_store_names_only_users_of_the_tenant(env):
+    """What a plugin's event handler or a job gets: a platform store of the running service."""
+    _settings, pool, _sales, contacts = env
+    pool.call("contacts", "sync_users", system("tq"), [{"id": "u-q", "active": True}])
+    pool.call("contacts", "sync_users", system("tr"), [{"id": "u-r", "active": True}])
+    provider = next(d for d in contacts.dependencies if type(d).__name__ == "Records")
+    with provider.open_store("tq") as store:
+        assert store.create("contact", {"last_name": "Ok", "owner_id": "u-q"})["owner_id"] == "u-q"
+        for stranger in ("u-r", "nobody"):  # another tenant's user; no user at all
+            with pytest.raises(ValidationFailed) as err:
+                store.create("contact", {"last_name": "No", "owner_id": stranger})
+            assert err.value.errors == {"owner_id": [f"no user {stranger!r} in this tenant"]}
+        store.session.commit()

@@ -11,7 +11,6 @@ ServiceUnavailable (503) — never a 500 and never a write that silently skips t
 """
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import replace
 from typing import Any
@@ -23,10 +22,13 @@ from mosaic.calls import Caller
 from mosaic.context import RequestContext
 from mosaic.entrypoints import rpc
 from mosaic.errors import NotFound, ServiceUnavailable
+from mosaic.metadata.cache import LRUCache
 
 #: how long a service trusts what another told it of the objects it hosts (seconds); a custom
 #: object created in another service is seen at most this much later
 NAMES_TTL = 5.0
+#: at most this many (tenant, service, plugins) answers are kept
+NAMES_CACHED = 4096
 
 
 class _Origin:
@@ -44,8 +46,7 @@ class RemoteRecords:
         self.own = own
         self.timeout = timeout
         self.ttl = ttl
-        self._names: dict[tuple, tuple[float, frozenset[str]]] = {}
-        self._lock = threading.Lock()
+        self._names: LRUCache = LRUCache(NAMES_CACHED)
 
     # -- calls ---------------------------------------------------------------------------------
     def _context(self, ctx: RequestContext, service: str) -> RequestContext:
@@ -79,8 +80,7 @@ class RemoteRecords:
         if hit is not None and now - hit[0] < self.ttl:
             return hit[1]
         names = frozenset(self.call(ctx, service, "object_names"))
-        with self._lock:
-            self._names[key] = (now, names)
+        self._names.put(key, (now, names))
         return names
 
     def host_of(self, ctx: RequestContext, object_name: str) -> str | None:
@@ -96,11 +96,6 @@ class RemoteRecords:
         if down is not None:
             raise down
         return None
-
-    def forget(self) -> None:
-        """Drop every cached answer (tests; a service that learns of a change)."""
-        with self._lock:
-            self._names.clear()
 
     # -- the check ---------------------------------------------------------------------------------
     def errors(self, ctx: RequestContext, object_name: str, record_id: Any, *,

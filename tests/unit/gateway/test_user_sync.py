@@ -82,3 +82,21 @@ def test_the_sweep_covers_every_tenant_in_batches_and_recurs(make_tenant, servic
         now[0] += SWEEP_EVERY
         sync.catch_up(session, batch=10)
     assert {c[2].tenant_id for c in services_rpc.calls} == set(tenants)
+
+
+def test_nothing_due_means_no_work(make_tenant, services_rpc, engine):
+    make_tenant()
+    now = [0.0]
+    sync = UserSync(services_rpc, clock=lambda: now[0])
+    assert sync.due()  # a new process: the first sweep
+    with system_session(engine) as session:
+        sync.catch_up(session)
+    assert not sync.due() and sync.pending_tenants() == []
+    services_rpc.down.add("contacts")
+    assert sync.push("t-x", [{"id": "u", "active": True}]) is False
+    assert sync.due() and sync.pending_tenants() == ["t-x"]
+    now[0] += SWEEP_EVERY
+    services_rpc.down.clear()
+    with system_session(engine) as session:
+        assert sync.catch_up(session) == []
+    assert not sync.due()
