@@ -69,7 +69,7 @@ class UserSync:
         self._sweep: list[str] | None = None
         #: when the last sweep finished (None: never, in this process)
         self._swept_at: float | None = None
-        #: tenants resynced while the first sweep runs
+        #: tenants resynced in full since the last sweep finished (the next one skips them)
         self._synced: set[str] = set()
 
     @staticmethod
@@ -129,8 +129,12 @@ class UserSync:
         tenants still pending."""
         with self._lock:
             retry = sorted(self._pending)[:batch]
-            if self._sweep is None and (self._swept_at is None or self.clock() - self._swept_at >= SWEEP_EVERY):
-                self._sweep = sorted(set(session.scalars(select(Tenant.id))) - self._synced)
+            start = self._sweep is None and (self._swept_at is None or self.clock() - self._swept_at >= SWEEP_EVERY)
+        if start:
+            everyone = set(session.scalars(select(Tenant.id)))
+            with self._lock:
+                if self._sweep is None:
+                    self._sweep = sorted(everyone - self._synced)
         for tenant_id in retry:
             self.resync(session, tenant_id)
         with self._lock:
