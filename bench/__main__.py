@@ -27,6 +27,7 @@ BENCHMARKS = {
     "get": "bench.get_contact",
     "create": "bench.create_contact",
     "once": "bench.write_once",
+    "owner": "bench.owner_check",
     "rules": "bench.create_rules",
     "filter": "bench.filter_list",
     "import": "bench.import_contacts",

@@ -70,8 +70,15 @@ def seed_demo(settings: Settings, rpc) -> int:
 
 
 def bootstrap_embedded(settings: Settings, rpc, announce=print) -> None:
-    """The embedded mode's first start: the demo tenant, its demo data, and its login, shown once."""
+    """The embedded mode's start: the services learn every tenant's users (``mosaic_gateway.user_sync``);
+    on the first start, the demo tenant, its demo data, and its login, shown once."""
+    from mosaic_gateway.user_sync import UserSync
+
     demo = ensure_demo(settings)
+    with system_session(get_engine(settings, "gateway")) as session:
+        pending = UserSync(rpc).catch_up(session, batch=1_000_000)
+    if pending:
+        log.warning("users of %d tenants not synced to the services yet; the gateway retries", len(pending))
     if demo:
         seed_demo(settings, rpc)
         announce(f"Demo tenant created. Log in once with: tenant={DEMO_TENANT} email={demo[0]} password={demo[1]}")

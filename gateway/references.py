@@ -1,6 +1,14 @@
-"""What a record write names that its service cannot check alone: the record's owner (a user, and
-users live in the gateway's database, which services never read) and the record an activity is
-about when another service hosts it (asked of that service by RPC).
+"""The gateway's early check of what a record write names: its owner must be a user of the
+caller's tenant. Users live in the gateway's database, so this check is one query and no RPC,
+and answers with a clear 422 before anything is sent.
+
+The services check the same themselves, in the write's transaction, for every path a write can
+take (automation, plugins, imports): the owner against their read model of users, which
+:mod:`mosaic_gateway.user_sync` keeps in step, and a record another service hosts
+(``related_object``/``related_id``, cross-service lookups) by asking that service
+(:mod:`mosaic.records.references`). When a push of users to the services has failed, a write
+naming an owner resyncs the tenant's users first, so the service's check passes for a user the
+gateway has.
 
 Route modules call :func:`check_write` for JSON writes and wrap an import's CSV records in
 :func:`checked_import_records`; a name that does not resolve is a 422 naming the field.
@@ -11,14 +19,12 @@ from typing import Iterable, Iterator
 
 from sqlalchemy import select
 
-from mosaic.errors import NotFound, ValidationFailed
+from mosaic.errors import ValidationFailed
 from mosaic_gateway import auth
 from mosaic_gateway.models import User
-from mosaic_gateway.web import call, context, directory
+from mosaic_gateway.user_sync import user_sync
 
 OWNER = "owner_id"
-#: an activity (or any object with both fields) may be about a record of any object
-RELATED_OBJECT, RELATED_ID = "related_object", "related_id"
 
 
 def unknown_users(tenant_id: str, user_ids: Iterable[str]) -> set[str]:
@@ -33,49 +39,31 @@ def unknown_users(tenant_id: str, user_ids: Iterable[str]) -> set[str]:
     return wanted - known
 
 
+def _services_know_users(tenant_id: str) -> None:
+    """Resync the tenant's users to the services first if a push to one of them failed: the
+    owner is a user here, and the service must not refuse it for want of a sync."""
+    sync = user_sync()
+    if sync.pending(tenant_id):
+        with auth._read_session() as (session, _owned):  # noqa: SLF001
+            sync.resync(session, tenant_id)
+
+
 def check_owner(data: dict) -> None:
     """422 unless the body's ``owner_id`` (when given and not null) is a user of the caller's
     tenant. A non-string is left to the service's schema, which names its type."""
     owner = data.get(OWNER)
-    if isinstance(owner, str) and unknown_users(auth.authenticate().tenant_id, [owner]):
+    if not isinstance(owner, str):
+        return
+    tenant = auth.authenticate().tenant_id
+    if unknown_users(tenant, [owner]):
         raise ValidationFailed("owner_id must be a user of this tenant",
                                errors={OWNER: [f"no user {owner!r} in this tenant"]})
-
-
-def check_related(obj: dict, data: dict, record_id: str | None = None) -> None:
-    """For an object with ``related_object``/``related_id``: when they name an object another
-    service hosts, that service must have the record (its ``get_record``); 422 otherwise, and
-    for an object the tenant does not have at all. Records of the object's own service are
-    checked by the service, in the write's transaction."""
-    names = {f["name"] for f in obj.get("fields", ())}
-    if not {RELATED_OBJECT, RELATED_ID} <= names or not ({RELATED_OBJECT, RELATED_ID} & set(data)):
-        return
-    current: dict = {}
-    if record_id is not None and not {RELATED_OBJECT, RELATED_ID} <= set(data):
-        current = call(obj["service"], "get_record", obj["name"], record_id, [RELATED_OBJECT, RELATED_ID])
-    target = data.get(RELATED_OBJECT, current.get(RELATED_OBJECT))
-    related = data.get(RELATED_ID, current.get(RELATED_ID))
-    if not isinstance(target, str) or not target or not isinstance(related, str) or not related:
-        return  # nothing named, or half of it / a wrong type: the service's checks answer that
-    ctx = context()
-    try:
-        host = directory().by_name(ctx, target)
-    except NotFound:
-        raise ValidationFailed("related_object must be an object of this tenant",
-                               errors={RELATED_OBJECT: [f"no object {target!r} in this tenant"]}) from None
-    if host["service"] == obj["service"]:
-        return
-    try:
-        call(host["service"], "get_record", target, related, ["id"])
-    except NotFound:
-        raise ValidationFailed("related_id must name a record of related_object",
-                               errors={RELATED_ID: [f"no {host.get('label', target)} with id {related}"]}) from None
+    _services_know_users(tenant)
 
 
 def check_write(obj: dict, data: dict, record_id: str | None = None) -> None:
-    """Every check of this module for a create (``record_id`` None) or a PATCH body."""
+    """The gateway's checks of a create (``record_id`` None) or a PATCH body of ``obj``'s records."""
     check_owner(data)
-    check_related(obj, data, record_id)
 
 
 def checked_import_records(header: list[str], records: Iterable[list[str]]) -> Iterator[list[str]]:
@@ -95,5 +83,7 @@ def checked_import_records(header: list[str], records: Iterable[list[str]]) -> I
             if unknown_users(tenant, [owner]):
                 raise ValidationFailed(f"owner_id on CSV row {line} is no user of this tenant",
                                        errors={OWNER: [f"row {line}: no user {owner!r} in this tenant"]})
+            if not known:
+                _services_know_users(tenant)
             known.add(owner)
         yield record

@@ -103,7 +103,8 @@ class ModulesOutSchema(Schema):
 STATUS = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
 READY = {"type": "object", "required": ["status", "services"], "properties": {
     "status": {"type": "string", "enum": ["ready", "not ready"]},
-    "services": {"type": "object", "additionalProperties": {"type": "string"}}}}
+    "services": {"type": "object", "additionalProperties": {"type": "string"}},
+    "users_pending": {"type": "integer", "description": "tenants whose users some service has not got yet"}}}
 #: a process, rule or validation rule as stored: open-ended (docs/lowcode.md describes each kind)
 DEFINITION = {"type": "object", "required": ["name"], "properties": {
     "name": {"type": "string"}, "object": {"type": "string"}, "plugin": {"type": "string", "nullable": True}},

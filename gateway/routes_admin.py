@@ -4,22 +4,37 @@ another tenant is simply not found (404)."""
 from __future__ import annotations
 
 from flask import Blueprint, request
-
-from mosaic import permissions
-from mosaic import services
+from mosaic import permissions, services
 from mosaic.request_log import REDACTED_NOTE
-from mosaic_gateway import auth, identity as idm
+from mosaic_gateway import auth
+from mosaic_gateway import identity as idm
 from mosaic_gateway.contract import PROBLEM, declare, header, items_of, query
 from mosaic_gateway.idempotency import idempotent, replayed, resource_id
 from mosaic_gateway.models import ApiKey
 from mosaic_gateway.responses import (
-    ApiKeyCreatedSchema, ApiKeySchema, FieldPermissionListSchema, ModulesOutSchema, TenantCreatedSchema, TenantSchema,
+    ApiKeyCreatedSchema,
+    ApiKeySchema,
+    FieldPermissionListSchema,
+    ModulesOutSchema,
+    TenantCreatedSchema,
+    TenantSchema,
     UserSchema,
 )
 from mosaic_gateway.schemas import (
-    ApiKeyCreateSchema, FieldPermissionsSchema, ModulesSchema, TenantCreateSchema, TenantUpdateSchema,
-    UserCreateSchema, UserUpdateSchema, api_key_out, field_permission_out, load, tenant_out, user_out,
+    ApiKeyCreateSchema,
+    FieldPermissionsSchema,
+    ModulesSchema,
+    TenantCreateSchema,
+    TenantUpdateSchema,
+    UserCreateSchema,
+    UserUpdateSchema,
+    api_key_out,
+    field_permission_out,
+    load,
+    tenant_out,
+    user_out,
 )
+from mosaic_gateway.user_sync import user_row, user_sync
 
 bp = Blueprint("mosaic_admin", __name__)
 admin_required = auth.roles_required("admin")
@@ -43,6 +58,7 @@ def create_tenant():
     tenant, user = idm.create_tenant(session, data["slug"], data["name"], admin["email"], admin["password"],
                                      modules=data["modules"], admin_name=admin["name"])
     session.commit()
+    user_sync().push(tenant.id, [user_row(user)])
     return ({**tenant_out(tenant), "admin": user_out(user)}, 201,
             {"Location": f"/api/v1/tenants/{tenant.id}"})
 
@@ -123,6 +139,7 @@ def create_user():
     session = auth.gateway_session()
     user = idm.create_user(session, data["email"], data["password"], name=data["name"], roles=data["roles"])
     session.commit()
+    user_sync().push(user.tenant_id, [user_row(user)])  # a valid owner in every service from now on
     return user_out(user), 201, {"Location": f"/api/v1/admin/users/{user.id}"}
 
 
@@ -145,6 +162,8 @@ def update_user(user_id: str):
     user = idm.update_user(session, user_id, **data)
     session.commit()
     auth.invalidate_user(user_id)
+    if "active" in data:
+        user_sync().push(user.tenant_id, [user_row(user)])
     return user_out(user)
 
 
@@ -154,9 +173,10 @@ def update_user(user_id: str):
 def delete_user(user_id: str):
     """Deactivate the user: records keep their owner, the login stops working."""
     session = auth.gateway_session()
-    idm.deactivate_user(session, user_id)
+    user = idm.deactivate_user(session, user_id)
     session.commit()
     auth.invalidate_user(user_id)
+    user_sync().push(user.tenant_id, [user_row(user)])  # still a valid owner: records keep it
     return "", 204
 
 

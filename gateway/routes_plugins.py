@@ -14,6 +14,7 @@ from mosaic.plugins.seeding import SeedClient
 from mosaic_gateway import auth, identity as idm
 from mosaic_gateway.contract import PROBLEM, declare
 from mosaic_gateway.responses import PLUGIN, PLUGIN_STATE
+from mosaic_gateway.user_sync import user_sync
 from mosaic_gateway.web import context, directory, rpc
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,8 @@ def _sync_services(plugins: tuple[str, ...]) -> None:
     for result in rpc().call_many([(s, "sync_tenant") for s in installed_services.enabled(ctx.modules)], ctx):
         if isinstance(result, MosaicError):
             raise result
+    with auth._read_session() as (session, _owned):  # noqa: SLF001 - and the users' read model, in full
+        user_sync().resync(session, ctx.tenant_id)
 
 
 @bp.put("/<name>")

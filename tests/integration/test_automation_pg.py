@@ -19,6 +19,7 @@ from mosaic.db import Base, make_engine, system_session, tenant_session
 from mosaic.db.migrate import load_models
 from mosaic.metadata.schema_factory import clear_schema_cache
 from mosaic.records.store import RecordStore
+from mosaic.users import sync_users
 from mosaic_contacts.objects import ACCOUNT, ACTIVITY, CONTACT
 from tests.conftest import fresh_database
 
@@ -28,7 +29,7 @@ NOW = datetime(2024, 5, 6, 9, 0, tzinfo=timezone.utc)
 TENANT = "tenant-auto"
 OBJECTS = {"contact": CONTACT, "account": ACCOUNT, "activity": ACTIVITY}
 TABLES = ("contacts", "accounts", "activities", "records", "audit_entries", "outbox", "automation_jobs",
-          "assignment_cursors", "notifications")
+          "assignment_cursors", "notifications", "tenant_users")
 
 
 class Logic:
@@ -183,6 +184,7 @@ def test_rule_to_round_robin_and_notification_with_concurrent_runners(engine):
                         CONTACT, OBJECTS)
     logic = Logic(rule)
     with tenant_session(engine, TENANT) as s:
+        sync_users(s, [{"id": u, "active": True} for u in ("a", "b", "c")])  # as the gateway syncs them
         store = make_store(s, logic)
         for i in range(9):
             store.create("contact", {"last_name": f"L{i}"})

@@ -16,6 +16,7 @@ from mosaic.errors import Conflict, MosaicError, Unauthorized
 from mosaic.localdev import ensure_database, checkout_database
 from mosaic_gateway import auth, identity, routes_admin, routes_auth, tokens
 from mosaic_gateway.models import User, create_tables
+from tests.unit.gateway.conftest import ServicesStandIn
 
 pytestmark = pytest.mark.postgres
 
@@ -51,6 +52,7 @@ def client(settings, engine):
     app.register_blueprint(routes_auth.bp)
     app.register_blueprint(routes_admin.bp)
     auth.init_app(app, settings, cache_ttl=0)
+    app.extensions["mosaic"]["rpc"] = ServicesStandIn()  # the users' pushes to services (user_sync)
 
     @app.errorhandler(MosaicError)
     def _problem(err):

@@ -60,9 +60,9 @@ def test_a_fresh_database_gets_what_every_model_describes():
 
 
 #: the platform branch's head revision
-PLATFORM_HEAD = "platform_0003_request_log"
+PLATFORM_HEAD = "platform_0004_tenant_users"
 #: platform tables added after the platform got its own branch: no old database has them
-LATER_PLATFORM = ("field_indexes", "request_log")
+LATER_PLATFORM = ("field_indexes", "request_log", "tenant_users")
 #: the platform tables the contacts service's old revision 0001 created (0002 made the rest)
 OLD_0001_PLATFORM = ("metadata_fields", "metadata_objects", "metadata_versions", "records", "audit_entries",
                      "outbox", "processed_events", "import_jobs", "import_chunks", "import_row_errors")

@@ -38,12 +38,15 @@ PLATFORM_TABLES = ("metadata_fields", "metadata_objects", "metadata_versions", "
                    # background builds of custom field indexes (issue 7)
                    "field_indexes",
                    # writes take effect once: each write's request id and outcome (issue 7)
-                   "request_log")
+                   "request_log",
+                   # the read model of tenants' users, for owner checks (issue 7)
+                   "tenant_users")
 #: the modules defining the platform's tables
 PLATFORM_MODELS = ("mosaic.metadata.store", "mosaic.records.models", "mosaic.audit", "mosaic.events.outbox",
                    "mosaic.events.consumer", "mosaic.logic.models", "mosaic.processes.models",
                    "mosaic.automation.jobs", "mosaic.automation.execute", "mosaic.automation.notifications",
-                   "mosaic.webhooks.models", "mosaic.imports.models", "mosaic.request_log")
+                   "mosaic.webhooks.models", "mosaic.imports.models", "mosaic.request_log",
+                   "mosaic.users.models")
 
 
 def load_models() -> None:

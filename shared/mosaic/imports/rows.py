@@ -22,6 +22,7 @@ from mosaic.metadata.fields import FieldDef, FieldType, ObjectDef
 from mosaic.metadata.values import check_value, json_safe, to_json_value
 from mosaic.records.models import Record
 from mosaic.records.store import RecordStore
+from mosaic.users.directory import OWNER, owner_error, unknown_users
 
 #: separator of the choices of a multi-picklist cell (commas are common inside choices)
 MULTI_SEPARATOR = ";"
@@ -229,6 +230,8 @@ class BatchSorter:
         self.companion = behaviour.fuzzy_companion if behaviour is not None else None
         self.unique = [f for f in obj.fields if f.unique and not f.read_only]
         self.lookups = [f for f in obj.fields if f.type is FieldType.LOOKUP and f.lookup in store.objects]
+        #: the batch's owners that are no users of the tenant (``mosaic.users``)
+        self.bad_owners: set[str] = set()
 
     def sort(self, rows: list[tuple[int, list[str]]]) -> Sorted:
         """``rows`` are ``(row number, cells)`` in file order."""
@@ -249,6 +252,8 @@ class BatchSorter:
         pending_names: dict[str, list[tuple[int, str | None]]] = {}
         taken = self._existing_unique(converted)
         refs = self._existing_refs(converted)
+        # owners: one query for the batch (the caller, who owns by default, is a user already)
+        self.bad_owners = unknown_users(self.store.session, {c[3].get(OWNER) for c in converted} - {self.store.ctx.user_id})
         pending_by: dict[str, dict[str, int]] = {k: {} for k in self.match_keys}
         batch_unique: dict[str, set] = {f.name: set() for f in self.unique}
         for number, cells, record_id, values, keys in converted:
@@ -374,6 +379,8 @@ class BatchSorter:
             value = values.get(fd.name)
             if value is not None and value not in refs[fd.name]:
                 problems[fd.name] = [f"no {self.store.objects[fd.lookup].label} with id {value}"]
+        if values.get(OWNER) in self.bad_owners:
+            problems[OWNER] = owner_error(values[OWNER]).errors[OWNER]
         return problems or None
 
     def _claim_unique(self, values: dict, batch_unique: dict) -> None:

@@ -95,6 +95,9 @@ def put_definition(session: Session, objects: dict[str, ObjectDef], kind: str, d
     compiled = compile_definition(kind, definition, objects)
     if processes is not None:
         check_with_processes(kind, definition, processes)
+    from mosaic.automation.named_users import check_named_users  # noqa: PLC0415 - automation builds on logic
+
+    check_named_users(session, definition)
     stored = dict(compiled.definition)
     stored.pop("plugin", None)
     row = existing if existing is not None and existing.name == compiled.name else _row(session, kind, compiled.name)

@@ -12,6 +12,7 @@ from mosaic.errors import Conflict, Forbidden, PreconditionFailed, ValidationFai
 from mosaic.metadata.fields import FieldType, ObjectDef
 from mosaic.metadata.schema_factory import to_json_value
 from mosaic.records.models import Record
+from mosaic.users.directory import check_owner
 
 
 #: the pair of fields by which a record (an activity) is about a record of any object
@@ -24,6 +25,11 @@ _RACE_CODES = {"23505": "unique value taken", "40001": "serialization failure", 
 class RecordChecks:
     """Mixed into :class:`~mosaic.records.store.RecordStore` (it provides ``ctx``, ``session``,
     ``objects``, ``module``, ``_model`` and ``_expr``)."""
+
+    #: how references to other services' records are checked
+    #: (:class:`~mosaic.records.references.RemoteRecords`); a service's provider sets it, a bare
+    #: store (no nameko container) leaves such references unchecked
+    remote = None
 
     def allow(self, obj: ObjectDef, action: str, row=None) -> None:
         """Refuse (Forbidden) unless the caller's roles may ``action`` records of ``obj``, and,
@@ -84,18 +90,23 @@ class RecordChecks:
             row.data = blob
 
     def _check_references(self, obj: ObjectDef, values: dict, before: dict | None = None) -> None:
-        """A lookup to an object of this service must name an existing record of this tenant,
-        and so must a ``related_object``/``related_id`` pair (``values`` are the changes,
-        ``before`` the record they apply to). Another service's records are referenced by id
-        and checked by the gateway, which knows every service (``mosaic_gateway.references``)."""
+        """What a write names must exist for the tenant (``values`` are the changes, ``before``
+        the record they apply to): its owner (a user of the tenant, :mod:`mosaic.users`), a
+        lookup's record and a ``related_object``/``related_id`` pair's record — checked in this
+        transaction when this service hosts the object, asked of the hosting service otherwise
+        (:mod:`mosaic.records.references`)."""
+        check_owner(self.session, self.ctx, values, before)
         errors: dict[str, list[str]] = {}
         for name, value in values.items():
             fd = obj.field(name)
             if fd is None or fd.type is not FieldType.LOOKUP or value is None or not fd.lookup:
                 continue
             target = self.objects.get(fd.lookup)
-            if target is not None and not self._exists(target, value):
-                errors[name] = [f"no {target.label} with id {value}"]
+            if target is not None:
+                if not self._exists(target, value):
+                    errors[name] = [f"no {target.label} with id {value}"]
+            elif self.remote is not None:
+                errors.update(self.remote.errors(self.ctx, fd.lookup, value, object_field=name, id_field=name))
         errors.update(self._related_errors(obj, values, before))
         if errors:
             raise ValidationFailed("Record is invalid.", errors=errors)
@@ -118,10 +129,14 @@ class RecordChecks:
             return {RELATED_OBJECT: [f"required with {RELATED_ID}"]}
         if target_name and not related:
             return {RELATED_ID: [f"required with {RELATED_OBJECT}"]}
-        target = self.objects.get(target_name) if target_name else None
-        if target is not None and not self._exists(target, related):
-            return {RELATED_ID: [f"no {target.label} with id {related}"]}
-        return {}
+        if not target_name:
+            return {}
+        target = self.objects.get(target_name)
+        if target is not None:
+            return {} if self._exists(target, related) else {RELATED_ID: [f"no {target.label} with id {related}"]}
+        if self.remote is None:
+            return {}
+        return self.remote.errors(self.ctx, target_name, related, object_field=RELATED_OBJECT, id_field=RELATED_ID)
 
     def _check_unique(self, obj: ObjectDef, values: dict, own_id: str | None) -> None:
         errors: dict[str, list[str]] = {}

@@ -22,7 +22,9 @@ from mosaic.logic.steps import default_steps, job_handlers
 from mosaic.logic.tenant import tenant_logic
 from mosaic.metadata.registry import ObjectRegistry
 from mosaic.metadata.store import tenant_objects_versioned
+from mosaic.calls import ServiceCalls
 from mosaic.plugins import get_host
+from mosaic.records.references import RemoteRecords
 from mosaic.records.store import Behaviour, RecordStore
 
 #: how long a worker trusts its process's cached metadata without asking the database (seconds);
@@ -132,11 +134,15 @@ class WorkerRecords(WorkerDb):
                                       behaviours=self.behaviours, max_page=self.settings.max_page,
                                       steps=self.provider.steps,
                                       dedup_threshold=self.settings.dedup_threshold)
+            self._store.remote = self.provider.remote
         return self._store
 
 
 class Records(Database):
     """``data = Records("contacts", build_registry, behaviours)`` in a service class."""
+
+    #: the reply queue of the RPCs by which writes check other services' records
+    rpc_reply_listener = ServiceCalls.rpc_reply_listener
 
     def __init__(self, service: str, registry_factory: Callable[[], ObjectRegistry],
                  behaviours_factory: Callable[[], dict[str, Behaviour]] | None = None,
@@ -149,6 +155,8 @@ class Records(Database):
         #: the write pipeline and the job kinds its steps queue, built when the container starts
         self.steps: tuple = ()
         self.job_handlers: dict = {}
+        #: checks of records other services host (:mod:`mosaic.records.references`)
+        self.remote: RemoteRecords | None = None
 
     def setup(self):
         """Open the engine, and build the write pipeline and its job handlers once for the
@@ -156,6 +164,8 @@ class Records(Database):
         super().setup()
         self.steps = default_steps()
         self.job_handlers = job_handlers(self.steps)
+        self.remote = RemoteRecords(self.container, self.rpc_reply_listener, self.service,
+                                    getattr(settings_of(self.container), "rpc_timeout", 30.0))
 
     def get_dependency(self, worker_ctx):
         handle = WorkerRecords(self.engine, RequestContext.from_nameko(worker_ctx.data), self.registry,
@@ -170,8 +180,10 @@ class Records(Database):
         if plugins is None:
             plugins = self.tenant_plugins.get(self.engine, tenant_id)
         ctx = RequestContext(tenant_id=tenant_id, roles=("system",), modules=(self.module,), plugins=plugins)
-        return build_store(session, self.registry, ctx, module=self.module, behaviours=self.behaviours,
-                           clock=(lambda: now) if now else None, steps=self.steps or None)
+        store = build_store(session, self.registry, ctx, module=self.module, behaviours=self.behaviours,
+                            clock=(lambda: now) if now else None, steps=self.steps or None)
+        store.remote = self.remote
+        return store
 
     @contextmanager
     def open_store(self, tenant_id: str, now: datetime | None = None) -> Iterator[RecordStore]:

@@ -15,21 +15,33 @@ from __future__ import annotations
 import logging
 
 from mosaic.entrypoints import rpc
-from mosaic.pieces import (AutomationJobs, Definitions, EventLog, Health, Metadata, PluginEvents, Processes,
-                           RecordApi)
+from mosaic.pieces import (
+    AutomationJobs,
+    Definitions,
+    EventLog,
+    Health,
+    Metadata,
+    PluginEvents,
+    Processes,
+    RecordApi,
+)
 from mosaic.pieces.jobs import KEEP_FINISHED  # noqa: F401 - importable from here, as before the split
 from mosaic.pieces.metadata import process_summary as _process_summary  # noqa: F401 - likewise
 from mosaic.pieces.processes import action_body as _body  # noqa: F401 - likewise
+from mosaic.pieces.references import ReferencesRpc
 from mosaic.request_log import write_once
+from mosaic.users.service import TenantUsersRpc
 from mosaic.webhooks.egress import egress_policy
 
 log = logging.getLogger(__name__)
 
 
-class RecordService(Health, Metadata, RecordApi, Processes, Definitions, PluginEvents, EventLog, AutomationJobs):
+class RecordService(Health, Metadata, RecordApi, Processes, Definitions, PluginEvents, EventLog, AutomationJobs,
+                    TenantUsersRpc, ReferencesRpc):
     """Base of every record-hosting nameko service (``name``, ``ctx`` and ``data`` come from the
     subclass): every piece of :data:`mosaic.pieces.RECORD_HOST`, plugins' event handlers, the event
-    log and the automation timers."""
+    log, the automation timers, the tenants' users read model owner checks use (``sync_users``) and
+    ``object_names`` (what other services ask to check a reference to one of its records)."""
 
     name = "records"
 

@@ -395,3 +395,19 @@ def test_imported_rows_run_the_tenants_formulas_and_validation_rules(engine, reg
     with tenant_session(engine, TENANT) as s:
         errors = [e.errors for e in s.scalars(select(ImportRowError))]
     assert errors == [{"_record": ["Imported contacts need a last name."]}]
+
+
+def test_owners_must_be_users_of_the_tenant_checked_once_per_batch(engine, upload, run, make_store):
+    from mosaic.users import sync_users
+
+    with tenant_session(engine, TENANT) as s:
+        sync_users(s, [{"id": "rep", "active": True}, {"id": "gone", "active": False}])
+        s.commit()
+    rows = [["Ann", "Lee", "rep"], ["Bob", "Ng", "ghost"], ["Cy", "Po", ""], ["Di", "Xu", "gone"]]
+    job = upload(rows, header=["first_name", "last_name", "owner_id"])
+    assert run(batch_size=10) == "finished"
+    assert sorted((c.last_name, c.owner_id) for c in contacts(engine)) == [("Lee", "rep"), ("Po", "u1"), ("Xu", "gone")]
+    store = make_store()
+    page = importer.job_errors(store.session, store.ctx, job["id"])
+    store.session.commit()
+    assert [(e["row"], e["errors"]) for e in page["items"]] == [(3, {"owner_id": ["no user 'ghost' in this tenant"]})]

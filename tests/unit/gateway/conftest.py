@@ -59,8 +59,41 @@ def _problem(err: MosaicError):
     return response
 
 
+class ServicesStandIn:
+    """The services as a gateway app without them sees them over RPC: it records the calls it is
+    given (``(service, method, ctx, *args)``) and answers each, or fails the services in ``down``
+    as a broken broker or a stopped service would (ServiceUnavailable)."""
+
+    def __init__(self):
+        self.calls: list[tuple] = []
+        self.down: set[str] = set()
+
+    def call(self, service, method, ctx, *args):
+        from mosaic.errors import ServiceUnavailable
+
+        self.calls.append((service, method, ctx, *args))
+        if service in self.down:
+            raise ServiceUnavailable(f"the {service} service is not running")
+        return {"service": service}
+
+    def call_many(self, calls, ctx):
+        out = []
+        for service, method, *args in calls:
+            try:
+                out.append(self.call(service, method, ctx, *args))
+            except MosaicError as exc:
+                out.append(exc)
+        return out
+
+
 @pytest.fixture
-def make_app(settings, engine):
+def services_rpc():
+    """What the test apps' ``rpc`` is: :class:`ServicesStandIn`."""
+    return ServicesStandIn()
+
+
+@pytest.fixture
+def make_app(settings, engine, services_rpc):
     """``make_app(**setting_overrides, blueprints=(), cache_ttl=0)``: a Flask app wired like the
     gateway (identity blueprints, auth.init_app, problem+json errors). The cache is off by
     default so a test sees every change at once; tests of the cache turn it on."""
@@ -72,6 +105,7 @@ def make_app(settings, engine):
         for blueprint in blueprints:
             app.register_blueprint(blueprint)
         auth.init_app(app, settings.with_(**overrides), cache_ttl=cache_ttl)
+        app.extensions["mosaic"]["rpc"] = services_rpc
         app.register_error_handler(MosaicError, _problem)
         return app
     return factory

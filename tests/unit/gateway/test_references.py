@@ -1,73 +1,61 @@
-"""The gateway's reference checks: a related record another service hosts is asked of that
-service (its ``get_record``), one of the activity's own service is left to the service, an
-object the tenant lacks is a 422. The services here are recorded stand-ins: the e2e suite
-drives the same checks against the real contacts service."""
+"""The gateway's early owner check (a user of the caller's tenant, one query, no RPC), and the
+resync it makes first when the services may lack the tenant's users (mosaic_gateway.user_sync).
+Records of other services are checked by the writing service itself (tests/unit/mosaic/records/
+test_remote_references.py, tests/integration/test_references_rabbitmq.py)."""
 from __future__ import annotations
 
 import pytest
+from flask import Blueprint, request
 
-from mosaic.errors import NotFound, ValidationFailed
-from mosaic_gateway import references
+from mosaic_gateway import auth
+from mosaic_gateway.references import check_write
+from mosaic_gateway.user_sync import user_sync
 
-ACTIVITY = {"name": "activity", "service": "contacts",
-            "fields": [{"name": "type"}, {"name": "related_object"}, {"name": "related_id"}]}
-OBJECTS = {"contact": {"name": "contact", "service": "contacts", "label": "Contact"},
-           "opportunity": {"name": "opportunity", "service": "sales", "label": "Opportunity"}}
+probe = Blueprint("probe", __name__)
 
 
-class Directory:
-    def by_name(self, _ctx, name):
-        if name not in OBJECTS:
-            raise NotFound(name)
-        return OBJECTS[name]
+@probe.post("/probe")
+@auth.login_required
+def write():
+    check_write({"name": "contact", "service": "contacts", "fields": []}, request.get_json())
+    return {"ok": True}
 
 
 @pytest.fixture
-def calls(monkeypatch):
-    made = []
-    stored = {("sales", "opportunity", "o1"), ("contacts", "activity", "a1")}
-
-    def call(service, method, name, record_id, fields=None):
-        made.append((service, method, name, record_id))
-        if (service, name, record_id) not in stored:
-            raise NotFound(f"{name} {record_id} not found")
-        if name == "activity":
-            return {"related_object": "opportunity", "related_id": "o1"}
-        return {"id": record_id}
-
-    monkeypatch.setattr(references, "call", call)
-    monkeypatch.setattr(references, "directory", Directory)
-    monkeypatch.setattr(references, "context", lambda: None)
-    return made
+def app(make_app):
+    return make_app(blueprints=(probe,))
 
 
-def test_another_services_record_is_asked_of_that_service(calls):
-    references.check_related(ACTIVITY, {"related_object": "opportunity", "related_id": "o1"})
-    assert calls == [("sales", "get_record", "opportunity", "o1")]
-    with pytest.raises(ValidationFailed) as err:
-        references.check_related(ACTIVITY, {"related_object": "opportunity", "related_id": "o2"})
-    assert list(err.value.errors) == ["related_id"]
+def syncs(services_rpc, method="sync_users"):
+    return [c for c in services_rpc.calls if c[1] == method]
 
 
-def test_own_services_records_are_left_to_the_service(calls):
-    references.check_related(ACTIVITY, {"related_object": "contact", "related_id": "anything"})
-    assert calls == []
+def test_an_owner_of_another_tenant_or_nobody_is_a_422(client, admin_headers, make_tenant):
+    _other, stranger = make_tenant()
+    _tenant, admin, headers = admin_headers()
+    assert client.post("/probe", json={"owner_id": admin.id}, headers=headers).status_code == 200
+    for owner in (stranger.id, "nobody"):
+        r = client.post("/probe", json={"owner_id": owner}, headers=headers)
+        assert r.status_code == 422 and list(r.get_json()["errors"]) == ["owner_id"]
+    assert client.post("/probe", json={"owner_id": None}, headers=headers).status_code == 200
 
 
-def test_an_object_the_tenant_lacks_is_refused(calls):
-    with pytest.raises(ValidationFailed) as err:
-        references.check_related(ACTIVITY, {"related_object": "spaceship", "related_id": "x"})
-    assert list(err.value.errors) == ["related_object"]
-
-
-def test_a_patch_of_one_half_is_checked_with_the_stored_other_half(calls):
-    with pytest.raises(ValidationFailed):
-        references.check_related(ACTIVITY, {"related_id": "o9"}, record_id="a1")
-    assert calls == [("contacts", "get_record", "activity", "a1"), ("sales", "get_record", "opportunity", "o9")]
-
-
-def test_writes_without_the_pair_ask_nothing(calls):
-    references.check_related(ACTIVITY, {"type": "call"})
-    references.check_related({"name": "contact", "service": "contacts", "fields": [{"name": "last_name"}]},
-                             {"related_object": "opportunity", "related_id": "o9"})
-    assert calls == []
+def test_a_pending_tenant_is_resynced_before_the_write_goes_on(app, client, admin_headers, services_rpc):
+    tenant, admin, headers = admin_headers()
+    with app.app_context():
+        assert user_sync().pending(tenant.id)  # a new process has synced nobody yet
+    services_rpc.down.add("contacts")
+    assert client.post("/probe", json={"owner_id": admin.id}, headers=headers).status_code == 200
+    with app.app_context():
+        assert user_sync().pending(tenant.id)  # the service was down: still pending
+    services_rpc.down.clear()
+    services_rpc.calls.clear()
+    assert client.post("/probe", json={"owner_id": admin.id}, headers=headers).status_code == 200
+    full = syncs(services_rpc)
+    assert full and all(c[2].tenant_id == tenant.id and c[4] is True for c in full)
+    assert {"id": admin.id, "active": True} in full[0][3]
+    with app.app_context():
+        assert not user_sync().pending(tenant.id)
+    services_rpc.calls.clear()
+    assert client.post("/probe", json={"owner_id": admin.id}, headers=headers).status_code == 200
+    assert syncs(services_rpc) == []  # in step: the write path asks nothing

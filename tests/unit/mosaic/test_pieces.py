@@ -21,14 +21,15 @@ from mosaic.request_log import RETENTION, RequestLog, write_once
 from mosaic.services import ServiceSpec
 
 #: what the contacts service answered before RecordService was split into pieces: every RPC
-#: (the gateway, other services and scripts call them by name) and every timer and handler
+#: (the gateway, other services and scripts call them by name) and every timer and handler, with
+#: what it gained since (object_names, sync_users: the services check references themselves)
 CONTACTS_RPCS = {
     "add_field", "approvals", "change_field", "create_object", "create_record", "create_webhook", "decide",
     "delete_definition", "delete_object", "delete_record", "delete_webhook", "describe", "describe_core",
     "events_since", "export_page", "find_duplicates", "get_record", "get_webhook", "import_abort",
     "import_chunk", "import_commit", "import_errors", "import_start", "import_status", "list_definitions",
-    "list_imports", "list_records", "list_webhooks", "mark_notifications_read", "merge", "notifications",
-    "ping", "put_definition", "record_history", "remove_field", "sync_tenant", "timeline", "transition",
+    "list_imports", "list_records", "list_webhooks", "mark_notifications_read", "merge", "notifications", "object_names",
+    "ping", "put_definition", "record_history", "remove_field", "sync_tenant", "sync_users", "timeline", "transition",
     "transitions", "update_record", "update_webhook", "view_360", "webhook_deliveries",
 }
 CONTACTS_TIMERS = {"purge_finished_work": 3600, "run_imports": 1, "run_jobs": 1.0, "run_scheduled_rules": 30}

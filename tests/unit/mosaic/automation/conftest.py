@@ -10,6 +10,10 @@ from automation_factories import TENANTS, Clock, FakeLogic, build_store
 
 from mosaic.automation import system_context
 from mosaic.db import Base, make_engine, tenant_session
+from mosaic.users import sync_users
+
+#: the users of every test's tenant, as the gateway's sync makes them known to a service
+USERS = ("u-admin", "u1", "u2", "u3", "u7", "u8", "u9", "u-ber", "u-muc", "u-rest")
 
 
 
@@ -25,6 +29,14 @@ def engine(tmp_path):
 def tenant():
     # A tenant of its own per test: record schemas are cached per (tenant, object, version).
     return f"auto-{next(TENANTS)}"
+
+
+@pytest.fixture(autouse=True)
+def known_users(engine, tenant):
+    with tenant_session(engine, tenant) as s:
+        sync_users(s, [{"id": u, "active": True} for u in USERS])
+        s.commit()
+    return USERS
 
 
 @pytest.fixture

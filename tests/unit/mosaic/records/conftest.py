@@ -16,6 +16,7 @@ from mosaic.metadata.fields import SYSTEM_FIELDS, FieldDef, FieldType
 from mosaic.metadata.fields import ObjectDef
 from mosaic.records.models import CoreRecord, Record
 from mosaic.records.store import RecordStore
+from mosaic.users import TenantUser, sync_users
 
 T = FieldType
 
@@ -64,7 +65,7 @@ OBJECTS = {"gadget": GADGET, "part": PART}
 def engine(tmp_path):
     eng = create_engine(f"sqlite:///{tmp_path / 'lab.db'}")
     LabBase.metadata.create_all(eng)
-    for table in (Record.__table__, AuditEntry.__table__, OutboxEvent.__table__):
+    for table in (Record.__table__, AuditEntry.__table__, OutboxEvent.__table__, TenantUser.__table__):
         table.create(eng)
     yield eng
     eng.dispose()
@@ -85,6 +86,18 @@ def make_store(engine):
     yield factory
     for session in sessions:
         session.close()
+
+
+@pytest.fixture
+def users(engine):
+    """``users("t1", "u2", "u3")``: make them users of the tenant, as the gateway's sync does."""
+
+    def add(tenant: str, *user_ids: str) -> None:
+        with tenant_session(engine, tenant) as session:
+            sync_users(session, [{"id": u, "active": True} for u in user_ids])
+            session.commit()
+
+    return add
 
 
 @pytest.fixture

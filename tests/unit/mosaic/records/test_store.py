@@ -109,7 +109,7 @@ def test_related_records_are_checked_when_this_service_hosts_them(store):
     # a PATCH of one half is checked with the other half as stored
     with pytest.raises(ValidationFailed):
         store.update("gadget", g["id"], {"related_id": "nope"})
-    # another service's object: referenced by id here, checked by the gateway
+    # another service's object: a bare store has no RemoteRecords to ask (test_remote_references.py)
     assert make_gadget(store, related_object="opportunity", related_id="o-1")["related_id"] == "o-1"
 
 
@@ -121,7 +121,8 @@ def test_unique_fields_refuse_a_second_record_with_the_value(store):
     assert store.update("gadget", g["id"], {"name": "Solo", "size": 1})["size"] == 1  # its own value
 
 
-def test_roles_and_ownership(make_store):
+def test_roles_and_ownership(make_store, users):
+    users("t1", "someone-else", "rep")
     admin = make_store(module="contacts")
     theirs = make_gadget(admin, owner_id="someone-else")
     mine = make_gadget(admin, owner_id="rep")
