@@ -74,8 +74,9 @@ class UserSync:
 
     @staticmethod
     def targets() -> list[str]:
-        """The installed services that keep a read model of users (those with platform tables)."""
-        return [name for name, spec in services.installed().items() if spec.platform_tables]
+        """The installed services that keep a read model of users: those hosting records (their
+        writes name owners); a read model (``records=False``) checks no owner."""
+        return [name for name, spec in services.installed().items() if spec.platform_tables and spec.records]
 
     def _send(self, tenant_id: str, users: list[dict], full: bool) -> bool:
         ctx = RequestContext(tenant_id=tenant_id, roles=("system",))
