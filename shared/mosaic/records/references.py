@@ -65,8 +65,8 @@ class RemoteRecords:
     # -- where objects live ----------------------------------------------------------------------
     def _candidates(self, ctx: RequestContext) -> list[str]:
         """The other services that may host a tenant's object: those it enabled (every installed
-        one for the platform, which acts for the tenant whatever it enabled)."""
-        names = [s for s in installed.names() if s != self.own]
+        one for the platform, which acts for the tenant whatever it enabled); read models host none."""
+        names = [s for s in installed.names() if s != self.own and installed.get(s).records]
         if "system" in ctx.roles:
             return names
         return [s for s in names if s in ctx.modules]
