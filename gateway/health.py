@@ -24,7 +24,7 @@ def healthz():
          responses={200: READY, 503: ("Not ready", READY, "application/json")})
 def readyz():
     """Ready when the broker answers and every installed service replies to a ping."""
-    names = services.names()
+    names = services.running()  # platform services (the hub) too
     results = rpc().call_many([(s, "ping") for s in names], None)
     checks = {s: ("ok" if not isinstance(r, MosaicError) else r.detail) for s, r in zip(names, results)}
     ready = all(v == "ok" for v in checks.values())

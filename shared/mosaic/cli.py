@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line (also read by the compose and chart tests)."""
     parser = argparse.ArgumentParser(prog="mosaic", description="Mosaic CRM")
     sub = parser.add_subparsers(dest="command", required=True)
-    installed = services.names()
+    installed = services.running()  # modules and platform services (the hub)
     gateway = services.gateway().name
 
     sub.add_parser("run", help="embedded mode: gateway and every service in one process")
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("process", choices=(gateway, *installed))
 
     relay = sub.add_parser("relay", help="relay a service's outbox to the broker")
-    relay.add_argument("service", choices=installed)
+    relay.add_argument("service", choices=services.relayed())
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("component", nargs="?", choices=(gateway, *installed))

@@ -63,6 +63,10 @@ class ServiceSpec(Component):
         object of the module (``mosaic.permissions``); plugins and tenants' objects inherit them.
     :param view_360: the RPC method that adds the service's part to a customer's 360° view, or None.
     :param imports: whether it hosts CSV import jobs for its objects (the import RPCs).
+    :param module: whether it is a module a tenant enables (contacts, sales, …). A platform service
+        (``module=False``, the hub) runs for every tenant: the admin module list, the directory,
+        OpenAPI and the demo tenant leave it out, while the run modes, migrations and readiness
+        checks include it like any service.
     """
 
     platform_tables: bool = True
@@ -73,6 +77,12 @@ class ServiceSpec(Component):
     grants: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     view_360: str | None = None
     imports: bool = False
+    module: bool = True
+
+    @property
+    def outbox(self) -> bool:
+        """Whether it has an outbox (its events need ``mosaic relay <name>``)."""
+        return self.platform_tables or "outbox" in self.tables
 
     def load_class(self) -> type:
         """The nameko service class."""
@@ -123,8 +133,19 @@ def installed() -> dict[str, ServiceSpec]:
 
 
 def names() -> tuple[str, ...]:
-    """The installed services' names: the modules a tenant may enable."""
+    """The installed modules' names: what a tenant may enable (platform services excluded)."""
+    return tuple(name for name, spec in installed().items() if spec.module)
+
+
+def running() -> tuple[str, ...]:
+    """Every installed service's name, modules and platform services: what the run modes start,
+    what migrations and readiness checks cover."""
     return tuple(installed())
+
+
+def relayed() -> tuple[str, ...]:
+    """The installed services with an outbox: those ``mosaic relay <name>`` runs for."""
+    return tuple(name for name, spec in installed().items() if spec.outbox)
 
 
 def get(name: str) -> ServiceSpec:
@@ -136,9 +157,10 @@ def get(name: str) -> ServiceSpec:
 
 
 def enabled(modules) -> list[str]:
-    """The installed services among a tenant's enabled ``modules``, in name order."""
+    """The installed modules among a tenant's enabled ``modules``, in name order (a platform
+    service is never among them: it is not enabled, it is always there)."""
     wanted = set(modules or ())
-    return [name for name in installed() if name in wanted]
+    return [name for name in names() if name in wanted]
 
 
 def gateway() -> GatewaySpec:

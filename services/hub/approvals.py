@@ -1,0 +1,122 @@
+"""The approvers' inbox, paged from one place.
+
+The record's service keeps deciding (process state, ``POST …/{id}/approve|reject``); the hub keeps
+an index of every approval, fed by the events the service emits in the same transactions:
+``process.approval_requested`` (with the approvers, ``{"roles", "users"}``, as the transition
+defined them), ``process.approval_decided`` and ``process.approval_voided`` (the record moved on
+by another way). :func:`list_for` pages it with the rule of
+:func:`mosaic.processes.approvals.may_decide`: admins see every approval, others those whose roles
+they hold or whose users they are.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import and_, delete, exists, or_, select
+from sqlalchemy.orm import Session
+
+from mosaic.automation.notifications import recipients_of
+from mosaic.errors import ValidationFailed
+from mosaic.processes.engine import SUPER_ROLES
+from mosaic.processes.models import APPROVAL_STATUSES, PENDING
+from mosaic.records import paging
+from mosaic_hub.models import HubApproval, HubApprover
+
+if TYPE_CHECKING:
+    from mosaic.context import RequestContext
+
+REQUESTED, DECIDED, VOIDED = "process.approval_requested", "process.approval_decided", "process.approval_voided"
+EVENT_TYPES = (REQUESTED, DECIDED, VOIDED)
+MAX_PAGE = 200
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+def apply_event(session: Session, envelope: dict) -> None:
+    """Bring the inbox's copy of the event's approval up to date (inside ``apply_once``). An event
+    older than the newest one applied to that approval changes nothing (events of one approval may
+    arrive out of order when two relays race)."""
+    data = envelope["data"]
+    approval = data.get("approval")
+    if not isinstance(approval, dict) or not approval.get("id"):
+        raise ValidationFailed("an approval event carries the approval", errors={"approval": ["missing"]})
+    at = _time(envelope["occurred_at"])
+    row = session.get(HubApproval, str(approval["id"]))
+    if row is not None and row.event_at > at:
+        return
+    approvers = data.get("approvers") or approval.get("approvers")
+    if row is None:
+        row = HubApproval(id=str(approval["id"]), approver_roles=[], approver_users=[])
+        session.add(row)
+    row.service = str(data.get("service") or row.service or "")
+    row.object = approval.get("object") or envelope["object"]
+    row.record_id = str(approval.get("record_id") or envelope["record_id"])
+    row.process, row.transition = approval["process"], approval["transition"]
+    row.from_stage, row.to_stage = approval.get("from"), approval["to"]
+    row.status = approval["status"]
+    row.requested_by, row.requested_at = approval["requested_by"], _time(approval["requested_at"])
+    row.decided_by, row.decided_at = approval.get("decided_by"), _time(approval.get("decided_at"))
+    row.comment, row.decision_comment = approval.get("comment"), approval.get("decision_comment")
+    row.event_at = at
+    if isinstance(approvers, dict):
+        _set_approvers(session, row, approvers)
+
+
+def _set_approvers(session: Session, row: HubApproval, approvers: dict) -> None:
+    roles = [str(r) for r in approvers.get("roles") or ()]
+    users = [str(u) for u in approvers.get("users") or ()]
+    row.approver_roles, row.approver_users = roles, users
+    session.flush()
+    session.execute(delete(HubApprover).where(HubApprover.approval_id == row.id))
+    names = dict.fromkeys([f"role:{r}" for r in roles] + [f"user:{u}" for u in users])
+    session.add_all(HubApprover(approval_id=row.id, approver=name[:200]) for name in names)
+
+
+def _out(row: HubApproval) -> dict:
+    """The API form of an approval (as the record's service shows it, plus its approvers)."""
+    iso = lambda t: t.isoformat() if t else None  # noqa: E731
+    return {"id": row.id, "service": row.service, "object": row.object, "record_id": row.record_id,
+            "process": row.process, "transition": row.transition, "from": row.from_stage, "to": row.to_stage,
+            "status": row.status, "requested_by": row.requested_by, "requested_at": iso(row.requested_at),
+            "decided_by": row.decided_by, "decided_at": iso(row.decided_at), "comment": row.comment,
+            "decision_comment": row.decision_comment,
+            "approvers": {"roles": list(row.approver_roles or ()), "users": list(row.approver_users or ())}}
+
+
+def _limit(limit) -> int:
+    try:
+        limit = int(limit)
+    except (TypeError, ValueError):
+        raise ValidationFailed("limit must be a whole number", errors={"limit": ["not a number"]}) from None
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE}", errors={"limit": [f"between 1 and {MAX_PAGE}"]})
+    return limit
+
+
+def list_for(session: Session, ctx: "RequestContext", status: str = PENDING, limit: int = 100,
+             cursor: str | None = None, objects: list[str] | None = None) -> dict:
+    """Approvals with ``status`` the caller may decide, oldest request first (the approver's
+    inbox): ``{"items", "next_cursor"}``. ``objects``, when given, limits them to those objects
+    (the ones the caller may read)."""
+    if status not in APPROVAL_STATUSES:
+        raise ValidationFailed("Unknown approval status.",
+                               errors={"status": [f"one of: {', '.join(APPROVAL_STATUSES)}"]})
+    limit = _limit(limit)
+    stmt = select(HubApproval).where(HubApproval.status == status)
+    if not SUPER_ROLES & set(ctx.roles):
+        mine = recipients_of(ctx.user_id, ctx.roles)
+        stmt = stmt.where(exists().where(HubApprover.approval_id == HubApproval.id,
+                                         HubApprover.approver.in_(mine)))
+    if objects is not None:
+        stmt = stmt.where(HubApproval.object.in_(objects))
+    if cursor:
+        at, key = paging.read_time_cursor(cursor)
+        stmt = stmt.where(or_(HubApproval.requested_at > at,
+                              and_(HubApproval.requested_at == at, HubApproval.id > key)))
+    rows = list(session.scalars(stmt.order_by(HubApproval.requested_at, HubApproval.id).limit(limit + 1)))
+    last = rows[limit - 1] if len(rows) > limit else None
+    return {"items": [_out(r) for r in rows[:limit]],
+            "next_cursor": paging.time_cursor(last.requested_at, last.id) if last else None}

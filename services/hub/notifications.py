@@ -1,0 +1,114 @@
+"""Users' notifications, owned by the hub.
+
+A producer (an automation rule's ``notify``, an approval's announcement, a reminder) never writes
+here: it asks, in its own write's transaction, with a ``platform.notification.requested`` event
+through its service's outbox (:func:`mosaic.automation.notifications.request`). The hub applies
+that event exactly once (:func:`apply_requested` under ``apply_once``): a rolled-back write
+asked for nothing, a redelivered event stores nothing twice (the row's id is the event's id).
+
+A notification addressed to a role is one row every member sees; reading it marks it read for the
+role as a whole (a shared inbox, like a team queue).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Iterable
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from mosaic.automation.notifications import REQUESTED, recipients_of
+from mosaic.db import utcnow
+from mosaic.errors import ValidationFailed
+from mosaic.records import paging
+from mosaic_hub.models import HubNotification
+
+__all__ = ["REQUESTED", "MAX_PAGE", "apply_requested", "list_for", "mark_read", "unread_count"]
+
+MAX_PAGE = 200
+MAX_MARK = 1000
+
+
+def _time(text: str | None) -> datetime:
+    if not text:
+        return utcnow()
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def apply_requested(session: Session, envelope: dict) -> None:
+    """Store the notification a ``platform.notification.requested`` event asks for (a tenant
+    session of the event's tenant, inside ``apply_once``'s transaction). An event whose data is not
+    a notification is refused: ``ValidationFailed`` makes the consumer retry, so it is logged loud."""
+    data = envelope["data"]
+    recipient, message = data.get("recipient"), data.get("message")
+    if not isinstance(recipient, str) or not recipient.startswith(("user:", "role:")) or len(recipient) <= 5:
+        raise ValidationFailed("a notification's recipient is user:<id> or role:<name>",
+                               errors={"recipient": ["invalid"]})
+    if not isinstance(message, str):
+        raise ValidationFailed("a notification has a message", errors={"message": ["missing"]})
+    record_id = data.get("record_id")
+    session.add(HubNotification(
+        id=envelope["id"], recipient=recipient[:200], message=message, object=data.get("object"),
+        record_id=None if record_id is None else str(record_id),
+        source=None if data.get("source") is None else str(data["source"])[:200],
+        service=data.get("service"), created_at=_time(envelope.get("occurred_at")), read_at=None))
+
+
+def _out(row: HubNotification) -> dict:
+    """The API form of a notification."""
+    return {"id": row.id, "recipient": row.recipient, "message": row.message, "object": row.object,
+            "record_id": row.record_id, "source": row.source, "service": row.service,
+            "created_at": row.created_at.isoformat() if row.created_at else None,
+            "read_at": row.read_at.isoformat() if row.read_at else None}
+
+
+def _limit(limit) -> int:
+    if isinstance(limit, str) and limit.strip().isdigit():
+        limit = int(limit)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE}",
+                               errors={"limit": [f"between 1 and {MAX_PAGE}"]})
+    return limit
+
+
+def list_for(session: Session, user_id: str | None, roles: Iterable[str], unread_only: bool = False,
+             limit: int = 50, cursor: str | None = None) -> dict:
+    """A page of the notifications ``user_id`` (with ``roles``) may read, newest first:
+    ``{"items": [...], "next_cursor": str | None}``; pass ``next_cursor`` back for the next page.
+    A keyset on (created_at, id): stable while notifications arrive, no OFFSET."""
+    limit = _limit(limit)
+    stmt = select(HubNotification).where(HubNotification.recipient.in_(recipients_of(user_id, roles)))
+    if unread_only:
+        stmt = stmt.where(HubNotification.read_at.is_(None))
+    if cursor:
+        stmt = stmt.where(paging.before_time(HubNotification.created_at, HubNotification.id,
+                                             paging.read_time_cursor(cursor)))
+    order = paging.newest_first(HubNotification.created_at, HubNotification.id)
+    rows = list(session.scalars(stmt.order_by(*order).limit(limit + 1)))
+    last = rows[limit - 1] if len(rows) > limit else None
+    return {"items": [_out(r) for r in rows[:limit]],
+            "next_cursor": paging.time_cursor(last.created_at, last.id) if last else None}
+
+
+def unread_count(session: Session, user_id: str | None, roles: Iterable[str]) -> int:
+    """How many notifications the user (with ``roles``) has not read."""
+    return session.scalar(select(func.count()).select_from(HubNotification).where(
+        HubNotification.recipient.in_(recipients_of(user_id, roles)), HubNotification.read_at.is_(None))) or 0
+
+
+def mark_read(session: Session, user_id: str | None, roles: Iterable[str], ids: Iterable[str],
+              now: datetime | None = None) -> int:
+    """Mark the notifications ``ids`` read, those this user may read and not read yet; returns how
+    many changed. Ids of other users' notifications are ignored, not an error."""
+    ids = list(dict.fromkeys(str(i) for i in ids))
+    if len(ids) > MAX_MARK:
+        raise ValidationFailed(f"at most {MAX_MARK} ids at a time", errors={"ids": [f"at most {MAX_MARK}"]})
+    if not ids:
+        return 0
+    result = session.execute(
+        update(HubNotification)
+        .where(HubNotification.id.in_(ids), HubNotification.recipient.in_(recipients_of(user_id, roles)),
+               HubNotification.read_at.is_(None))
+        .values(read_at=now or utcnow())
+        .execution_options(synchronize_session=False))
+    return result.rowcount

@@ -1,0 +1,46 @@
+"""The hub service: nameko entrypoints only, composed of one mixin per part it owns
+(notifications, the approvers' inbox, and — from its own module — webhook subscriptions).
+
+Each part's entrypoints live in its mixin; this class gives them the dependencies (``ctx``,
+``db``) and the one consumer of domain events on the hub's queue (``mosaic.hub.events``),
+which hands each event to the part that wants it. A part that consumes every event (webhook
+delivery) declares its own entrypoint on a queue of its own.
+"""
+from __future__ import annotations
+
+from mosaic.context import Tenancy
+from mosaic.db.provider import Database
+from mosaic.entrypoints import rpc
+from mosaic.events.consumer import apply_once, domain_events
+from mosaic.telemetry import Tracing
+from mosaic_hub import approvals, notifications
+from mosaic_hub.entrypoints import ApprovalsRpc, NotificationsRpc
+
+#: the event types the hub's own queue receives, and the part that applies each
+HANDLERS = {
+    notifications.REQUESTED: notifications.apply_requested,
+    **{t: approvals.apply_event for t in approvals.EVENT_TYPES},
+}
+
+
+class HubService(
+    NotificationsRpc,
+    ApprovalsRpc,
+):
+    """Notifications and the approvers' inbox of every module, for every tenant."""
+
+    name = "hub"
+
+    ctx = Tenancy()  # a platform service: every tenant has it, no module to check
+    db = Database("hub")
+    tracing = Tracing()
+
+    @rpc
+    def ping(self):
+        """Liveness over RPC (the gateway's readiness check)."""
+        return {"service": self.name, "ok": True}
+
+    @domain_events("hub", *HANDLERS)
+    def on_event(self, envelope):
+        """Apply a notification request or an approval event, exactly once per event id."""
+        apply_once(self.db.engine, "hub", envelope, HANDLERS[envelope["type"]])
