@@ -15,6 +15,7 @@ from mosaic.events.consumer import apply_once, domain_events
 from mosaic.telemetry import Tracing
 from mosaic_hub import approvals, notifications
 from mosaic_hub.entrypoints import ApprovalsRpc, NotificationsRpc
+from mosaic_hub.webhooks import WebhooksRpc
 
 #: the event types the hub's own queue receives, and the part that applies each
 HANDLERS = {
@@ -26,6 +27,7 @@ HANDLERS = {
 class HubService(
     NotificationsRpc,
     ApprovalsRpc,
+    WebhooksRpc,
 ):
     """Notifications and the approvers' inbox of every module, for every tenant."""
 

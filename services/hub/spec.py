@@ -16,8 +16,10 @@ SERVICE = ServiceSpec(
     description="Notifications and the approvers' inbox of every module, in one place.",
     package="mosaic_hub",
     service_class="mosaic_hub.service:HubService",
-    models=("mosaic_hub.models",),
-    tables=("hub_notifications", "hub_approvals", "hub_approval_approvers", "processed_events", "request_log"),
+    models=("mosaic_hub.models", "mosaic.webhooks.models"),
+    tables=("hub_notifications", "hub_approvals", "hub_approval_approvers", "processed_events", "request_log",
+            # webhook subscriptions and their deliveries (mosaic_hub.webhooks)
+            "webhook_subscriptions", "webhook_deliveries", "webhook_attempts"),
     platform_tables=False,
     module=False,
 )

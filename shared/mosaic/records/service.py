@@ -1,5 +1,5 @@
 """Entrypoints every record-hosting service has, whatever its objects: metadata, the record API,
-processes, tenant-defined rules, webhook subscriptions, notifications, configuration export and
+processes, tenant-defined rules, notifications, configuration export and
 import, the background timers of the low-code runtime, and plugins' event handlers.
 
 A service subclasses :class:`RecordService` and declares ``name``, ``ctx = Tenancy(module=...)``
@@ -283,58 +283,6 @@ class RecordService:
         count = notifications.mark_read(self.data.session, ctx.user_id, ctx.roles, list(ids or ()))
         return {"marked": count}
 
-    # -- webhook subscriptions ----------------------------------------------------------------------
-    # The gateway creates one subscription (one id, one secret) in every service emitting events.
-    @rpc
-    def list_webhooks(self):
-        from mosaic.webhooks import subscriptions as subs
-
-        self.ctx.require_role("admin")
-        return [subs.subscription_out(row) for row in subs.list_subscriptions(self.data.session)]
-
-    @rpc
-    def get_webhook(self, sub_id):
-        from mosaic.webhooks import subscriptions as subs
-
-        self.ctx.require_role("admin")
-        return subs.subscription_out(subs.get_subscription(self.data.session, sub_id))
-
-    @rpc
-    @write_once(redact=("secret",))
-    def create_webhook(self, data, sub_id=None, secret=None):
-        """Subscribe; the answer carries the secret (shown to the admin this once)."""
-        from mosaic.webhooks import subscriptions as subs
-
-        self.ctx.require_role("admin")
-        row, secret = subs.create_subscription(self.data.session, data, sub_id=sub_id, secret=secret,
-                                               policy=egress_policy(self.data.settings))
-        return {**subs.subscription_out(row), "secret": secret}
-
-    @rpc
-    @write_once(redact=("secret",))
-    def update_webhook(self, sub_id, data, secret=None):
-        from mosaic.webhooks import subscriptions as subs
-
-        self.ctx.require_role("admin")
-        row, rotated = subs.update_subscription(self.data.session, sub_id, data, secret=secret,
-                                                policy=egress_policy(self.data.settings))
-        return {**subs.subscription_out(row), **({"secret": rotated} if rotated else {})}
-
-    @rpc
-    @write_once
-    def delete_webhook(self, sub_id):
-        from mosaic.webhooks import subscriptions as subs
-
-        self.ctx.require_role("admin")
-        subs.delete_subscription(self.data.session, sub_id)
-
-    @rpc
-    def webhook_deliveries(self, sub_id, limit=50, cursor=None, status=None):
-        from mosaic.webhooks.delivery import delivery_log
-
-        self.ctx.require_role("admin")
-        return delivery_log(self.data.session, sub_id, cursor=cursor, limit=int(limit), status=status)
-
     # -- plugins' event handlers ---------------------------------------------------------------------
     def handle_plugin_event(self, envelope):
         """Run the ``mosaic_handle_event`` hooks of the event's tenant's plugins, once per event
@@ -372,7 +320,8 @@ class RecordService:
     # -- background work ------------------------------------------------------------------------------
     @settings_timer("jobs_interval", 1.0)
     def run_jobs(self):
-        """Due automation jobs (rule actions, stage timers) and webhook deliveries."""
+        """Due automation jobs (rule actions, stage timers) and the webhook deliveries of rules'
+        ``webhook`` actions (subscriptions' deliveries are the hub's)."""
         from mosaic.automation.jobs import run_due_jobs
         from mosaic.webhooks.delivery import run_due_deliveries
 
