@@ -45,9 +45,12 @@ def apply_event(session: Session, envelope: dict) -> None:
         raise ValidationFailed("an approval event carries the approval", errors={"approval": ["missing"]})
     at = _time(envelope["occurred_at"])
     row = session.get(HubApproval, str(approval["id"]))
-    if row is not None and row.event_at > at:
+    approvers = data.get("approvers")
+    if row is not None and (row.event_at > at or (row.status != PENDING and approval.get("status") == PENDING)):
+        # late: the approval moved on already; only the approvers a late request names are news
+        if isinstance(approvers, dict) and not (row.approver_roles or row.approver_users):
+            _set_approvers(session, row, approvers)
         return
-    approvers = data.get("approvers") or approval.get("approvers")
     if row is None:
         row = HubApproval(id=str(approval["id"]), approver_roles=[], approver_users=[])
         session.add(row)
