@@ -20,4 +20,5 @@ SERVICE = ServiceSpec(
     tables=("hub_notifications", "hub_approvals", "hub_approval_approvers", "processed_events", "request_log"),
     platform_tables=False,
     module=False,
+    provides=("notifications", "approvals"),
 )
