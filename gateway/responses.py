@@ -101,6 +101,29 @@ STATUS = {"type": "object", "required": ["status"], "properties": {"status": {"t
 READY = {"type": "object", "required": ["status", "services"], "properties": {
     "status": {"type": "string", "enum": ["ready", "not ready"]},
     "services": {"type": "object", "additionalProperties": {"type": "string"}}}}
+_TIME = {"type": "string", "format": "date-time"}
+_TEXT = {"type": "string", "nullable": True}
+#: a notification (the hub's): ``recipient`` is ``user:<id>`` or ``role:<name>``
+NOTIFICATION = {"type": "object", "required": ["id", "recipient", "message", "created_at", "read_at"], "properties": {
+    "id": {"type": "string"}, "recipient": {"type": "string"}, "message": {"type": "string"},
+    "object": _TEXT, "record_id": _TEXT, "source": _TEXT,
+    "service": {**_TEXT, "description": "the module the record lives in"},
+    "created_at": _TIME, "read_at": {**_TIME, "nullable": True}}}
+NOTIFICATIONS_PAGE = {"type": "object", "required": ["items", "next_cursor", "unread"], "properties": {
+    "items": {"type": "array", "items": NOTIFICATION}, "next_cursor": {"type": "string", "nullable": True},
+    "unread": {"type": "integer", "description": "how many of the caller's notifications are unread"}}}
+MARKED = {"type": "object", "required": ["marked", "unread"], "properties": {
+    "marked": {"type": "integer", "description": "how many were unread and are read now"},
+    "unread": {"type": "integer", "description": "how many are left unread"}}}
+#: an approval in the approvers' inbox (the hub's index of every module's approvals)
+APPROVAL = {"type": "object", "required": ["id", "object", "record_id", "process", "status"], "properties": {
+    "id": {"type": "string"}, "service": {"type": "string"}, "object": {"type": "string"},
+    "record_id": {"type": "string"}, "process": {"type": "string"}, "transition": {"type": "string"},
+    "from": _TEXT, "to": _TEXT, "status": {"type": "string", "enum": ["pending", "approved", "rejected"]},
+    "requested_by": {"type": "string"}, "requested_at": _TIME, "decided_by": _TEXT,
+    "decided_at": {**_TIME, "nullable": True}, "comment": _TEXT, "decision_comment": _TEXT,
+    "approvers": {"type": "object", "properties": {"roles": {"type": "array", "items": {"type": "string"}},
+                                                   "users": {"type": "array", "items": {"type": "string"}}}}}}
 #: a process, rule or validation rule as stored: open-ended (docs/lowcode.md describes each kind)
 DEFINITION = {"type": "object", "required": ["name"], "properties": {
     "name": {"type": "string"}, "object": {"type": "string"}, "plugin": {"type": "string", "nullable": True}},

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from mosaic import services as installed_services
+from mosaic import permissions, services as installed_services
 from mosaic.errors import Forbidden, MosaicError, NotFound, ValidationFailed
 from mosaic.logic.definitions import PATHS
 from mosaic_gateway import auth
-from mosaic_gateway.contract import PROBLEM, declare, flag, header, items_of, limit, query
+from mosaic_gateway.contract import PROBLEM, declare, flag, header, items_of, limit, page_of, query
 from mosaic_gateway.idempotency import idempotent
-from mosaic_gateway.responses import DEFINITION, DEFINITION_IN, WEBHOOK, WEBHOOK_IN, WEBHOOK_PATCH
+from mosaic_gateway.responses import (APPROVAL, DEFINITION, DEFINITION_IN, MARKED, NOTIFICATIONS_PAGE, WEBHOOK,
+                                     WEBHOOK_IN, WEBHOOK_PATCH)
 from mosaic_gateway.web import call, context, directory, int_arg, json_body, rpc
 
 bp = Blueprint("logic", __name__, url_prefix="/api/v1")
@@ -45,6 +46,10 @@ def _fan_out(method: str, *args) -> list:
         if isinstance(result, MosaicError):
             raise result
     return results
+
+
+def _items(result):
+    return result["items"] if isinstance(result, dict) else result
 
 
 def _kind(path: str) -> str:
@@ -119,51 +124,61 @@ def delete_definition(path: str, name: str):
 
 
 # ---------------------------------------------------------------- approvals and notifications
+# One owner each (the hub: ``services.provider``), paged there for real; no fan-out.
+
+_CURSOR = query("cursor", "next_cursor of the previous page")
+
+
+def _readable_objects() -> list[str]:
+    """The objects of the tenant's enabled modules the caller may read (the inbox shows only
+    approvals of those, as the deciding service would)."""
+    ctx = context()
+    return sorted(obj["name"] for obj in directory().objects(ctx).values()
+                  if ctx.has_role("admin", "system")
+                  or permissions.can(ctx.roles, obj["name"], "read", module=obj["service"]))
+
 
 @bp.get("/approvals")
-@declare("Approvals the caller may decide", tag="processes",
+@declare("Approvals the caller may decide, oldest request first", tag="processes",
          params=[query("status", "pending (default), approved or rejected", type="string",
-                       enum=["pending", "approved", "rejected"])],
-         responses={200: items_of({"type": "object"}), 422: PROBLEM, **NOT_FOUND})
+                       enum=["pending", "approved", "rejected"]), _CURSOR, limit(50, 200)],
+         responses={200: page_of(APPROVAL), 400: PROBLEM, 422: PROBLEM})
 def list_approvals():
-    """Pending approvals the caller may decide (``?status=approved|rejected`` for decided ones)."""
+    """Approvals the caller may decide (every one for an admin), ``?status=approved|rejected`` for
+    decided ones; decide with ``POST /api/v1/{objects}/{id}/approve|reject``."""
     status = request.args.get("status", "pending")
     if status not in ("pending", "approved", "rejected"):
         raise ValidationFailed("status must be pending, approved or rejected", errors={"status": ["invalid"]})
-    items = [i for result in _fan_out("approvals", status) for i in _items(result)]
-    return jsonify({"items": items})
+    page = call(installed_services.provider("approvals"), "approvals", status,
+                int_arg("limit", 50, 1, 200), request.args.get("cursor") or None, _readable_objects())
+    return jsonify(page)
 
 
 @bp.get("/notifications")
 @declare("The caller's notifications, newest first", tag="notifications",
-         params=[flag("unread", "only unread ones"), limit(50, 200)],
-         responses={200: items_of({"type": "object"}), **NOT_FOUND})
+         params=[flag("unread", "only unread ones"), _CURSOR, limit(50, 200)],
+         responses={200: NOTIFICATIONS_PAGE, 400: PROBLEM})
 def list_notifications():
-    """The caller's notifications, newest first (``?unread=true``)."""
+    """The caller's notifications (to them or to one of their roles), newest first
+    (``?unread=true``), with how many are unread."""
     unread = request.args.get("unread") in ("1", "true", "yes")
-    limit = int_arg("limit", 50, 1, 200)
-    items = [i for result in _fan_out("notifications", unread) for i in _items(result)]
-    items.sort(key=lambda i: i.get("created_at") or "", reverse=True)
-    return jsonify({"items": items[:limit]})
-
-
-def _items(result):
-    return result["items"] if isinstance(result, dict) else result
+    page = call(installed_services.provider("notifications"), "notifications", unread,
+                int_arg("limit", 50, 1, 200), request.args.get("cursor") or None)
+    return jsonify(page)
 
 
 @bp.post("/notifications/read")
 @declare("Mark notifications read", tag="notifications",
-         body={"type": "object", "required": ["ids"], "properties": {"ids": {"type": "array", "items": {"type": "string"}}}},
-         responses={200: {"type": "object", "required": ["marked"], "properties": {"marked": {"type": "integer"}}},
-                    422: PROBLEM, **NOT_FOUND})
+         body={"type": "object", "required": ["ids"], "properties": {
+             "ids": {"type": "array", "maxItems": 1000, "items": {"type": "string"}}}},
+         responses={200: MARKED, 422: PROBLEM})
 def read_notifications():
-    """Mark notifications read: ``{"ids": [...]}``."""
+    """Mark notifications read: ``{"ids": [...]}`` (a role's notification is read for the role)."""
     body = json_body()
     ids = body.get("ids")
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise ValidationFailed("ids must be a list of notification ids", errors={"ids": ["a list of strings"]})
-    marked = sum(r["marked"] for r in _fan_out("mark_notifications_read", ids))
-    return jsonify({"marked": marked})
+    return jsonify(call(installed_services.provider("notifications"), "mark_notifications_read", ids))
 
 
 # ---------------------------------------------------------------- webhook subscriptions

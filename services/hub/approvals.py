@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from mosaic.automation.notifications import recipients_of
 from mosaic.errors import ValidationFailed
+from mosaic.metadata.values import format_datetime
 from mosaic.processes.engine import SUPER_ROLES
 from mosaic.processes.models import APPROVAL_STATUSES, PENDING
 from mosaic.records import paging
@@ -45,9 +46,12 @@ def apply_event(session: Session, envelope: dict) -> None:
         raise ValidationFailed("an approval event carries the approval", errors={"approval": ["missing"]})
     at = _time(envelope["occurred_at"])
     row = session.get(HubApproval, str(approval["id"]))
-    if row is not None and row.event_at > at:
+    approvers = data.get("approvers")
+    if row is not None and (row.event_at > at or (row.status != PENDING and approval.get("status") == PENDING)):
+        # late: the approval moved on already; only the approvers a late request names are news
+        if isinstance(approvers, dict) and not (row.approver_roles or row.approver_users):
+            _set_approvers(session, row, approvers)
         return
-    approvers = data.get("approvers") or approval.get("approvers")
     if row is None:
         row = HubApproval(id=str(approval["id"]), approver_roles=[], approver_users=[])
         session.add(row)
@@ -77,7 +81,7 @@ def _set_approvers(session: Session, row: HubApproval, approvers: dict) -> None:
 
 def _out(row: HubApproval) -> dict:
     """The API form of an approval (as the record's service shows it, plus its approvers)."""
-    iso = lambda t: t.isoformat() if t else None  # noqa: E731
+    iso = lambda t: None if t is None else format_datetime(t)  # noqa: E731
     return {"id": row.id, "service": row.service, "object": row.object, "record_id": row.record_id,
             "process": row.process, "transition": row.transition, "from": row.from_stage, "to": row.to_stage,
             "status": row.status, "requested_by": row.requested_by, "requested_at": iso(row.requested_at),

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from mosaic.automation.notifications import REQUESTED, recipients_of
 from mosaic.db import utcnow
 from mosaic.errors import ValidationFailed
+from mosaic.metadata.values import format_datetime
 from mosaic.records import paging
 from mosaic_hub.models import HubNotification
 
@@ -58,8 +59,8 @@ def _out(row: HubNotification) -> dict:
     """The API form of a notification."""
     return {"id": row.id, "recipient": row.recipient, "message": row.message, "object": row.object,
             "record_id": row.record_id, "source": row.source, "service": row.service,
-            "created_at": row.created_at.isoformat() if row.created_at else None,
-            "read_at": row.read_at.isoformat() if row.read_at else None}
+            "created_at": format_datetime(row.created_at),
+            "read_at": None if row.read_at is None else format_datetime(row.read_at)}
 
 
 def _limit(limit) -> int:

@@ -67,6 +67,9 @@ class ServiceSpec(Component):
         (``module=False``, the hub) runs for every tenant: the admin module list, the directory,
         OpenAPI and the demo tenant leave it out, while the run modes, migrations and readiness
         checks include it like any service.
+    :param provides: the platform features it owns for every tenant (``"notifications"``,
+        ``"approvals"``, ``"webhooks"``): the gateway finds their one owner with :func:`provider`
+        instead of naming a service.
     """
 
     platform_tables: bool = True
@@ -78,6 +81,7 @@ class ServiceSpec(Component):
     view_360: str | None = None
     imports: bool = False
     module: bool = True
+    provides: tuple[str, ...] = ()
 
     @property
     def outbox(self) -> bool:
@@ -161,6 +165,19 @@ def enabled(modules) -> list[str]:
     service is never among them: it is not enabled, it is always there)."""
     wanted = set(modules or ())
     return [name for name in names() if name in wanted]
+
+
+def provider(feature: str) -> str:
+    """The name of the installed service that owns ``feature`` (``ServiceSpec.provides``);
+    ServiceUnavailable (503) when none is installed, RuntimeError when two claim it."""
+    from mosaic.errors import ServiceUnavailable
+
+    found = [name for name, spec in installed().items() if feature in spec.provides]
+    if len(found) > 1:
+        raise RuntimeError(f"{feature!r} is provided by several services: {', '.join(found)}")
+    if not found:
+        raise ServiceUnavailable(f"no installed service provides {feature}")
+    return found[0]
 
 
 def gateway() -> GatewaySpec:

@@ -82,3 +82,15 @@ def notify(session: Session, recipient: str, message: str, object: str | None = 
                              None, data, None)
     emit(session, envelope)
     return envelope
+
+
+def requested(session: Session) -> list[dict]:
+    """The notifications asked for in ``session``'s outbox (not yet relayed, or kept in the event
+    log), oldest first: ``{"id", "recipient", "message", "object", "record_id", "source",
+    "service"}`` each. What a service's tests and operators read; the hub holds the inbox."""
+    from sqlalchemy import select
+
+    from mosaic.events.outbox import OutboxEvent
+
+    rows = session.scalars(select(OutboxEvent).where(OutboxEvent.type == REQUESTED).order_by(OutboxEvent.seq))
+    return [{"id": row.id, **row.payload["data"]} for row in rows]

@@ -1,6 +1,7 @@
 """Entrypoints every record-hosting service has, whatever its objects: metadata, the record API,
-processes, tenant-defined rules, notifications, configuration export and
-import, the background timers of the low-code runtime, and plugins' event handlers.
+processes, tenant-defined rules, configuration export and import, the background timers of the
+low-code runtime, and plugins' event handlers. (Notifications, the approvers' inbox and webhook
+subscriptions belong to the hub, ``services/hub``.)
 
 A service subclasses :class:`RecordService` and declares ``name``, ``ctx = Tenancy(module=...)``
 and ``data = Records(...)``; it adds only what is special about its own objects. Entry points
@@ -220,14 +221,6 @@ class RecordService:
         self.ctx.tenant()
         return processes.history(self.data.store(), object_name, record_id)
 
-    @rpc
-    def approvals(self, status="pending", limit=100):
-        """Approvals the caller may decide (or all of a status, for an admin)."""
-        from mosaic.processes import approvals as processes
-
-        self.ctx.tenant()
-        return processes.approvals(self.data.store(), status=status, limit=int(limit))
-
     # -- processes, rules and validation rules as metadata -----------------------------------------
     @rpc
     def list_definitions(self, kind):
@@ -264,32 +257,16 @@ class RecordService:
         self.ctx.require_role("admin")
         logic_defs.delete_definition(self.data.session, kind, name)
 
-    # -- notifications ------------------------------------------------------------------------------
-    @rpc
-    def notifications(self, unread_only=False, limit=50, cursor=None):
-        """The caller's notifications (to them or to one of their roles), newest first."""
-        from mosaic.automation import notifications
-
-        ctx = self.ctx.tenant()
-        return notifications.list_for(self.data.session, ctx.user_id, ctx.roles, bool(unread_only),
-                                      int(limit), cursor)
-
-    @rpc
-    @write_once
-    def mark_notifications_read(self, ids):
-        from mosaic.automation import notifications
-
-        ctx = self.ctx.tenant()
-        count = notifications.mark_read(self.data.session, ctx.user_id, ctx.roles, list(ids or ()))
-        return {"marked": count}
-
     # -- plugins' event handlers ---------------------------------------------------------------------
     def handle_plugin_event(self, envelope):
         """Run the ``mosaic_handle_event`` hooks of the event's tenant's plugins, once per event
         (the subclass's ``domain_events`` handler calls this)."""
         from mosaic.events.consumer import apply_once
+        from mosaic.events.envelope import is_internal
         from mosaic.plugins import get_host
 
+        if is_internal(envelope):  # the platform talking to itself (platform.*): no domain event
+            return False
         host = get_host()
         provider = self.data.provider
         # The queue is bound only to what some plugin asked for (Host.event_patterns); whether

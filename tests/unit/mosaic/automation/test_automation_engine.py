@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from mosaic.automation import AutomationJob, fire_stage_entered, run_due_jobs, run_scheduled
-from mosaic.automation.notifications import Notification
+from mosaic.automation.notifications import requested
 from mosaic.errors import ValidationFailed
 from automation_factories import NOW
 
@@ -30,7 +30,7 @@ def jobs(session):
 
 
 def messages(session):
-    return sorted(n.message for n in session.scalars(select(Notification)))
+    return sorted(n["message"] for n in requested(session))
 
 
 def test_created_rule_queues_one_job_per_rule_and_event(store, session, logic):
@@ -55,7 +55,7 @@ def test_local_actions_run_inside_the_write_and_the_rest_is_queued(store, sessio
                            {"type": "notify", "to": "owner", "message": "after the webhook"}]})
     store.create("contact", {"last_name": "Lee"})
     # the leading local actions ran in the write's transaction, before any job ran
-    assert [n.message for n in session.query(Notification)] == ["hi Lee"]
+    assert [n["message"] for n in requested(session)] == ["hi Lee"]
     assert "contact.greeted" in [e["type"] for e in logic.events]
     queued = jobs(session)
     assert len(queued) == 1 and [a["type"] for a in queued[0].payload["actions"]] == ["webhook", "notify"]
