@@ -143,15 +143,36 @@ OBJECT_DEF_IN = {"type": "object", "required": ["name"], "properties": {
     "name": {"type": "string"}, "label": {"type": "string"}, "plural": {"type": "string"},
     "service": {"type": "string", "description": "the enabled module hosting it (default contacts)"},
     "fields": {"type": "array", "items": FIELD_DEF_IN}}, "additionalProperties": True}
-WEBHOOK = {"type": "object", "required": ["id", "url", "events"], "properties": {
+#: a webhook subscription (the hub's); ``secret`` only in the answer that creates or rotates it
+WEBHOOK = {"type": "object", "required": ["id", "url", "events", "description", "active", "created_at", "updated_at"],
+           "properties": {
     "id": {"type": "string"}, "url": {"type": "string"}, "events": {"type": "array", "items": {"type": "string"}},
     "description": {"type": "string", "nullable": True}, "active": {"type": "boolean"},
-    "secret": {"type": "string", "description": "only when created or rotated"}}, "additionalProperties": True}
+    "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
+    "secret": {"type": "string", "description": "only when created or rotated: shown this once"}},
+    "additionalProperties": False}
 WEBHOOK_IN = {"type": "object", "required": ["url", "events"], "properties": {
     "url": {"type": "string", "format": "uri"}, "events": {"type": "array", "items": {"type": "string"}},
     "description": {"type": "string"}, "active": {"type": "boolean"}}, "additionalProperties": False}
 WEBHOOK_PATCH = {"type": "object", "properties": {
     **WEBHOOK_IN["properties"], "rotate_secret": {"type": "boolean"}}, "additionalProperties": False}
+#: one POST of a delivery
+WEBHOOK_ATTEMPT = {"type": "object", "required": ["attempt", "at", "status_code", "error", "duration_ms"], "properties": {
+    "attempt": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
+    "status_code": {"type": "integer", "nullable": True}, "error": {"type": "string", "nullable": True},
+    "duration_ms": {"type": "integer"}}}
+#: one event to post to a subscription's URL, with every attempt so far (``history``, oldest first)
+WEBHOOK_DELIVERY = {"type": "object", "required": ["id", "subscription_id", "event_id", "event_type", "status",
+                                                   "attempts", "created_at", "payload", "history"], "properties": {
+    "id": {"type": "string"}, "subscription_id": {"type": "string", "nullable": True}, "url": {"type": "string"},
+    "event_id": {"type": "string"}, "event_type": {"type": "string"},
+    "status": {"type": "string", "enum": ["pending", "delivered", "failed"]}, "attempts": {"type": "integer"},
+    "next_attempt_at": {"type": "string", "format": "date-time", "nullable": True},
+    "last_status_code": {"type": "integer", "nullable": True}, "last_error": {"type": "string", "nullable": True},
+    "created_at": {"type": "string", "format": "date-time"},
+    "delivered_at": {"type": "string", "format": "date-time", "nullable": True},
+    "payload": {"type": "object", "description": "the event's envelope, as posted"},
+    "history": {"type": "array", "items": WEBHOOK_ATTEMPT}}}
 IMPORT_JOB = {"type": "object", "required": ["id", "status"], "properties": {
     "id": {"type": "string"}, "status": {"type": "string"}, "object": {"type": "string"},
     "total_rows": {"type": "integer", "nullable": True}, "rows_done": {"type": "integer", "nullable": True}},

@@ -11,7 +11,7 @@ from mosaic_gateway import auth
 from mosaic_gateway.contract import PROBLEM, declare, flag, header, items_of, limit, page_of, query
 from mosaic_gateway.idempotency import idempotent
 from mosaic_gateway.responses import (APPROVAL, DEFINITION, DEFINITION_IN, MARKED, NOTIFICATIONS_PAGE, WEBHOOK,
-                                     WEBHOOK_IN, WEBHOOK_PATCH)
+                                     WEBHOOK_DELIVERY, WEBHOOK_IN, WEBHOOK_PATCH)
 from mosaic_gateway.web import call, context, directory, int_arg, json_body, rpc
 
 bp = Blueprint("logic", __name__, url_prefix="/api/v1")
@@ -182,72 +182,62 @@ def read_notifications():
 
 
 # ---------------------------------------------------------------- webhook subscriptions
+# One owner (the hub: ``services.provider("webhooks")``): one RPC per request, one row per
+# subscription, paged there for real; no fan-out.
+
+def _webhooks(method: str, *args):
+    """``method`` of the service owning webhook subscriptions, as the calling admin."""
+    _admin()
+    return call(installed_services.provider("webhooks"), method, *args)
+
 
 @bp.get("/webhooks")
-@declare("Webhook subscriptions (never their secrets)", tag="webhooks", responses={200: items_of(WEBHOOK), **NOT_FOUND})
+@declare("Webhook subscriptions, oldest first (never their secrets)", tag="webhooks",
+         params=[_CURSOR, limit(50, 200)], responses={200: page_of(WEBHOOK), 400: PROBLEM})
 def list_webhooks():
-    """The tenant's webhook subscriptions (secrets are never shown again)."""
-    _admin()
-    seen: dict[str, dict] = {}
-    for result in _fan_out("list_webhooks"):
-        for sub in result:
-            seen.setdefault(sub["id"], sub)
-    return jsonify({"items": list(seen.values())})
+    """The tenant's webhook subscriptions, a page at a time (secrets are never shown again)."""
+    return jsonify(_webhooks("list_webhooks", int_arg("limit", 50, 1, 200), request.args.get("cursor") or None))
 
 
 @bp.post("/webhooks")
 @declare("Subscribe a URL to event types (the signing secret is shown once)", tag="webhooks", body=WEBHOOK_IN,
-         params=[header("Idempotency-Key")], responses={201: WEBHOOK, 409: PROBLEM, 422: PROBLEM, **NOT_FOUND},
-         description="Deliveries are signed: see docs/webhooks.md for the Mosaic-Signature header.")
+         params=[header("Idempotency-Key")], responses={201: WEBHOOK, 409: PROBLEM, 422: PROBLEM},
+         description="Deliveries are signed: see docs/webhooks.md for the Mosaic-Signature header. A replay "
+                     "of the request (same Idempotency-Key) answers the subscription without its secret.")
 @idempotent
 def create_webhook():
     """Subscribe a URL to event types; the response carries the signing secret, once."""
-    _admin()
-    body = json_body()
-    services = _services()
-    first = call(services[0], "create_webhook", body)
-    for service in services[1:]:  # the same subscription (id, secret) in every service emitting events
-        call(service, "create_webhook", body, first["id"], first["secret"])
-    return jsonify(first), 201, {"Location": f"/api/v1/webhooks/{first['id']}"}
+    created = _webhooks("create_webhook", json_body())
+    return jsonify(created), 201, {"Location": f"/api/v1/webhooks/{created['id']}"}
 
 
 @bp.get("/webhooks/<sub_id>")
-@declare("One subscription (never its secret)", tag="webhooks", responses={200: WEBHOOK, **NOT_FOUND})
+@declare("One subscription (never its secret)", tag="webhooks", responses={200: WEBHOOK, 404: PROBLEM})
 def get_webhook(sub_id: str):
-    _admin()
-    return jsonify(_fan_out("get_webhook", sub_id)[0])
+    return jsonify(_webhooks("get_webhook", sub_id))
 
 
 @bp.patch("/webhooks/<sub_id>")
 @declare("Change a subscription or rotate its secret", tag="webhooks", body=WEBHOOK_PATCH,
-         responses={200: WEBHOOK, 422: PROBLEM, **NOT_FOUND})
+         responses={200: WEBHOOK, 404: PROBLEM, 422: PROBLEM})
 def update_webhook(sub_id: str):
     """Change url, events, description or active; ``rotate_secret: true`` returns a new secret."""
-    _admin()
-    body = json_body()
-    services = _services()
-    first = call(services[0], "update_webhook", sub_id, body)
-    for service in services[1:]:
-        call(service, "update_webhook", sub_id, {k: v for k, v in body.items() if k != "rotate_secret"},
-             first.get("secret"))
-    return jsonify(first)
+    return jsonify(_webhooks("update_webhook", sub_id, json_body()))
 
 
 @bp.delete("/webhooks/<sub_id>")
-@declare("Delete a subscription", tag="webhooks", responses={204: None, **NOT_FOUND})
+@declare("Delete a subscription and its delivery log", tag="webhooks", responses={204: None, 404: PROBLEM})
 def delete_webhook(sub_id: str):
-    _admin()
-    _fan_out("delete_webhook", sub_id)
+    _webhooks("delete_webhook", sub_id)
     return Response(status=204)
 
 
 @bp.get("/webhooks/<sub_id>/deliveries")
-@declare("Deliveries and their attempts, newest first", tag="webhooks", params=[limit(50, 200)],
-         responses={200: items_of({"type": "object"}), **NOT_FOUND})
+@declare("A subscription's deliveries and their attempts, newest first", tag="webhooks",
+         params=[query("status", "only pending, delivered or failed ones", type="string",
+                       enum=["pending", "delivered", "failed"]), _CURSOR, limit(50, 200)],
+         responses={200: page_of(WEBHOOK_DELIVERY), 400: PROBLEM, 404: PROBLEM})
 def webhook_deliveries(sub_id: str):
-    """The subscription's deliveries with every attempt, newest first."""
-    _admin()
-    limit = int_arg("limit", 50, 1, 200)
-    items = [d for result in _fan_out("webhook_deliveries", sub_id, limit) for d in _items(result)]
-    items.sort(key=lambda d: d.get("created_at") or "", reverse=True)
-    return jsonify({"items": items[:limit]})
+    """The subscription's deliveries with every attempt, newest first, a page at a time."""
+    return jsonify(_webhooks("webhook_deliveries", sub_id, int_arg("limit", 50, 1, 200),
+                             request.args.get("cursor") or None, request.args.get("status") or None))

@@ -22,5 +22,5 @@ SERVICE = ServiceSpec(
             "webhook_subscriptions", "webhook_deliveries", "webhook_attempts"),
     platform_tables=False,
     module=False,
-    provides=("notifications", "approvals"),
+    provides=("notifications", "approvals", "webhooks"),
 )

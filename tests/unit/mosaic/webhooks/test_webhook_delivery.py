@@ -14,8 +14,10 @@ from mosaic.errors import BadRequest, NotFound, ValidationFailed
 from mosaic.webhooks import (BACKOFF, MAX_ATTEMPTS, WebhookDelivery, active_subscriptions,
                              create_subscription, delivery_log, enqueue_direct, enqueue_for_event,
                              purge_deliveries, run_due_deliveries, update_subscription, verify)
-from mosaic.webhooks.delivery import LEASE
+from mosaic.webhooks.delivery import LEASE, UNREADABLE_SECRET, enqueue_subscribed
+from mosaic.webhooks.sealing import SecretBox
 from mosaic.webhooks.egress import CONNECTION_FAILED, EgressPolicy
+from tests.unit.mosaic.webhooks.conftest import BOX
 
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
 TIMEOUT = 2.0  # every real request in these tests is bounded by this
@@ -26,7 +28,8 @@ LOCAL = EgressPolicy.parse(["127.0.0.1/32"])
 
 def subscribe(session, url, events=("contact.*",), **extra):
     """Create a subscription, commit; ``(row, secret)``."""
-    row, secret = create_subscription(session, {"url": url, "events": list(events), **extra}, policy=LOCAL)
+    row, secret = create_subscription(session, {"url": url, "events": list(events), **extra}, box=BOX,
+                                      policy=LOCAL)
     session.commit()
     return row, secret
 
@@ -40,7 +43,7 @@ def queue(session, make_env, **env):
 
 def run(engine, at=NOW, **kwargs):
     return run_due_deliveries(engine, now=at, timeout=kwargs.pop("timeout", TIMEOUT),
-                              policy=kwargs.pop("policy", LOCAL), **kwargs)
+                              policy=kwargs.pop("policy", LOCAL), box=kwargs.pop("box", BOX), **kwargs)
 
 
 def load(engine, delivery_id) -> WebhookDelivery:
@@ -269,7 +272,8 @@ def test_a_rotated_secret_signs_what_is_still_queued(engine, make_session, make_
     sub, old = subscribe(session, "http://127.0.0.1:9/a")
     queue(session, make_env)
     _, new = update_subscription(session, sub.id, {"rotate_secret": True,
-                                                   "url": "http://127.0.0.1:9/moved"}, policy=LOCAL)
+                                                   "url": "http://127.0.0.1:9/moved"}, box=BOX,
+                                   policy=LOCAL)
     session.commit()
     post = recorder()
     run(engine, post=post)
@@ -279,11 +283,44 @@ def test_a_rotated_secret_signs_what_is_still_queued(engine, make_session, make_
     assert not verify(old, call["body"], call["headers"]["Mosaic-Signature"], now=NOW)
 
 
+def test_a_subscription_secret_the_runner_cannot_open_fails_the_attempt_never_posts_unsigned(
+        engine, make_session, make_env):
+    session = make_session()
+    subscribe(session, "http://127.0.0.1:9/a")
+    [delivery] = queue(session, make_env)
+    post = recorder()
+    assert run(engine, post=post, box=None) == 1  # a hub without MOSAIC_SECRET_KEY
+    assert post.calls == []
+    row = load(engine, delivery.id)
+    assert (row.status, row.attempts, row.last_error) == ("pending", 1, UNREADABLE_SECRET)
+    run(engine, at=NOW + BACKOFF[0], post=post, box=SecretBox("another-key-" + "z" * 40))  # a changed key
+    assert post.calls == [] and load(engine, delivery.id).last_error == UNREADABLE_SECRET
+
+
+def test_enqueue_subscribed_matches_the_events_tenants_active_subscriptions_and_skips_internal_ones(
+        engine, make_session, make_env):
+    mine, theirs = make_session("t1"), make_session("t2")
+    wanted, _ = subscribe(mine, "http://127.0.0.1:9/a", events=("contact.*",))
+    subscribe(mine, "http://127.0.0.1:9/b", events=("deal.*",))
+    subscribe(mine, "http://127.0.0.1:9/c", events=("*",), active=False)
+    subscribe(theirs, "http://127.0.0.1:9/d", events=("*",))
+    created = make_env()
+    assert [r.subscription_id for r in enqueue_subscribed(mine, created)] == [wanted.id]
+    assert enqueue_subscribed(mine, created) == []  # the same event again: nothing more
+    everything, _ = subscribe(mine, "http://127.0.0.1:9/e", events=("*",))
+    internal = make_env(type="platform.notification.requested")
+    assert enqueue_subscribed(mine, internal) == []  # even "*" never gets the platform's own events
+    mine.commit()
+    with system_session(engine) as session:
+        queued = session.execute(select(WebhookDelivery.subscription_id, WebhookDelivery.event_id)).all()
+    assert queued == [(wanted.id, created["id"])] and everything.id not in {s for s, _ in queued}
+
+
 def test_a_deactivated_subscription_gets_nothing_more(engine, make_session, make_env):
     session = make_session()
     sub, _ = subscribe(session, "http://127.0.0.1:9/a")
     [delivery] = queue(session, make_env)
-    update_subscription(session, sub.id, {"active": False})
+    update_subscription(session, sub.id, {"active": False}, box=BOX)
     session.commit()
     post = recorder()
     assert run(engine, post=post) == 0 and post.calls == []
