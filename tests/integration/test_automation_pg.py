@@ -48,9 +48,6 @@ class Logic:
     def validation_rules(self, name):
         return []
 
-    def on_event(self, session, envelope):
-        pass
-
 
 @pytest.fixture(scope="module")
 def engine():

@@ -18,15 +18,16 @@ from sqlalchemy import func, select
 
 from mosaic.config import load_settings
 from mosaic.context import RequestContext
-from mosaic.db import get_engine, system_session
+from mosaic.db import get_engine, system_session, tenant_session
 from mosaic.db.engine import dispose_engines
 from mosaic.db.migrate import migrate_all
 from mosaic.errors import Forbidden, NotFound
 from mosaic.events.consumer import ProcessedEvent
 from mosaic.events.envelope import make_envelope
+from mosaic.request_log import RequestLog
 from mosaic.rpc import RpcPool
 from mosaic.runtime import start_relay, start_service
-from mosaic.webhooks import WebhookDelivery, verify
+from mosaic.webhooks import WebhookDelivery, WebhookSubscription, verify
 from mosaic_hub.webhooks import CONSUMER, QUEUE
 from tests.conftest import drop_vhost, fresh_database, fresh_vhost
 
@@ -251,7 +252,20 @@ def test_only_admins_manage_subscriptions_and_a_secret_is_never_read_back(env):
     rotated = rpc.call("hub", "update_webhook", admin(tenant), sub["id"], {"rotate_secret": True})
     assert rotated["secret"] and rotated["secret"] != sub["secret"]
     with system_session(get_engine(_settings, "hub")) as session:
-        from mosaic.webhooks import WebhookSubscription
-
         stored = session.get(WebhookSubscription, sub["id"]).secret
     assert stored.startswith("sealed:v1:") and rotated["secret"] not in stored
+
+
+def test_a_repeated_create_makes_one_subscription_and_the_log_keeps_no_secret(env):
+    settings, rpc, _receiver = env
+    tenant = "tr-" + uuid.uuid4().hex[:6]
+    ctx = admin(tenant)  # one request id: what a redelivered or retried request carries
+    hook = {"url": "https://93.184.216.34/hook", "events": ["contact.created"]}  # a public address
+    first = rpc.call("hub", "create_webhook", ctx, hook)
+    again = rpc.call("hub", "create_webhook", ctx, hook)
+    assert first["secret"] and again["id"] == first["id"] and again["secret"] is None
+    assert "shown once" in again["redacted"]["secret"]
+    assert [s["id"] for s in rpc.call("hub", "list_webhooks", admin(tenant))["items"]] == [first["id"]]
+    with tenant_session(get_engine(settings, "hub"), tenant) as session:
+        stored = session.scalars(select(RequestLog.result)).all()
+    assert stored and first["secret"] not in str(stored)
