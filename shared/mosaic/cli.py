@@ -10,6 +10,7 @@ Services (and the gateway) are the installed packages that declare themselves th
     mosaic tenant create ...        create a tenant and its first admin
     mosaic import FILE ...          import a CSV through the API, with a progress bar
     mosaic plugin new NAME          create a plugin package (plugins/NAME) from the template
+    mosaic webhooks adopt           copy the services' old webhook subscriptions into their owner
 """
 from __future__ import annotations
 
@@ -64,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("name", help="the plugin's name and namespace: snake_case, no '__'")
     new.add_argument("--dir", default="plugins", help="where to create it (default: plugins)")
     new.add_argument("--label", default=None, help="human-readable name (default: from the name)")
+
+    webhooks = sub.add_parser("webhooks", help="webhook subscriptions")
+    wsub = webhooks.add_subparsers(dest="webhooks_command", required=True)
+    wsub.add_parser("adopt", help="copy the subscriptions record services held into the service that owns "
+                                  "them now, once (docs/webhooks.md)")
     return parser
 
 
@@ -113,6 +119,10 @@ def _main(argv: list[str] | None) -> int:
         from mosaic.import_client import run_import
 
         return run_import(settings, args)
+    if args.command == "webhooks":
+        from mosaic.webhooks.adopt import adopt_command
+
+        return adopt_command(settings)
     return 2
 
 
