@@ -31,6 +31,7 @@ BENCHMARKS = {
     "filter": "bench.filter_list",
     "import": "bench.import_contacts",
     "relay": "bench.relay",
+    "hub_webhooks": "bench.hub_webhooks",
 }
 
 
