@@ -38,8 +38,7 @@ def run(args, stacks) -> Report:  # noqa: ARG001 - needs no running stack, only 
     from mosaic.db import Base, make_engine, new_id, schema_for, tenant_session, utcnow
     from mosaic.events import make_envelope
     from mosaic.events.consumer import ProcessedEvent, apply_once
-    from mosaic.webhooks import (WEBHOOK_TABLES, WebhookDelivery, active_subscriptions, create_subscription,
-                                 enqueue_subscribed)
+    from mosaic.webhooks import WEBHOOK_TABLES, WebhookDelivery, create_subscription, enqueue_subscribed
     from mosaic.webhooks.egress import EgressPolicy
     from mosaic.webhooks.sealing import SecretBox
 
@@ -49,13 +48,15 @@ def run(args, stacks) -> Report:  # noqa: ARG001 - needs no running stack, only 
             conn.execute(text(f'CREATE SCHEMA "{schema_for("hub")}"'))
         Base.metadata.create_all(engine, tables=[*WEBHOOK_TABLES, ProcessedEvent.__table__])
         box, local = SecretBox("bench-" + "k" * 40), EgressPolicy.parse(["127.0.0.1/32"])
+        sub_ids = []
         with tenant_session(engine, "bench") as session:
             for i in range(args.subs):
                 wanted = ["contact.created"] if i < args.matching else [f"deal{i}.*", "ticket.closed"]
-                create_subscription(session, {"url": f"http://127.0.0.1:9/{i}", "events": wanted}, box=box,
-                                    policy=local)
+                row, _ = create_subscription(session, {"url": f"http://127.0.0.1:9/{i}", "events": wanted}, box=box,
+                                             policy=local)
+                if i < args.matching:
+                    sub_ids.append(row.id)
             session.commit()
-            sub_ids = [s.id for s in active_subscriptions(session) if s.matches("contact.created")]
 
         def events(n: int) -> list[dict]:
             return [make_envelope("contact.created", "bench", "user:bench", "contact", f"r{i}",

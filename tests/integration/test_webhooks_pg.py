@@ -19,9 +19,9 @@ from mosaic.db import Base, make_engine, schema_for, system_session, tenant_sess
 from mosaic.errors import ValidationFailed
 from mosaic.events import make_envelope
 from mosaic.metadata import METADATA_TABLES
-from mosaic.webhooks import (CONNECTION_FAILED, STRICT, WEBHOOK_TABLES, WebhookDelivery, active_subscriptions,
+from mosaic.webhooks import (CONNECTION_FAILED, STRICT, WEBHOOK_TABLES, WebhookDelivery,
                              create_subscription, delivery_log, egress_policy, enqueue_direct,
-                             enqueue_for_event, run_due_deliveries, verify)
+                             enqueue_subscribed, run_due_deliveries, verify)
 from mosaic.webhooks.egress import EgressPolicy
 from mosaic.webhooks.sealing import secret_box
 from tests.conftest import fresh_database
@@ -60,13 +60,12 @@ def queue_events(engine, tenant: str, n: int) -> tuple[str, list[str]]:
     with tenant_session(engine, tenant) as session:
         sub, _ = create_subscription(session, {"url": "http://127.0.0.1:9/h", "events": ["*"]}, box=BOX,
                                      policy=LOCAL)
-        subs = active_subscriptions(session)
-        ids = []
         for i in range(n):
-            env = make_envelope("contact.created", tenant, "user:u1", "contact", f"c{i}", {}, 1)
-            ids += [d.id for d in enqueue_for_event(session, subs, env, now=NOW)]
+            assert enqueue_subscribed(session, make_envelope("contact.created", tenant, "user:u1", "contact",
+                                                             f"c{i}", {}, 1), now=NOW) == [sub.id]
         session.commit()
-        return sub.id, ids
+        ids = session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.subscription_id == sub.id)).all()
+        return sub.id, list(ids)
 
 
 def counting_post(posted: list[str], pause: float = 0.0):
@@ -172,9 +171,10 @@ def test_a_name_resolving_to_loopback_is_refused_without_the_allow_list(clean, r
         assert "does not resolve to a public address" in info.value.errors["url"][0]
         sub, secret = create_subscription(session, {"url": url, "events": ["*"]}, box=BOX,
                                           policy=egress_policy(SETTINGS))
-        [delivery] = enqueue_for_event(session, active_subscriptions(session),
-                                       make_envelope("contact.created", "t-egress", "user:u1", "contact", "c1", {}, 1))
+        assert enqueue_subscribed(session, make_envelope("contact.created", "t-egress", "user:u1", "contact", "c1",
+                                                         {}, 1)) == [sub.id]
         session.commit()
+        delivery = session.scalars(select(WebhookDelivery).where(WebhookDelivery.subscription_id == sub.id)).one()
     # A runner without the allow-list (production) does not call it, and says nothing more.
     assert run_due_deliveries(engine, policy=STRICT, box=BOX, timeout=2) == 1
     row = _delivery(engine, delivery.id)

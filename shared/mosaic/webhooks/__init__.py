@@ -10,23 +10,21 @@ delivery, ``MOSAIC_WEBHOOK_ALLOW`` for exceptions). A receiver checks ``Mosaic-S
 ``delivery.verify`` (or its own HMAC-SHA256 of ``"<t>.<body>"``). See docs/webhooks.md.
 """
 from mosaic.webhooks.delivery import (BACKOFF, MAX_ATTEMPTS, delivery_log, delivery_out,
-                                      enqueue_direct, enqueue_for_event, enqueue_subscribed,
+                                      enqueue_direct, enqueue_subscribed,
                                       purge_deliveries, run_due_deliveries, sign, verify)
 from mosaic.webhooks.egress import (CONNECTION_FAILED, STRICT, EgressPolicy, egress_policy,
                                     post_json)
 from mosaic.webhooks.models import (WEBHOOK_TABLES, WebhookAttempt, WebhookDelivery,
                                     WebhookSubscription)
-from mosaic.webhooks.subscriptions import (Subscription, active_subscriptions,
-                                           create_subscription, delete_subscription,
+from mosaic.webhooks.subscriptions import (create_subscription, delete_subscription,
                                            get_subscription, page_subscriptions, subscription_out,
-                                           update_subscription, validate_subscription)
+                                           update_subscription, validate_subscription, wants)
 
 __all__ = [
     "BACKOFF", "MAX_ATTEMPTS", "delivery_log", "delivery_out", "enqueue_direct",
-    "enqueue_for_event", "enqueue_subscribed", "post_json", "CONNECTION_FAILED", "STRICT",
+    "enqueue_subscribed", "post_json", "CONNECTION_FAILED", "STRICT",
     "EgressPolicy", "egress_policy", "purge_deliveries", "run_due_deliveries", "sign", "verify",
     "WEBHOOK_TABLES", "WebhookAttempt", "WebhookDelivery", "WebhookSubscription",
-    "Subscription", "active_subscriptions", "create_subscription", "delete_subscription",
-    "get_subscription", "page_subscriptions", "subscription_out", "update_subscription",
-    "validate_subscription",
+    "create_subscription", "delete_subscription", "get_subscription", "page_subscriptions",
+    "subscription_out", "update_subscription", "validate_subscription", "wants",
 ]

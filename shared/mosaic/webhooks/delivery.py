@@ -35,8 +35,7 @@ from mosaic.webhooks.egress import EgressPolicy, post_json
 from mosaic.webhooks.sealing import SecretBox, SecretUnreadable, is_sealed
 from mosaic.webhooks.models import (DELIVERED, FAILED, PENDING, WebhookAttempt, WebhookDelivery,
                                     WebhookSubscription)
-from mosaic.webhooks.subscriptions import (Subscription, check_url, compile_patterns,
-                                           get_subscription)
+from mosaic.webhooks.subscriptions import check_url, get_subscription, wants
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +110,7 @@ def enqueue_subscribed(session: Session, envelope: dict, now: datetime | None = 
         select(WebhookSubscription.id, WebhookSubscription.url, WebhookSubscription.events)
         .where(WebhookSubscription.active.is_(True))
         .order_by(WebhookSubscription.created_at, WebhookSubscription.id))
-        if compile_patterns(tuple(events or ())).fullmatch(kind)]
+        if wants(events, kind)]
     if not wanted:
         return []
     payload, now = json_safe(envelope), now or utcnow()
@@ -124,26 +123,6 @@ def enqueue_subscribed(session: Session, envelope: dict, now: datetime | None = 
             .on_conflict_do_nothing(index_elements=["subscription_id", "event_id"])
             .returning(WebhookDelivery.subscription_id))
     return list(session.scalars(stmt))
-
-
-def enqueue_for_event(session: Session, subscriptions: Iterable[Subscription], envelope: dict,
-                      now: datetime | None = None) -> list[WebhookDelivery]:
-    """Queue ``envelope`` for every one of ``subscriptions`` that matches its type, in the
-    caller's transaction. No query at all when none match; an event already queued for a
-    subscription is not queued again."""
-    matching = [s for s in subscriptions if s.matches(envelope["type"])]
-    if not matching:
-        return []
-    wanted = {s.id: s for s in matching}
-    already = set(session.scalars(select(WebhookDelivery.subscription_id).where(
-        WebhookDelivery.event_id == envelope["id"],
-        WebhookDelivery.subscription_id.in_(list(wanted)))))
-    payload = json_safe(envelope)
-    now = now or utcnow()
-    rows = [_delivery(payload, now, url=s.url, subscription_id=s.id)
-            for s in wanted.values() if s.id not in already]
-    session.add_all(rows)
-    return rows
 
 
 def enqueue_direct(session: Session, url: str, secret: str | None, envelope: dict,

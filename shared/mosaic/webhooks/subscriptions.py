@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import secrets as _secrets
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,25 +50,9 @@ def compile_patterns(patterns: tuple[str, ...]) -> re.Pattern:
     return re.compile("|".join(f"(?:{a})" for a in alternatives) or r"(?!)")
 
 
-@dataclass(frozen=True)
-class Subscription:
-    """An active subscription as the write path sees it: no secret (that is read at send time,
-    so caches never hold it), patterns compiled once."""
-
-    id: str
-    url: str
-    events: tuple[str, ...]
-    _regex: re.Pattern = field(repr=False, compare=False, default=None)
-
-    @classmethod
-    def from_row(cls, row: WebhookSubscription) -> "Subscription":
-        """The compiled form of a stored subscription."""
-        events = tuple(row.events or ())
-        return cls(id=row.id, url=row.url, events=events, _regex=compile_patterns(events))
-
-    def matches(self, event_type: str) -> bool:
-        """Whether an event of ``event_type`` (``contact.created``) is wanted here."""
-        return self._regex.fullmatch(event_type) is not None
+def wants(events, event_type: str) -> bool:
+    """Whether a subscription with the patterns ``events`` wants an event of ``event_type``."""
+    return compile_patterns(tuple(events or ())).fullmatch(event_type) is not None
 
 
 def check_url(value: Any) -> list[str]:
@@ -256,10 +239,3 @@ def subscription_out(row: WebhookSubscription) -> dict[str, Any]:
             "description": row.description, "active": bool(row.active),
             "created_at": format_datetime(row.created_at),
             "updated_at": format_datetime(row.updated_at)}
-
-
-def active_subscriptions(session: Session) -> list[Subscription]:
-    """The tenant's active subscriptions, compiled (what each event is matched against)."""
-    stmt = (select(WebhookSubscription).where(WebhookSubscription.active.is_(True))
-            .order_by(WebhookSubscription.created_at, WebhookSubscription.id))
-    return [Subscription.from_row(row) for row in session.scalars(stmt)]
