@@ -21,4 +21,5 @@ SERVICE = ServiceSpec(
     platform_tables=False,
     module=False,
     provides=("notifications", "approvals"),
+    commands={"adopt": "mosaic_hub.adopt:command"},
 )
