@@ -23,4 +23,5 @@ SERVICE = ServiceSpec(
     platform_tables=False,
     module=False,
     provides=("notifications", "approvals", "webhooks"),
+    commands={"adopt": "mosaic_hub.adopt:command", "adopt-webhooks": "mosaic_hub.webhooks:adopt_command"},
 )

@@ -142,3 +142,29 @@ def _int(value, name: str) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise BadRequest(f"{name} must be an integer", errors={name: ["must be an integer"]}) from None
+
+
+def adopt_command(settings, argv: list[str]) -> int:
+    """``mosaic hub adopt-webhooks``: copy the subscriptions every record service held (the
+    gateway's copies, one per service) into the hub, one sealed row each, once (docs/webhooks.md)."""
+    import argparse
+
+    from mosaic import services
+    from mosaic.db import get_engine
+    from mosaic.webhooks.adopt import adopt_subscriptions
+
+    parser = argparse.ArgumentParser(prog="mosaic hub adopt-webhooks", description=adopt_command.__doc__)
+    parser.add_argument("--service", action="append", help="only this service (repeatable; default: all)")
+    args = parser.parse_args(argv)
+    box = secret_box(settings)
+    if box is None:
+        print("error: MOSAIC_SECRET_KEY must be set: the adopted secrets are sealed with it")
+        return 1
+    names = [n for n in services.running() if services.get(n).platform_tables]
+    sources = {n: get_engine(settings, n) for n in names if not args.service or n in args.service}
+    done = adopt_subscriptions(sources, get_engine(settings, "hub"), box)
+    print(f"adopted {len(done.adopted)} webhook subscriptions from {', '.join(sources) or 'no service'}; "
+          f"{len(done.already)} the hub had already")
+    for sub_id, why in done.refused.items():
+        print(f"not adopted {sub_id}: {why}")
+    return 1 if done.refused else 0

@@ -10,7 +10,6 @@ Services (and the gateway) are the installed packages that declare themselves th
     mosaic tenant create ...        create a tenant and its first admin
     mosaic import FILE ...          import a CSV through the API, with a progress bar
     mosaic plugin new NAME          create a plugin package (plugins/NAME) from the template
-    mosaic webhooks adopt           copy the services' old webhook subscriptions into their owner
 """
 from __future__ import annotations
 
@@ -59,17 +58,21 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--token", default=None, help="bearer token or API key (default: $MOSAIC_TOKEN)")
     imp.add_argument("--errors-out", default=None, help="write rejected rows to this CSV file")
 
+    for spec in services.installed().values():  # services' own operator commands
+        if spec.commands:
+            own = sub.add_parser(spec.name, help=f"{spec.label or spec.name}: "
+                                 + ", ".join(spec.commands) + f" (mosaic {spec.name} <command> --help)")
+            osub = own.add_subparsers(dest="service_command", required=True)
+            for name in spec.commands:
+                # its own arguments are the command's to parse (``_main`` hands them over)
+                osub.add_parser(name, add_help=False, help=f"see mosaic {spec.name} {name} --help")
+
     plugin = sub.add_parser("plugin", help="plugin development")
     psub = plugin.add_subparsers(dest="plugin_command", required=True)
     new = psub.add_parser("new", help="create a plugin package from the template (docs/plugins.md)")
     new.add_argument("name", help="the plugin's name and namespace: snake_case, no '__'")
     new.add_argument("--dir", default="plugins", help="where to create it (default: plugins)")
     new.add_argument("--label", default=None, help="human-readable name (default: from the name)")
-
-    webhooks = sub.add_parser("webhooks", help="webhook subscriptions")
-    wsub = webhooks.add_subparsers(dest="webhooks_command", required=True)
-    wsub.add_parser("adopt", help="copy the subscriptions record services held into the service that owns "
-                                  "them now, once (docs/webhooks.md)")
     return parser
 
 
@@ -86,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "service_command", None):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command in LONG_RUNNING:
         # Before anything opens a socket or imports kombu: every blocking call must be green.
         import eventlet
@@ -115,14 +121,13 @@ def _main(argv: list[str] | None) -> int:
         return 0
     if args.command == "tenant":
         return _tenant_create(settings, args)
+    if getattr(args, "service_command", None):
+        target = services.get(args.command).commands[args.service_command]
+        return services.load_object(target)(settings, extra)
     if args.command == "import":
         from mosaic.import_client import run_import
 
         return run_import(settings, args)
-    if args.command == "webhooks":
-        from mosaic.webhooks.adopt import adopt_command
-
-        return adopt_command(settings)
     return 2
 
 

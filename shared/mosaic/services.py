@@ -70,6 +70,9 @@ class ServiceSpec(Component):
     :param provides: the platform features it owns for every tenant (``"notifications"``,
         ``"approvals"``, ``"webhooks"``): the gateway finds their one owner with :func:`provider`
         instead of naming a service.
+    :param commands: operator commands it adds to the CLI, ``{name: "module:function"}``: ``mosaic
+        <service> <name> [args…]`` calls ``function(settings, args) -> exit code`` (the hub's
+        ``mosaic hub adopt``).
     """
 
     platform_tables: bool = True
@@ -82,6 +85,7 @@ class ServiceSpec(Component):
     imports: bool = False
     module: bool = True
     provides: tuple[str, ...] = ()
+    commands: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def outbox(self) -> bool:

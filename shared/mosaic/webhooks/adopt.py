@@ -1,5 +1,5 @@
-"""``mosaic webhooks adopt``: move the webhook subscriptions record services held before one
-service owned them into that owner, once.
+"""Adopting the webhook subscriptions record services held before one service owned them
+(``mosaic hub adopt-webhooks``: :func:`mosaic_hub.webhooks.adopt_command`), once.
 
 Before, the gateway copied each subscription into every record service (one id and one plain
 secret everywhere). The owner (the installed service that ``provides`` ``webhooks``, the hub)
@@ -69,25 +69,3 @@ def adopt_subscriptions(sources: dict[str, Engine], owner: Engine, box: SecretBo
             result.adopted.append(sub_id)
         session.commit()
     return result
-
-
-def adopt_command(settings) -> int:
-    """``mosaic webhooks adopt``: from every installed service with the platform's tables into
-    the one providing ``webhooks``; prints what it did."""
-    from mosaic import services
-    from mosaic.db import get_engine
-    from mosaic.webhooks.sealing import secret_box
-
-    box = secret_box(settings)
-    if box is None:
-        print("error: MOSAIC_SECRET_KEY must be set (the adopted secrets are sealed with it)")
-        return 1
-    owner = services.provider("webhooks")
-    sources = {name: get_engine(settings, name) for name in services.running()
-               if name != owner and services.get(name).platform_tables}
-    done = adopt_subscriptions(sources, get_engine(settings, owner), box)
-    print(f"adopted {len(done.adopted)} webhook subscriptions into {owner} from {', '.join(sources) or 'no service'};"
-          f" {len(done.already)} were there already")
-    for sub_id, why in done.refused.items():
-        print(f"not adopted {sub_id}: {why}")
-    return 1 if done.refused else 0
