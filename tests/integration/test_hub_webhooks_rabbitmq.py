@@ -3,7 +3,8 @@ in the contacts service leaves through its outbox and relay, the hub consumes th
 one delivery per matching subscription of the tenant and posts it, signed, to a receiver on
 127.0.0.1 (allowed by MOSAIC_WEBHOOK_ALLOW). A redelivered event queues nothing twice, a
 platform-internal one never reaches a subscriber, an events filter is respected, tenants never
-see each other's subscriptions or deliveries, and both lists page with no gap or duplicate."""
+see each other's subscriptions or deliveries, both lists page with no gap or duplicate, and a
+subscription a service held before the hub is adopted once (``mosaic hub adopt-webhooks``)."""
 from __future__ import annotations
 
 import json
@@ -28,7 +29,7 @@ from mosaic.request_log import RequestLog
 from mosaic.rpc import RpcPool
 from mosaic.runtime import start_relay, start_service
 from mosaic.webhooks import WebhookDelivery, WebhookSubscription, verify
-from mosaic_hub.webhooks import CONSUMER, QUEUE
+from mosaic_hub.webhooks import CONSUMER, QUEUE, adopt_command
 from tests.conftest import drop_vhost, fresh_database, fresh_vhost
 
 pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq, pytest.mark.timeout(180)]
@@ -269,3 +270,23 @@ def test_a_repeated_create_makes_one_subscription_and_the_log_keeps_no_secret(en
     with tenant_session(get_engine(settings, "hub"), tenant) as session:
         stored = session.scalars(select(RequestLog.result)).all()
     assert stored and first["secret"] not in str(stored)
+
+
+def test_a_subscription_a_service_held_before_the_hub_is_adopted_once_and_keeps_its_secret(env, capsys):
+    settings, rpc, receiver = env
+    tenant = "tl-" + uuid.uuid4().hex[:6]
+    legacy_secret = "legacy-" + uuid.uuid4().hex  # what the receiver was given before the upgrade
+    with system_session(get_engine(settings, "contacts")) as session:
+        session.add(WebhookSubscription(id=str(uuid.uuid4()), tenant_id=tenant, url=receiver.url(f"{tenant}/old"),
+                                        events=["contact.created"], secret=legacy_secret, active=True))
+        session.commit()
+    assert adopt_command(settings, []) == 0
+    assert adopt_command(settings, []) == 0  # a second run adopts nothing more
+    assert "adopted 0 webhook subscriptions" in capsys.readouterr().out
+    [adopted] = rpc.call("hub", "list_webhooks", admin(tenant))["items"]
+    assert adopted["url"] == receiver.url(f"{tenant}/old")
+    record_id = create_contact(rpc, tenant, "Adopted")
+    assert wait_for(lambda: receiver.bodies(f"{tenant}/old"))
+    [(headers, body)] = receiver.bodies(f"{tenant}/old")
+    assert json.loads(body)["record_id"] == record_id
+    assert verify(legacy_secret, body, headers["Mosaic-Signature"])  # the receiver changes nothing
