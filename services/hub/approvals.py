@@ -118,8 +118,8 @@ def list_for(session: Session, ctx: "RequestContext", status: str = PENDING, lim
         stmt = stmt.where(HubApproval.object.in_(objects))
     if cursor:
         at, key = paging.read_time_cursor(cursor)
-        stmt = stmt.where(or_(HubApproval.requested_at > at,
-                              and_(HubApproval.requested_at == at, HubApproval.id > key)))
+        stmt = stmt.where(HubApproval.requested_at >= at,  # lets the index seek to the cursor
+                          or_(HubApproval.requested_at > at, and_(HubApproval.requested_at == at, HubApproval.id > key)))
     rows = list(session.scalars(stmt.order_by(HubApproval.requested_at, HubApproval.id).limit(limit + 1)))
     last = rows[limit - 1] if len(rows) > limit else None
     return {"items": [_out(r) for r in rows[:limit]],
