@@ -11,6 +11,7 @@ role as a whole (a shared inbox, like a team queue).
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Iterable
 
@@ -27,6 +28,7 @@ from mosaic_hub.models import HubNotification
 __all__ = ["REQUESTED", "MAX_PAGE", "apply_requested", "list_for", "mark_read", "unread_count"]
 
 MAX_PAGE = 200
+log = logging.getLogger(__name__)
 MAX_MARK = 1000
 
 
@@ -36,23 +38,24 @@ def _time(text: str | None) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def apply_requested(session: Session, envelope: dict) -> None:
+def apply_requested(session: Session, envelope: dict) -> bool:
     """Store the notification a ``platform.notification.requested`` event asks for (a tenant
-    session of the event's tenant, inside ``apply_once``'s transaction). An event whose data is not
-    a notification is refused: ``ValidationFailed`` makes the consumer retry, so it is logged loud."""
+    session of the event's tenant, inside ``apply_once``'s transaction). A request that is no
+    notification (``notify`` checks what it sends, so only a foreign publisher makes one) can never
+    be stored: it is logged and dropped (False), not retried forever."""
     data = envelope["data"]
-    recipient, message = data.get("recipient"), data.get("message")
-    if not isinstance(recipient, str) or not recipient.startswith(("user:", "role:")) or len(recipient) <= 5:
-        raise ValidationFailed("a notification's recipient is user:<id> or role:<name>",
-                               errors={"recipient": ["invalid"]})
-    if not isinstance(message, str):
-        raise ValidationFailed("a notification has a message", errors={"message": ["missing"]})
-    record_id = data.get("record_id")
+    recipient, message, record_id = data.get("recipient"), data.get("message"), data.get("record_id")
+    if not isinstance(recipient, str) or not recipient.startswith(("user:", "role:")) or len(recipient) <= 5 \
+            or not isinstance(message, str):
+        log.error("hub: dropping notification request %s: recipient %r, message %s", envelope["id"], recipient,
+                  "missing" if message is None else type(message).__name__)
+        return False
     session.add(HubNotification(
         id=envelope["id"], recipient=recipient[:200], message=message, object=data.get("object"),
         record_id=None if record_id is None else str(record_id),
         source=None if data.get("source") is None else str(data["source"])[:200],
         service=data.get("service"), created_at=_time(envelope.get("occurred_at")), read_at=None))
+    return True
 
 
 def _out(row) -> dict:
