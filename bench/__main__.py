@@ -29,6 +29,7 @@ BENCHMARKS = {
     "once": "bench.write_once",
     "rules": "bench.create_rules",
     "filter": "bench.filter_list",
+    "inbox": "bench.inbox",
     "import": "bench.import_contacts",
     "relay": "bench.relay",
     "hub_webhooks": "bench.hub_webhooks",

@@ -10,6 +10,7 @@ they hold or whose users they are.
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -30,41 +31,56 @@ if TYPE_CHECKING:
 REQUESTED, DECIDED, VOIDED = "process.approval_requested", "process.approval_decided", "process.approval_voided"
 EVENT_TYPES = (REQUESTED, DECIDED, VOIDED)
 MAX_PAGE = 200
+log = logging.getLogger(__name__)
 
 
 def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
-def apply_event(session: Session, envelope: dict) -> None:
+def apply_event(session: Session, envelope: dict) -> bool:
     """Bring the inbox's copy of the event's approval up to date (inside ``apply_once``). An event
     older than the newest one applied to that approval changes nothing (events of one approval may
-    arrive out of order when two relays race)."""
+    arrive out of order when two relays race). An event that carries no approval can never be
+    applied: it is logged and dropped (False), not retried forever."""
+    approval = envelope["data"].get("approval")
+    try:
+        if not isinstance(approval, dict) or not approval.get("id"):
+            raise KeyError("approval")
+        _apply(session, envelope, approval)
+    except (KeyError, TypeError, ValueError) as exc:
+        log.error("hub: dropping %s %s, not an approval event (%r)", envelope["type"], envelope["id"], exc)
+        return False
+    return True
+
+
+def _apply(session: Session, envelope: dict, approval: dict) -> None:
     data = envelope["data"]
-    approval = data.get("approval")
-    if not isinstance(approval, dict) or not approval.get("id"):
-        raise ValidationFailed("an approval event carries the approval", errors={"approval": ["missing"]})
     at = _time(envelope["occurred_at"])
-    row = session.get(HubApproval, str(approval["id"]))
+    # every value read before the session is touched: a malformed event changes nothing
+    values = {"object": approval.get("object") or envelope["object"],
+              "record_id": str(approval.get("record_id") or envelope["record_id"]),
+              "process": str(approval["process"]), "transition": str(approval["transition"]),
+              "from_stage": approval.get("from"), "to_stage": str(approval["to"]), "status": str(approval["status"]),
+              "requested_by": str(approval["requested_by"]), "requested_at": _time(approval["requested_at"]),
+              "decided_by": approval.get("decided_by"), "decided_at": _time(approval.get("decided_at")),
+              "comment": approval.get("comment"), "decision_comment": approval.get("decision_comment"),
+              "event_at": at}
+    if values["requested_at"] is None:
+        raise ValueError("requested_at")
     approvers = data.get("approvers")
-    if row is not None and (row.event_at > at or (row.status != PENDING and approval.get("status") == PENDING)):
+    row = session.get(HubApproval, str(approval["id"]))
+    if row is not None and (row.event_at > at or (row.status != PENDING and values["status"] == PENDING)):
         # late: the approval moved on already; only the approvers a late request names are news
         if isinstance(approvers, dict) and not (row.approver_roles or row.approver_users):
             _set_approvers(session, row, approvers)
         return
     if row is None:
-        row = HubApproval(id=str(approval["id"]), approver_roles=[], approver_users=[])
+        row = HubApproval(id=str(approval["id"]), service="", approver_roles=[], approver_users=[])
         session.add(row)
     row.service = str(data.get("service") or row.service or "")
-    row.object = approval.get("object") or envelope["object"]
-    row.record_id = str(approval.get("record_id") or envelope["record_id"])
-    row.process, row.transition = approval["process"], approval["transition"]
-    row.from_stage, row.to_stage = approval.get("from"), approval["to"]
-    row.status = approval["status"]
-    row.requested_by, row.requested_at = approval["requested_by"], _time(approval["requested_at"])
-    row.decided_by, row.decided_at = approval.get("decided_by"), _time(approval.get("decided_at"))
-    row.comment, row.decision_comment = approval.get("comment"), approval.get("decision_comment")
-    row.event_at = at
+    for key, value in values.items():
+        setattr(row, key, value)
     if isinstance(approvers, dict):
         _set_approvers(session, row, approvers)
 
@@ -118,8 +134,8 @@ def list_for(session: Session, ctx: "RequestContext", status: str = PENDING, lim
         stmt = stmt.where(HubApproval.object.in_(objects))
     if cursor:
         at, key = paging.read_time_cursor(cursor)
-        stmt = stmt.where(or_(HubApproval.requested_at > at,
-                              and_(HubApproval.requested_at == at, HubApproval.id > key)))
+        stmt = stmt.where(HubApproval.requested_at >= at,  # lets the index seek to the cursor
+                          or_(HubApproval.requested_at > at, and_(HubApproval.requested_at == at, HubApproval.id > key)))
     rows = list(session.scalars(stmt.order_by(HubApproval.requested_at, HubApproval.id).limit(limit + 1)))
     last = rows[limit - 1] if len(rows) > limit else None
     return {"items": [_out(r) for r in rows[:limit]],

@@ -183,10 +183,11 @@ def test_approvals_filed_in_contacts_are_paged_by_the_hub_until_decided(stack, a
     for c in contacts:
         assert admin.post(f"/contacts/{c['id']}/transition", json={"to": "customer"}).status_code == 202
 
-    def pending():
-        return admin.json("get", "/approvals", params={"limit": 2})
+    def first_page_of_several():
+        page = admin.json("get", "/approvals", params={"limit": 2})
+        return page if page["next_cursor"] else None
 
-    first = eventually(lambda: (lambda p: p if p["next_cursor"] else None)(pending()), "three pending approvals")
+    first = eventually(first_page_of_several, "three pending approvals")
     second = admin.json("get", "/approvals", params={"limit": 2, "cursor": first["next_cursor"]})
     listed = first["items"] + second["items"]
     assert second["next_cursor"] is None

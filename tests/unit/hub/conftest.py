@@ -2,7 +2,7 @@
 make them, and a way to hand it events the way its consumer does (``apply_once``)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
@@ -80,10 +80,6 @@ def _approval_event(kind: str, approval_id: str, status: str, *, at: datetime, t
     env = make_envelope(f"process.approval_{kind}", tenant, "user:u1", object, approval["record_id"], data, 1)
     env["occurred_at"] = at.isoformat()
     return env
-
-
-def minutes(n: int) -> datetime:
-    return T0 + timedelta(minutes=n)
 
 
 @pytest.fixture

@@ -90,8 +90,12 @@ def test_bad_arguments_are_clear_errors(inbox):
         inbox(boss, cursor="garbage")
 
 
-def test_an_event_without_its_approval_is_refused(deliver, approval_event):
-    event = approval_event("requested", "a1", "pending", at=at(0))
-    event["data"] = {"service": "sales"}
-    with pytest.raises(ValidationFailed):
-        deliver(event)
+def test_an_event_without_its_approval_is_dropped_once_not_retried(deliver, approval_event, inbox, caplog):
+    missing = approval_event("requested", "a1", "pending", at=at(0))
+    missing["data"] = {"service": "sales"}
+    broken = approval_event("requested", "a2", "pending", at=at(0))
+    del broken["data"]["approval"]["process"]
+    assert [deliver(missing), deliver(broken)] == [True, True]
+    assert [deliver(missing), deliver(broken)] == [False, False]
+    assert inbox(ctx("root", "admin"))["items"] == []
+    assert sum("not an approval event" in r.getMessage() for r in caplog.records) == 2

@@ -32,12 +32,12 @@ def test_a_request_is_stored_once_under_the_events_id(engine, deliver, request_e
         assert row.read_at is None
 
 
-def test_a_request_that_is_no_notification_is_refused_and_stores_nothing(engine, deliver, request_event):
-    with pytest.raises(ValidationFailed):
-        deliver(request_event("everyone", "hi"))
-    with pytest.raises(ValidationFailed):
-        deliver(request_event("user:u1", None))
+def test_a_request_that_is_no_notification_is_dropped_once_not_retried(engine, deliver, request_event, caplog):
+    bad = [request_event("everyone", "hi"), request_event("user:u1", None)]
+    assert [deliver(e) for e in bad] == [True, True]  # handled: dropped with an error logged
+    assert [deliver(e) for e in bad] == [False, False]  # and never again
     assert count(engine) == 0
+    assert sum("dropping notification request" in r.getMessage() for r in caplog.records) == 2
 
 
 def test_the_inbox_is_the_users_and_their_roles_newest_first(engine, deliver, request_event, session):

@@ -12,8 +12,7 @@ from mosaic.automation import notify, queue_actions, requested, run_due_jobs
 from mosaic.automation.notifications import REQUESTED
 from mosaic.events.envelope import is_internal
 from mosaic.events.outbox import OutboxEvent
-from mosaic.events.outbox import OutboxEvent
-from mosaic.errors import BadRequest, ValidationFailed
+from mosaic.errors import ValidationFailed
 from automation_factories import NOW
 
 
