@@ -30,8 +30,10 @@ BENCHMARKS = {
     "owner": "bench.owner_check",
     "rules": "bench.create_rules",
     "filter": "bench.filter_list",
+    "inbox": "bench.inbox",
     "import": "bench.import_contacts",
     "relay": "bench.relay",
+    "hub_webhooks": "bench.hub_webhooks",
 }
 
 

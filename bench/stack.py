@@ -138,8 +138,9 @@ class Stack:
             done = subprocess.run([MOSAIC, "migrate"], env=self.env, cwd=ROOT, capture_output=True, timeout=180)
             if done.returncode != 0:
                 raise RuntimeError(f"mosaic migrate failed:\n{done.stdout.decode()}{done.stderr.decode()}")
-            for service in services.names():  # every installed service (its entry point)
+            for service in services.running():  # every installed service, the hub too (entry points)
                 self.procs.spawn(service, [MOSAIC, "serve", service], self.env)
+            for service in services.relayed():  # each one with an outbox
                 self.procs.spawn(f"relay-{service}", [MOSAIC, "relay", service], self.env)
             self.procs.spawn("gateway", [MOSAIC, "serve", services.gateway().name], self.env)
         self.wait_ready(timeout)

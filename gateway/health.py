@@ -25,10 +25,10 @@ def healthz():
 @declare("Readiness: broker and services reachable", tag="health", security="public",
          responses={200: READY, 503: ("Not ready", READY, "application/json")})
 def readyz():
-    """Ready when the broker answers and every installed service replies to a ping; then also
-    syncs the users services lack (:mod:`mosaic_gateway.user_sync`), reporting how many tenants
-    are still pending."""
-    names = services.names()
+    """Ready when the broker answers and every running service (modules, and platform services
+    such as the hub) replies to a ping; then also syncs the users services lack
+    (:mod:`mosaic_gateway.user_sync`), reporting how many tenants are still pending."""
+    names = services.running()
     results = rpc().call_many([(s, "ping") for s in names], None)
     checks = {s: ("ok" if not isinstance(r, MosaicError) else r.detail) for s, r in zip(names, results)}
     ready = all(v == "ok" for v in checks.values())

@@ -105,6 +105,29 @@ READY = {"type": "object", "required": ["status", "services"], "properties": {
     "status": {"type": "string", "enum": ["ready", "not ready"]},
     "services": {"type": "object", "additionalProperties": {"type": "string"}},
     "users_pending": {"type": "integer", "description": "tenants whose users some service has not got yet"}}}
+_TIME = {"type": "string", "format": "date-time"}
+_TEXT = {"type": "string", "nullable": True}
+#: a notification (the hub's): ``recipient`` is ``user:<id>`` or ``role:<name>``
+NOTIFICATION = {"type": "object", "required": ["id", "recipient", "message", "created_at", "read_at"], "properties": {
+    "id": {"type": "string"}, "recipient": {"type": "string"}, "message": {"type": "string"},
+    "object": _TEXT, "record_id": _TEXT, "source": _TEXT,
+    "service": {**_TEXT, "description": "the module the record lives in"},
+    "created_at": _TIME, "read_at": {**_TIME, "nullable": True}}}
+NOTIFICATIONS_PAGE = {"type": "object", "required": ["items", "next_cursor", "unread"], "properties": {
+    "items": {"type": "array", "items": NOTIFICATION}, "next_cursor": {"type": "string", "nullable": True},
+    "unread": {"type": "integer", "description": "how many of the caller's notifications are unread"}}}
+MARKED = {"type": "object", "required": ["marked", "unread"], "properties": {
+    "marked": {"type": "integer", "description": "how many were unread and are read now"},
+    "unread": {"type": "integer", "description": "how many are left unread"}}}
+#: an approval in the approvers' inbox (the hub's index of every module's approvals)
+APPROVAL = {"type": "object", "required": ["id", "object", "record_id", "process", "status"], "properties": {
+    "id": {"type": "string"}, "service": {"type": "string"}, "object": {"type": "string"},
+    "record_id": {"type": "string"}, "process": {"type": "string"}, "transition": {"type": "string"},
+    "from": _TEXT, "to": _TEXT, "status": {"type": "string", "enum": ["pending", "approved", "rejected"]},
+    "requested_by": {"type": "string"}, "requested_at": _TIME, "decided_by": _TEXT,
+    "decided_at": {**_TIME, "nullable": True}, "comment": _TEXT, "decision_comment": _TEXT,
+    "approvers": {"type": "object", "properties": {"roles": {"type": "array", "items": {"type": "string"}},
+                                                   "users": {"type": "array", "items": {"type": "string"}}}}}}
 #: a process, rule or validation rule as stored: open-ended (docs/lowcode.md describes each kind)
 DEFINITION = {"type": "object", "required": ["name"], "properties": {
     "name": {"type": "string"}, "object": {"type": "string"}, "plugin": {"type": "string", "nullable": True}},
@@ -124,15 +147,36 @@ OBJECT_DEF_IN = {"type": "object", "required": ["name"], "properties": {
     "name": {"type": "string"}, "label": {"type": "string"}, "plural": {"type": "string"},
     "service": {"type": "string", "description": "the enabled module hosting it (default contacts)"},
     "fields": {"type": "array", "items": FIELD_DEF_IN}}, "additionalProperties": True}
-WEBHOOK = {"type": "object", "required": ["id", "url", "events"], "properties": {
+#: a webhook subscription (the hub's); ``secret`` only in the answer that creates or rotates it
+WEBHOOK = {"type": "object", "required": ["id", "url", "events", "description", "active", "created_at", "updated_at"],
+           "properties": {
     "id": {"type": "string"}, "url": {"type": "string"}, "events": {"type": "array", "items": {"type": "string"}},
     "description": {"type": "string", "nullable": True}, "active": {"type": "boolean"},
-    "secret": {"type": "string", "description": "only when created or rotated"}}, "additionalProperties": True}
+    "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
+    "secret": {"type": "string", "description": "only when created or rotated: shown this once"}},
+    "additionalProperties": False}
 WEBHOOK_IN = {"type": "object", "required": ["url", "events"], "properties": {
     "url": {"type": "string", "format": "uri"}, "events": {"type": "array", "items": {"type": "string"}},
     "description": {"type": "string"}, "active": {"type": "boolean"}}, "additionalProperties": False}
 WEBHOOK_PATCH = {"type": "object", "properties": {
     **WEBHOOK_IN["properties"], "rotate_secret": {"type": "boolean"}}, "additionalProperties": False}
+#: one POST of a delivery
+WEBHOOK_ATTEMPT = {"type": "object", "required": ["attempt", "at", "status_code", "error", "duration_ms"], "properties": {
+    "attempt": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
+    "status_code": {"type": "integer", "nullable": True}, "error": {"type": "string", "nullable": True},
+    "duration_ms": {"type": "integer"}}}
+#: one event to post to a subscription's URL, with every attempt so far (``history``, oldest first)
+WEBHOOK_DELIVERY = {"type": "object", "required": ["id", "subscription_id", "event_id", "event_type", "status",
+                                                   "attempts", "created_at", "payload", "history"], "properties": {
+    "id": {"type": "string"}, "subscription_id": {"type": "string", "nullable": True}, "url": {"type": "string"},
+    "event_id": {"type": "string"}, "event_type": {"type": "string"},
+    "status": {"type": "string", "enum": ["pending", "delivered", "failed"]}, "attempts": {"type": "integer"},
+    "next_attempt_at": {"type": "string", "format": "date-time", "nullable": True},
+    "last_status_code": {"type": "integer", "nullable": True}, "last_error": {"type": "string", "nullable": True},
+    "created_at": {"type": "string", "format": "date-time"},
+    "delivered_at": {"type": "string", "format": "date-time", "nullable": True},
+    "payload": {"type": "object", "description": "the event's envelope, as posted"},
+    "history": {"type": "array", "items": WEBHOOK_ATTEMPT}}}
 IMPORT_JOB = {"type": "object", "required": ["id", "status"], "properties": {
     "id": {"type": "string"}, "status": {"type": "string"}, "object": {"type": "string"},
     "total_rows": {"type": "integer", "nullable": True}, "rows_done": {"type": "integer", "nullable": True}},

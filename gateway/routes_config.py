@@ -15,12 +15,14 @@ from mosaic_gateway.web import call, context, directory, json_body
 bp = Blueprint("config_io", __name__)
 admin_required = auth.roles_required("admin")
 PROBLEM = "application/problem+json"
+#: the largest page of subscriptions the owner answers
+MAX_PAGE = 200
 
 
 class RpcBackend:
-    """The calling admin's tenant as :class:`config_io.ConfigBackend`: metadata, definitions and
-    webhooks from the services hosting them (over RPC, as the caller), modules and plugins from
-    the gateway."""
+    """The calling admin's tenant as :class:`config_io.ConfigBackend`: metadata and definitions
+    from the services hosting them, webhook subscriptions from their one owner (the hub), over
+    RPC as the caller; modules and plugins from the gateway."""
 
     def tenant_slug(self) -> str | None:
         return auth.current_identity().tenant_slug
@@ -45,12 +47,14 @@ class RpcBackend:
         return [d for s in self._services() for d in call(s, "list_definitions", kind)]
 
     def list_webhooks(self) -> list[dict]:
-        # A subscription exists once per event-emitting service, with one id: count it once.
-        found: dict[str, dict] = {}
-        for service in self._services():
-            for sub in call(service, "list_webhooks"):
-                found.setdefault(sub["id"], sub)
-        return list(found.values())
+        # One owner (the hub), one row per subscription: every page of it.
+        owner, found, cursor = services.provider("webhooks"), [], None
+        while True:
+            page = call(owner, "list_webhooks", MAX_PAGE, cursor)
+            found += page["items"]
+            cursor = page["next_cursor"]
+            if not cursor:
+                return found
 
     def create_object(self, service: str, definition: dict) -> dict:
         created = call(service, "create_object", definition)
@@ -71,14 +75,7 @@ class RpcBackend:
         return call(service, "put_definition", kind, definition)
 
     def create_webhook(self, data: dict) -> dict:
-        services = self._services()
-        if not services:
-            raise ServiceUnavailable("no enabled module hosts webhook subscriptions")
-        first = call(services[0], "create_webhook", data)
-        # Every service that emits events holds the subscription, with one id and one secret.
-        for service in services[1:]:
-            call(service, "create_webhook", data, first["id"], first["secret"])
-        return first
+        return call(services.provider("webhooks"), "create_webhook", data)
 
     def egress_policy(self):
         return egress_policy(auth.settings())

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from mosaic import services as installed_services
+from mosaic import permissions, services as installed_services
 from mosaic.errors import Forbidden, MosaicError, NotFound, ValidationFailed
 from mosaic.logic.definitions import PATHS
 from mosaic_gateway import auth
-from mosaic_gateway.contract import PROBLEM, declare, flag, header, items_of, limit, query
+from mosaic_gateway.contract import PROBLEM, declare, flag, header, items_of, limit, page_of, query
 from mosaic_gateway.idempotency import idempotent
-from mosaic_gateway.responses import DEFINITION, DEFINITION_IN, WEBHOOK, WEBHOOK_IN, WEBHOOK_PATCH
+from mosaic_gateway.responses import (APPROVAL, DEFINITION, DEFINITION_IN, MARKED, NOTIFICATIONS_PAGE, WEBHOOK,
+                                     WEBHOOK_DELIVERY, WEBHOOK_IN, WEBHOOK_PATCH)
 from mosaic_gateway.web import call, context, directory, int_arg, json_body, rpc
 
 bp = Blueprint("logic", __name__, url_prefix="/api/v1")
@@ -46,6 +47,10 @@ def _fan_out(method: str, *args) -> list:
         if isinstance(result, MosaicError):
             raise result
     return results
+
+
+def _items(result):
+    return result["items"] if isinstance(result, dict) else result
 
 
 def _kind(path: str) -> str:
@@ -120,120 +125,120 @@ def delete_definition(path: str, name: str):
 
 
 # ---------------------------------------------------------------- approvals and notifications
+# One owner each (the hub: ``services.provider``), paged there for real; no fan-out.
+
+_CURSOR = query("cursor", "next_cursor of the previous page")
+
+
+def _readable_objects() -> list[str]:
+    """The objects of the tenant's enabled modules the caller may read (the inbox shows only
+    approvals of those, as the deciding service would)."""
+    ctx = context()
+    return sorted(obj["name"] for obj in directory().objects(ctx).values()
+                  if ctx.has_role("admin", "system")
+                  or permissions.can(ctx.roles, obj["name"], "read", module=obj["service"]))
+
 
 @bp.get("/approvals")
-@declare("Approvals the caller may decide", tag="processes",
+@declare("Approvals the caller may decide, oldest request first", tag="processes",
          params=[query("status", "pending (default), approved or rejected", type="string",
-                       enum=["pending", "approved", "rejected"])],
-         responses={200: items_of({"type": "object"}), 422: PROBLEM, **NOT_FOUND})
+                       enum=["pending", "approved", "rejected"]), _CURSOR, limit(50, 200)],
+         responses={200: page_of(APPROVAL), 400: PROBLEM, 422: PROBLEM})
 def list_approvals():
-    """Pending approvals the caller may decide (``?status=approved|rejected`` for decided ones)."""
+    """Approvals the caller may decide (every one for an admin), ``?status=approved|rejected`` for
+    decided ones; decide with ``POST /api/v1/{objects}/{id}/approve|reject``."""
     status = request.args.get("status", "pending")
     if status not in ("pending", "approved", "rejected"):
         raise ValidationFailed("status must be pending, approved or rejected", errors={"status": ["invalid"]})
-    items = [i for result in _fan_out("approvals", status) for i in _items(result)]
-    return jsonify({"items": items})
+    page = call(installed_services.provider("approvals"), "approvals", status,
+                int_arg("limit", 50, 1, 200), request.args.get("cursor") or None, _readable_objects())
+    return jsonify(page)
 
 
 @bp.get("/notifications")
 @declare("The caller's notifications, newest first", tag="notifications",
-         params=[flag("unread", "only unread ones"), limit(50, 200)],
-         responses={200: items_of({"type": "object"}), **NOT_FOUND})
+         params=[flag("unread", "only unread ones"), _CURSOR, limit(50, 200)],
+         responses={200: NOTIFICATIONS_PAGE, 400: PROBLEM})
 def list_notifications():
-    """The caller's notifications, newest first (``?unread=true``)."""
+    """The caller's notifications (to them or to one of their roles), newest first
+    (``?unread=true``), with how many are unread."""
     unread = request.args.get("unread") in ("1", "true", "yes")
-    limit = int_arg("limit", 50, 1, 200)
-    items = [i for result in _fan_out("notifications", unread) for i in _items(result)]
-    items.sort(key=lambda i: i.get("created_at") or "", reverse=True)
-    return jsonify({"items": items[:limit]})
-
-
-def _items(result):
-    return result["items"] if isinstance(result, dict) else result
+    page = call(installed_services.provider("notifications"), "notifications", unread,
+                int_arg("limit", 50, 1, 200), request.args.get("cursor") or None)
+    return jsonify(page)
 
 
 @bp.post("/notifications/read")
 @declare("Mark notifications read", tag="notifications",
-         body={"type": "object", "required": ["ids"], "properties": {"ids": {"type": "array", "items": {"type": "string"}}}},
-         responses={200: {"type": "object", "required": ["marked"], "properties": {"marked": {"type": "integer"}}},
-                    422: PROBLEM, **NOT_FOUND})
+         body={"type": "object", "required": ["ids"], "properties": {
+             "ids": {"type": "array", "maxItems": 1000, "items": {"type": "string"}}}},
+         responses={200: MARKED, 422: PROBLEM})
 def read_notifications():
-    """Mark notifications read: ``{"ids": [...]}``."""
+    """Mark notifications read: ``{"ids": [...]}`` (a role's notification is read for the role)."""
     body = json_body()
     ids = body.get("ids")
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise ValidationFailed("ids must be a list of notification ids", errors={"ids": ["a list of strings"]})
-    marked = sum(r["marked"] for r in _fan_out("mark_notifications_read", ids))
-    return jsonify({"marked": marked})
+    return jsonify(call(installed_services.provider("notifications"), "mark_notifications_read", ids))
 
 
 # ---------------------------------------------------------------- webhook subscriptions
+# One owner (the hub: ``services.provider("webhooks")``): one RPC per request, one row per
+# subscription, paged there for real; no fan-out.
+
+def _webhooks(method: str, *args):
+    """``method`` of the service owning webhook subscriptions, as the calling admin."""
+    _admin()
+    return call(installed_services.provider("webhooks"), method, *args)
+
 
 @bp.get("/webhooks")
-@declare("Webhook subscriptions (never their secrets)", tag="webhooks", responses={200: items_of(WEBHOOK), **NOT_FOUND})
+@declare("Webhook subscriptions, oldest first (never their secrets)", tag="webhooks",
+         params=[_CURSOR, limit(50, 200)], responses={200: page_of(WEBHOOK), 400: PROBLEM})
 def list_webhooks():
-    """The tenant's webhook subscriptions (secrets are never shown again)."""
-    _admin()
-    seen: dict[str, dict] = {}
-    for result in _fan_out("list_webhooks"):
-        for sub in result:
-            seen.setdefault(sub["id"], sub)
-    return jsonify({"items": list(seen.values())})
+    """The tenant's webhook subscriptions, a page at a time (secrets are never shown again)."""
+    return jsonify(_webhooks("list_webhooks", int_arg("limit", 50, 1, 200), request.args.get("cursor") or None))
 
 
 @bp.post("/webhooks")
 @declare("Subscribe a URL to event types (the signing secret is shown once)", tag="webhooks", body=WEBHOOK_IN,
-         params=[header("Idempotency-Key")], responses={201: WEBHOOK, 409: PROBLEM, 422: PROBLEM, **NOT_FOUND},
-         description="Deliveries are signed: see docs/webhooks.md for the Mosaic-Signature header.")
+         params=[header("Idempotency-Key")], responses={201: WEBHOOK, 409: PROBLEM, 422: PROBLEM},
+         description="Deliveries are signed: see docs/webhooks.md for the Mosaic-Signature header. A replay "
+                     "of the request (same Idempotency-Key) answers the subscription without its secret.")
 @idempotent
 def create_webhook():
     """Subscribe a URL to event types; the response carries the signing secret, once."""
-    _admin()
-    body = json_body()
-    services = _services()
-    first = call(services[0], "create_webhook", body)
-    for service in services[1:]:  # the same subscription (id, secret) in every service emitting events
-        call(service, "create_webhook", body, first["id"], first["secret"])
-    return jsonify(first), 201, {"Location": f"/api/v1/webhooks/{first['id']}"}
+    created = _webhooks("create_webhook", json_body())
+    return jsonify(created), 201, {"Location": f"/api/v1/webhooks/{created['id']}"}
 
 
 @bp.get("/webhooks/<sub_id>")
-@declare("One subscription (never its secret)", tag="webhooks", responses={200: WEBHOOK, **NOT_FOUND})
+@declare("One subscription (never its secret)", tag="webhooks", responses={200: WEBHOOK, 404: PROBLEM})
 def get_webhook(sub_id: str):
-    _admin()
-    return jsonify(_fan_out("get_webhook", sub_id)[0])
+    return jsonify(_webhooks("get_webhook", sub_id))
 
 
 @bp.patch("/webhooks/<sub_id>")
 @declare("Change a subscription or rotate its secret", tag="webhooks", body=WEBHOOK_PATCH,
-         responses={200: WEBHOOK, 422: PROBLEM, **NOT_FOUND})
+         responses={200: WEBHOOK, 404: PROBLEM, 422: PROBLEM})
 def update_webhook(sub_id: str):
     """Change url, events, description or active; ``rotate_secret: true`` returns a new secret."""
-    _admin()
-    body = json_body()
-    services = _services()
-    first = call(services[0], "update_webhook", sub_id, body)
-    for service in services[1:]:
-        call(service, "update_webhook", sub_id, {k: v for k, v in body.items() if k != "rotate_secret"},
-             first.get("secret"))
-    return jsonify(first)
+    return jsonify(_webhooks("update_webhook", sub_id, json_body()))
 
 
 @bp.delete("/webhooks/<sub_id>")
-@declare("Delete a subscription", tag="webhooks", responses={204: None, **NOT_FOUND})
+@declare("Delete a subscription and its delivery log", tag="webhooks", responses={204: None, 404: PROBLEM})
 def delete_webhook(sub_id: str):
-    _admin()
-    _fan_out("delete_webhook", sub_id)
+    _webhooks("delete_webhook", sub_id)
     return Response(status=204)
 
 
 @bp.get("/webhooks/<sub_id>/deliveries")
-@declare("Deliveries and their attempts, newest first", tag="webhooks", params=[limit(50, 200)],
-         responses={200: items_of({"type": "object"}), **NOT_FOUND})
+@declare("A subscription's deliveries and their attempts, newest first", tag="webhooks",
+         params=[query("status", "only pending, delivered or failed ones", type="string",
+                       enum=["pending", "delivered", "failed"]), _CURSOR, limit(50, 200)],
+         responses={200: page_of(WEBHOOK_DELIVERY), 400: PROBLEM, 404: PROBLEM})
 def webhook_deliveries(sub_id: str):
-    """The subscription's deliveries with every attempt, newest first."""
-    _admin()
-    limit = int_arg("limit", 50, 1, 200)
-    items = [d for result in _fan_out("webhook_deliveries", sub_id, limit) for d in _items(result)]
-    items.sort(key=lambda d: d.get("created_at") or "", reverse=True)
-    return jsonify({"items": items[:limit]})
+    """The subscription's deliveries with every attempt, newest first, a page at a time."""
+    return jsonify(_webhooks("webhook_deliveries", sub_id, int_arg("limit", 50, 1, 200),
+                             request.args.get("cursor") or None, request.args.get("status") or None))

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The distributed mode on this machine: migrations, then the gateway, the contacts service and
-# its outbox relay as separate processes against MOSAIC_DATABASE_URL and MOSAIC_AMQP_URI.
+# The distributed mode on this machine: migrations, then the gateway, the contacts service, its
+# outbox relay and the hub (notifications and approvals of every module) as separate processes
+# against MOSAIC_DATABASE_URL and MOSAIC_AMQP_URI.
 # Each process is supervised: one that exits is started again after a backoff (1 s, doubling up
 # to 30 s; back to 1 s once it has run for a minute), so one crash never stops the others.
-# Ctrl-C (or SIGTERM) stops the three processes this script started, and nothing else.
+# Ctrl-C (or SIGTERM) stops the four processes this script started, and nothing else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MOSAIC_MODE=distributed
@@ -32,6 +33,7 @@ supervise() {
 pids=()
 supervise contacts .venv/bin/mosaic serve contacts & pids+=($!)
 supervise relay-contacts .venv/bin/mosaic relay contacts & pids+=($!)
+supervise hub .venv/bin/mosaic serve hub & pids+=($!)
 supervise gateway .venv/bin/mosaic serve gateway & pids+=($!)
 stop() { trap - INT TERM EXIT; kill -TERM "${pids[@]}" 2>/dev/null; wait; exit 0; }
 trap stop INT TERM EXIT

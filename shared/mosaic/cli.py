@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line (also read by the compose and chart tests)."""
     parser = argparse.ArgumentParser(prog="mosaic", description="Mosaic CRM")
     sub = parser.add_subparsers(dest="command", required=True)
-    installed = services.names()
+    installed = services.running()  # modules and platform services (the hub)
     gateway = services.gateway().name
 
     sub.add_parser("run", help="embedded mode: gateway and every service in one process")
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("process", choices=(gateway, *installed))
 
     relay = sub.add_parser("relay", help="relay a service's outbox to the broker")
-    relay.add_argument("service", choices=installed)
+    relay.add_argument("service", choices=services.relayed())
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("component", nargs="?", choices=(gateway, *installed))
@@ -58,6 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--token", default=None, help="bearer token or API key (default: $MOSAIC_TOKEN)")
     imp.add_argument("--errors-out", default=None, help="write rejected rows to this CSV file")
 
+    for spec in services.installed().values():  # services' own operator commands
+        if spec.commands:
+            own = sub.add_parser(spec.name, help=f"{spec.label or spec.name}: "
+                                 + ", ".join(spec.commands) + f" (mosaic {spec.name} <command> --help)")
+            osub = own.add_subparsers(dest="service_command", required=True)
+            for name in spec.commands:
+                # its own arguments are the command's to parse (``_main`` hands them over)
+                osub.add_parser(name, add_help=False, help=f"see mosaic {spec.name} {name} --help")
+
     plugin = sub.add_parser("plugin", help="plugin development")
     psub = plugin.add_subparsers(dest="plugin_command", required=True)
     new = psub.add_parser("new", help="create a plugin package from the template (docs/plugins.md)")
@@ -80,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "service_command", None):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command in LONG_RUNNING:
         # Before anything opens a socket or imports kombu: every blocking call must be green.
         import eventlet
@@ -112,6 +124,9 @@ def _main(argv: list[str] | None) -> int:
         return 0
     if args.command == "tenant":
         return _tenant_create(settings, args)
+    if getattr(args, "service_command", None):
+        target = services.get(args.command).commands[args.service_command]
+        return services.load_object(target)(settings, extra)
     if args.command == "import":
         from mosaic.import_client import run_import
 

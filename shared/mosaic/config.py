@@ -39,8 +39,9 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "MOSAIC_DEMO": ("1", "embedded mode: create the `demo` tenant on first start"),
     "MOSAIC_PLUGINS": ("", "extra plugin modules to load besides the installed `mosaic.plugins` entry points "
                            "(comma-separated module paths; for plugin development)"),
-    "MOSAIC_JOBS_INTERVAL": ("1", "how often each service runs due automation jobs, stage timers and "
-                                  "webhook deliveries, seconds"),
+    "MOSAIC_JOBS_INTERVAL": ("1", "how often each service runs due automation jobs, stage timers and its "
+                                  "rules' webhook deliveries, and the hub its subscriptions' webhook "
+                                  "deliveries, seconds"),
     "MOSAIC_REDIS_URL": ("", "Redis shared by the gateway replicas for rate limits, e.g. "
                              "`redis://redis:6379/0` (empty: each gateway process counts alone)"),
     "MOSAIC_WEBHOOK_ALLOW": ("", "comma-separated CIDRs or host names webhooks may call although they are "

@@ -105,9 +105,8 @@ def run_embedded(settings: Settings, *, sock=None, announce=print) -> None:
 
     settings = prepare(settings, "embedded")
     migrate_all(settings)
-    names = services.names()
-    containers = [start_service(settings, s) for s in names]
-    relays = [start_relay(settings, s) for s in names]
+    containers = [start_service(settings, s) for s in services.running()]  # the hub too
+    relays = [start_relay(settings, s) for s in services.relayed()]
     app, rpc = gateway_app(settings)
     url = f"http://{settings.host}:{settings.port}"
     announce(f"Mosaic CRM (embedded) on {url}  —  API docs: {url}/api/docs  —  data: {settings.data_dir.resolve()}")

@@ -66,6 +66,16 @@ class ServiceSpec(Component):
     :param records: whether it hosts records (the record pieces, ``mosaic.pieces.RECORD_HOST``):
         the gateway asks it for its objects, rules and record RPCs. A read model says False and
         is asked only for what every service answers (``ping``, ``sync_tenant``).
+    :param module: whether it is a module a tenant enables (contacts, sales, …). A platform service
+        (``module=False``, the hub) runs for every tenant: the admin module list, the directory,
+        OpenAPI and the demo tenant leave it out, while the run modes, migrations and readiness
+        checks include it like any service.
+    :param provides: the platform features it owns for every tenant (``"notifications"``,
+        ``"approvals"``, ``"webhooks"``): the gateway finds their one owner with :func:`provider`
+        instead of naming a service.
+    :param commands: operator commands it adds to the CLI, ``{name: "module:function"}``: ``mosaic
+        <service> <name> [args…]`` calls ``function(settings, args) -> exit code`` (the hub's
+        ``mosaic hub adopt``).
     """
 
     platform_tables: bool = True
@@ -77,6 +87,14 @@ class ServiceSpec(Component):
     view_360: str | None = None
     imports: bool = False
     records: bool = True
+    module: bool = True
+    provides: tuple[str, ...] = ()
+    commands: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def outbox(self) -> bool:
+        """Whether it has an outbox (its events need ``mosaic relay <name>``)."""
+        return self.platform_tables or "outbox" in self.tables
 
     def load_class(self) -> type:
         """The nameko service class, checked against this spec (``mosaic.pieces.check_service``:
@@ -132,8 +150,19 @@ def installed() -> dict[str, ServiceSpec]:
 
 
 def names() -> tuple[str, ...]:
-    """The installed services' names: the modules a tenant may enable."""
+    """The installed modules' names: what a tenant may enable (platform services excluded)."""
+    return tuple(name for name, spec in installed().items() if spec.module)
+
+
+def running() -> tuple[str, ...]:
+    """Every installed service's name, modules and platform services: what the run modes start,
+    what migrations and readiness checks cover."""
     return tuple(installed())
+
+
+def relayed() -> tuple[str, ...]:
+    """The installed services with an outbox: those ``mosaic relay <name>`` runs for."""
+    return tuple(name for name, spec in installed().items() if spec.outbox)
 
 
 def get(name: str) -> ServiceSpec:
@@ -145,9 +174,23 @@ def get(name: str) -> ServiceSpec:
 
 
 def enabled(modules) -> list[str]:
-    """The installed services among a tenant's enabled ``modules``, in name order."""
+    """The installed modules among a tenant's enabled ``modules``, in name order (a platform
+    service is never among them: it is not enabled, it is always there)."""
     wanted = set(modules or ())
-    return [name for name in installed() if name in wanted]
+    return [name for name in names() if name in wanted]
+
+
+def provider(feature: str) -> str:
+    """The name of the installed service that owns ``feature`` (``ServiceSpec.provides``);
+    ServiceUnavailable (503) when none is installed, RuntimeError when two claim it."""
+    from mosaic.errors import ServiceUnavailable
+
+    found = [name for name, spec in installed().items() if feature in spec.provides]
+    if len(found) > 1:
+        raise RuntimeError(f"{feature!r} is provided by several services: {', '.join(found)}")
+    if not found:
+        raise ServiceUnavailable(f"no installed service provides {feature}")
+    return found[0]
 
 
 def hosting_records(modules) -> list[str]:

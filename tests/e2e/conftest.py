@@ -1,8 +1,8 @@
 """The product as a user meets it: real processes, real HTTP, in both run modes.
 
 ``stack`` starts either the embedded mode (``mosaic run``: one process, SQLite, in-process broker)
-or the distributed mode (``mosaic migrate``, then ``mosaic serve`` and ``mosaic relay`` of every
-installed service and ``mosaic serve gateway``, against PostgreSQL and a RabbitMQ vhost of its own).
+or the distributed mode (``mosaic migrate``, then ``mosaic serve`` of every installed service,
+modules and the hub, ``mosaic relay`` of each with an outbox, and ``mosaic serve gateway``, against PostgreSQL and a RabbitMQ vhost of its own).
 Each test gets a fresh tenant through the operator API, so tests never see each other's data.
 """
 from __future__ import annotations
@@ -89,8 +89,9 @@ def stack(request, tmp_path_factory):
                    MOSAIC_AMQP_URI=f"amqp://guest:guest@127.0.0.1:5672/{vhost}")
         s = Stack(mode, env, tmp)
         subprocess.run([MOSAIC, "migrate"], env=env, cwd=ROOT, check=True, capture_output=True, timeout=120)
-        for service in services.names():  # every installed service, found through its entry point
+        for service in services.running():  # every installed service (the hub too), by entry point
             s.spawn("serve", service)
+        for service in services.relayed():  # each one with an outbox
             s.spawn("relay", service)
         s.spawn("serve", services.gateway().name)
     try:

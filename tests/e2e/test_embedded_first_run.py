@@ -49,6 +49,12 @@ def test_first_start_prints_the_demo_login_once_and_restarts_keep_data(tmp_path)
             auth = {"Authorization": f"Bearer {token}"}
             made = requests.post(url + "/api/v1/contacts", json={"last_name": "Persisted"}, headers=auth, timeout=10)
             assert made.status_code == 201, made.text
+            # the hub runs in the embedded process too: readiness pings it; it is no module of the demo
+            assert requests.get(url + "/readyz", timeout=10).json()["services"]["hub"] == "ok"
+            modules = requests.get(url + "/api/v1/admin/modules", headers=auth, timeout=10).json()
+            assert "hub" not in modules["modules"] + modules["available"]
+            inbox = requests.get(url + "/api/v1/notifications", headers=auth, timeout=10)
+            assert inbox.status_code == 200 and {"items", "next_cursor", "unread"} <= set(inbox.json())
         finally:
             stop_processes([proc])
     second_log = tmp_path / "second.log"

@@ -144,7 +144,14 @@ def test_webhook_subscription_delivers_signed_events(api):
         assert created.status_code == 201, created.text
         sub = created.json()
         secret = sub["secret"]
-        assert "secret" not in api.get("webhooks").json()["items"][0]
+        listed = api.get("webhooks").json()
+        assert [w["id"] for w in listed["items"]] == [sub["id"]] and listed["next_cursor"] is None
+        assert "secret" not in listed["items"][0]
+        second = api.post("webhooks", {"url": receiver.url, "events": ["deal.*"]}).json()
+        first_page = api.get("webhooks", params={"limit": 1}).json()
+        assert [w["id"] for w in first_page["items"]] == [sub["id"]] and first_page["next_cursor"]
+        rest = api.get("webhooks", params={"limit": 1, "cursor": first_page["next_cursor"]}).json()
+        assert [w["id"] for w in rest["items"]] == [second["id"]] and rest["next_cursor"] is None
         contact = api.post("contacts", {"last_name": "Hooked-" + uuid.uuid4().hex[:6]}).json()
         api.post("contacts", {"last_name": "Other"})  # also contact.created; both are delivered
         deadline = time.monotonic() + 30

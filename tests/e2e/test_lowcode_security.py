@@ -3,6 +3,7 @@ records, processes, rules, webhooks, notifications and plugin routes are not fou
 without the admin role cannot change behaviour; bad definitions are clear 422 problems."""
 from __future__ import annotations
 
+import time
 import uuid
 
 from tests.e2e.conftest import PASSWORD, assert_problem, login
@@ -26,7 +27,10 @@ def _configure(api) -> dict:
     hook = api.post("webhooks", {"url": "http://127.0.0.1:9/hook", "events": ["job.*"]}).json()
     job = api.post("jobs", {"title": "Secret job"}).json()
     assert api.post(f"jobs/{job['id']}/transition", {"to": "done"}).status_code == 202
-    notes = api.get("notifications").json()["items"]
+    deadline = time.monotonic() + 30  # the hub stores it once the rule's event arrives
+    while not (notes := api.get("notifications").json()["items"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert notes, "the rule's notification never reached the hub"
     assert api.put("admin/plugins/realestate").status_code == 200
     buyer = api.post("contacts", {"last_name": "Secret buyer", "realestate__budget_max": 1}).json()
     return {"job": job["id"], "hook": hook["id"], "notes": [n["id"] for n in notes], "buyer": buyer["id"]}

@@ -91,6 +91,7 @@ def fault_stack(tmp_path_factory):
     subprocess.run([MOSAIC, "migrate"], env=env, cwd=ROOT, check=True, capture_output=True, timeout=120)
     stack.start_contacts()
     stack.relay = stack.spawn_named("relay", "relay", "contacts")
+    stack.hub = stack.spawn_named("hub", "serve", "hub")  # readiness pings it
     stack.gateway = stack.spawn_named("gateway", "serve", "gateway")
     try:
         stack.wait_ready()

@@ -96,7 +96,7 @@ def outage_stack(tmp_path):
     events = Queue("fault-probe", Exchange("mosaic.events", type="topic", durable=True), routing_key="#",
                    durable=True)
     events(probe.channel()).declare()
-    for args in (("serve", "contacts"), ("relay", "contacts"), ("serve", "gateway")):
+    for args in (("serve", "contacts"), ("relay", "contacts"), ("serve", "hub"), ("serve", "gateway")):
         stack.spawn(*args)
     try:
         stack.wait_ready()

@@ -79,10 +79,13 @@ def queue_idle(amqp: str) -> bool:
 
 
 def seen(settings, tenant: str) -> list[str]:
-    from mosaic.automation.notifications import Notification
+    from mosaic.automation.notifications import REQUESTED
+    from mosaic.events.outbox import OutboxEvent
 
     with system_session(get_engine(settings, "contacts")) as session:
-        return list(session.scalars(select(Notification.message).where(Notification.tenant_id == tenant)))
+        rows = session.scalars(select(OutboxEvent).where(OutboxEvent.tenant_id == tenant, OutboxEvent.type == REQUESTED)
+                               .order_by(OutboxEvent.seq))
+        return [row.payload["data"]["message"] for row in rows]
 
 
 def processed(settings, event_id: str) -> int:

@@ -16,7 +16,6 @@ from mosaic.db.engine import dispose_engines
 from mosaic.db.migrate import migrate_all
 from mosaic.errors import Conflict, ServiceUnavailable, ValidationFailed
 from mosaic.events.outbox import OutboxEvent
-from mosaic.request_log import RequestLog
 from mosaic.rpc import RpcPool
 from mosaic.runtime import start_service
 from tests.conftest import drop_vhost, fresh_database, fresh_vhost
@@ -99,23 +98,15 @@ def test_a_request_id_reused_for_another_write_is_refused(env):
         rpc.call("contacts", "add_field", ctx("t5", "r-x"), "contact", {"name": "tier", "type": "text"})
 
 
-def test_updates_deletes_and_webhooks_run_once(env):
-    settings, rpc = env
+def test_updates_and_deletes_run_once(env):
+    _settings, rpc = env
     record = rpc.call("contacts", "create_record", ctx("t6"), "contact", {"last_name": "Up"})["record"]
     up = [rpc.call("contacts", "update_record", ctx("t6", "r-up"), "contact", record["id"], {"first_name": "X"},
                    expected_version=1) for _ in range(2)]
     assert up[0] == up[1] and up[0]["version"] == 2  # the repeat is no 412 on the client's own update
     for _ in range(2):
         assert rpc.call("contacts", "delete_record", ctx("t6", "r-del"), "contact", record["id"]) is None
-    hook = {"url": "https://93.184.216.34/hook", "events": ["contact.created"]}  # a public address
-    first = rpc.call("contacts", "create_webhook", ctx("t6", "r-hook"), hook)
-    again = rpc.call("contacts", "create_webhook", ctx("t6", "r-hook"), hook)
-    assert first["secret"] and again["id"] == first["id"] and again["secret"] is None
-    assert "shown once" in again["redacted"]["secret"]
-    assert len(rpc.call("contacts", "list_webhooks", ctx("t6"))) == 1
-    with tenant_session(get_engine(settings, "contacts"), "t6") as s:
-        stored = s.scalars(select(RequestLog.result)).all()
-    assert first["secret"] not in str(stored)
+    # (a webhook subscription's create, run once: tests/integration/test_hub_webhooks_rabbitmq.py)
 
 
 def test_writes_without_a_request_id_run_as_before(env):

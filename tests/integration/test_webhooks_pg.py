@@ -1,4 +1,5 @@
-"""Webhook deliveries on the real PostgreSQL: runners never post one delivery twice, a runner
+"""Webhook deliveries on the real PostgreSQL (the code the hub and the services' timers run; the
+hub end to end: test_hub_webhooks_rabbitmq.py): runners never post one delivery twice, a runner
 skips rows another is claiming instead of waiting for it, and subscriptions stay per tenant. With
 a real receiver on 127.0.0.1: a name resolving to loopback is refused on save and at delivery
 unless MOSAIC_WEBHOOK_ALLOW allows it (the log then says only "connection failed"), and a rule's
@@ -18,9 +19,9 @@ from mosaic.db import Base, make_engine, schema_for, system_session, tenant_sess
 from mosaic.errors import ValidationFailed
 from mosaic.events import make_envelope
 from mosaic.metadata import METADATA_TABLES
-from mosaic.webhooks import (CONNECTION_FAILED, STRICT, WEBHOOK_TABLES, WebhookDelivery, active_subscriptions,
+from mosaic.webhooks import (CONNECTION_FAILED, STRICT, WEBHOOK_TABLES, WebhookDelivery,
                              create_subscription, delivery_log, egress_policy, enqueue_direct,
-                             enqueue_for_event, run_due_deliveries, verify)
+                             enqueue_subscribed, run_due_deliveries, verify)
 from mosaic.webhooks.egress import EgressPolicy
 from mosaic.webhooks.sealing import secret_box
 from tests.conftest import fresh_database
@@ -32,6 +33,8 @@ NOW = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
 #: the subscriptions point at loopback (never called: the tests post through a counter)
 LOCAL = EgressPolicy.parse(["127.0.0.1/32"])
 SETTINGS = Settings(secret_key="k" * 48, webhook_allow=("127.0.0.1/32",))
+#: seals the subscriptions' secrets, as the hub's MOSAIC_SECRET_KEY does
+BOX = secret_box(SETTINGS)
 
 
 @pytest.fixture(scope="module")
@@ -55,14 +58,14 @@ def clean(engine):
 def queue_events(engine, tenant: str, n: int) -> tuple[str, list[str]]:
     """A catch-all subscription of ``tenant`` and ``n`` queued events; (subscription id, ids)."""
     with tenant_session(engine, tenant) as session:
-        sub, _ = create_subscription(session, {"url": "http://127.0.0.1:9/h", "events": ["*"]}, policy=LOCAL)
-        subs = active_subscriptions(session)
-        ids = []
+        sub, _ = create_subscription(session, {"url": "http://127.0.0.1:9/h", "events": ["*"]}, box=BOX,
+                                     policy=LOCAL)
         for i in range(n):
-            env = make_envelope("contact.created", tenant, "user:u1", "contact", f"c{i}", {}, 1)
-            ids += [d.id for d in enqueue_for_event(session, subs, env, now=NOW)]
+            assert enqueue_subscribed(session, make_envelope("contact.created", tenant, "user:u1", "contact",
+                                                             f"c{i}", {}, 1), now=NOW) == [sub.id]
         session.commit()
-        return sub.id, ids
+        ids = session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.subscription_id == sub.id)).all()
+        return sub.id, list(ids)
 
 
 def counting_post(posted: list[str], pause: float = 0.0):
@@ -83,7 +86,7 @@ def test_two_runners_post_each_delivery_exactly_once(clean):
 
     def runner():
         while True:
-            n = run_due_deliveries(clean, now=NOW, limit=4, post=counting_post(posted, 0.005))
+            n = run_due_deliveries(clean, now=NOW, limit=4, box=BOX, post=counting_post(posted, 0.005))
             counts.append(n)
             if n == 0:
                 return
@@ -108,13 +111,13 @@ def test_a_runner_skips_rows_another_runner_has_locked(clean):
                                                                     WebhookDelivery.id)
                                 .limit(4).with_for_update()).all()
         posted: list[str] = []
-        assert run_due_deliveries(clean, now=NOW, post=counting_post(posted)) == 6
+        assert run_due_deliveries(clean, now=NOW, box=BOX, post=counting_post(posted)) == 6
         assert set(posted) == set(ids) - set(locked)
     finally:
         holder.rollback()
         holder.close()
     posted_after: list[str] = []
-    assert run_due_deliveries(clean, now=NOW, post=counting_post(posted_after)) == 4
+    assert run_due_deliveries(clean, now=NOW, box=BOX, post=counting_post(posted_after)) == 4
     assert set(posted_after) == set(locked)
 
 
@@ -122,7 +125,7 @@ def test_one_run_serves_every_tenant_and_logs_stay_per_tenant(clean):
     sub1, _ = queue_events(clean, "t1", 2)
     sub2, _ = queue_events(clean, "t2", 3)
     posted: list[str] = []
-    assert run_due_deliveries(clean, now=NOW, post=counting_post(posted)) == 5
+    assert run_due_deliveries(clean, now=NOW, box=BOX, post=counting_post(posted)) == 5
     with tenant_session(clean, "t1") as session:
         items = delivery_log(session, sub1)["items"]
         assert len(items) == 2 and all(i["status"] == "delivered" for i in items)
@@ -164,20 +167,22 @@ def test_a_name_resolving_to_loopback_is_refused_without_the_allow_list(clean, r
     url = f"http://localhost:{port}/hook"
     with tenant_session(engine, "t-egress") as session:
         with pytest.raises(ValidationFailed) as info:
-            create_subscription(session, {"url": url, "events": ["*"]})
+            create_subscription(session, {"url": url, "events": ["*"]}, box=BOX)
         assert "does not resolve to a public address" in info.value.errors["url"][0]
-        sub, secret = create_subscription(session, {"url": url, "events": ["*"]}, policy=egress_policy(SETTINGS))
-        [delivery] = enqueue_for_event(session, active_subscriptions(session),
-                                       make_envelope("contact.created", "t-egress", "user:u1", "contact", "c1", {}, 1))
+        sub, secret = create_subscription(session, {"url": url, "events": ["*"]}, box=BOX,
+                                          policy=egress_policy(SETTINGS))
+        assert enqueue_subscribed(session, make_envelope("contact.created", "t-egress", "user:u1", "contact", "c1",
+                                                         {}, 1)) == [sub.id]
         session.commit()
+        delivery = session.scalars(select(WebhookDelivery).where(WebhookDelivery.subscription_id == sub.id)).one()
     # A runner without the allow-list (production) does not call it, and says nothing more.
-    assert run_due_deliveries(engine, policy=STRICT, timeout=2) == 1
+    assert run_due_deliveries(engine, policy=STRICT, box=BOX, timeout=2) == 1
     row = _delivery(engine, delivery.id)
     assert (row.status, row.last_status_code, row.last_error) == ("pending", None, CONNECTION_FAILED)
     assert got == []
     with engine.begin() as conn:  # due again now rather than after the backoff
         conn.execute(text("UPDATE webhook_deliveries SET next_attempt_at = now()"))
-    assert run_due_deliveries(engine, policy=egress_policy(SETTINGS), timeout=2) == 1
+    assert run_due_deliveries(engine, policy=egress_policy(SETTINGS), box=BOX, timeout=2) == 1
     assert _delivery(engine, delivery.id).status == "delivered"
     [(headers, body)] = got
     assert headers["Host"] == f"localhost:{port}" and verify(secret, body, headers["Mosaic-Signature"])
@@ -186,7 +191,7 @@ def test_a_name_resolving_to_loopback_is_refused_without_the_allow_list(clean, r
 def test_a_sealed_rule_secret_signs_the_delivery(clean, receiver):
     engine = clean
     port, got = receiver
-    box = secret_box(SETTINGS)
+    box = BOX
     with tenant_session(engine, "t-sealed") as session:
         queued = enqueue_direct(session, f"http://127.0.0.1:{port}/hook", box.seal("r" * 24),
                                 make_envelope("contact.automation", "t-sealed", "system", "contact", "c1", {}, 1))

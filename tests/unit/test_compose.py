@@ -20,7 +20,7 @@ from mosaic import services as installed_services
 from mosaic.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
-APP_SERVICES = ("migrate", "gateway", "contacts", "relay")
+APP_SERVICES = ("migrate", "gateway", "contacts", "relay", "hub")
 INFRA_SERVICES = ("postgres", "rabbitmq", "redis", "jaeger")
 
 
@@ -98,14 +98,18 @@ def test_app_commands_start_the_expected_processes(services):
     assert command_of(services["gateway"]) == ["serve", "gateway"]
     assert command_of(services["contacts"]) == ["serve", "contacts"]
     assert command_of(services["relay"]) == ["relay", "contacts"]
+    assert command_of(services["hub"]) == ["serve", "hub"]
 
 
 def test_every_installed_service_runs_with_its_relay(services):
     """The compose file starts each service found through the ``mosaic.services`` entry points,
-    and its outbox relay: a service installed but missing here would never run in containers."""
+    modules and platform services (the hub) alike, and the outbox relay of each that has an
+    outbox: a service installed but missing here would never run in containers."""
     commands = [command_of(s) for s in services.values() if "command" in s]
-    for name in installed_services.names():
+    assert "hub" in installed_services.running()
+    for name in installed_services.running():
         assert ["serve", name] in commands, f"docker-compose.yml does not serve the {name} service"
+    for name in installed_services.relayed():
         assert ["relay", name] in commands, f"docker-compose.yml does not relay the {name} outbox"
     assert ["serve", installed_services.gateway().name] in commands
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from mosaic.automation.jobs import run_due_jobs
-from mosaic.automation.notifications import Notification
+from mosaic.automation.notifications import requested
 from mosaic.errors import NotFound, ValidationFailed
 from mosaic.events.outbox import OutboxEvent
 from mosaic.filters import evaluate, parse
@@ -172,13 +172,13 @@ def test_new_listing_notifies_each_owner_of_fitting_buyers_once(open_store, host
         (created,) = _envelopes(s, f"{PROPERTY}.created")
         _handle(host, s, created)
         s.session.commit()
-        notes = {n.recipient: n for n in s.session.scalars(select(Notification))}
+        notes = {n["recipient"]: n for n in requested(s.session)}
     assert set(notes) == {"user:agent1", "user:agent2"}
     n1 = notes["user:agent1"]
-    assert (n1.object, n1.record_id, n1.source) == ("contact", min(fitting), "realestate")
-    assert "Riverside loft" in n1.message and "400,000" in n1.message
-    assert "Mia Novak" in n1.message and "Ola Novak" in n1.message and "Small" not in n1.message
-    assert "Jonas Berg" in notes["user:agent2"].message
+    assert (n1["object"], n1["record_id"], n1["source"]) == ("contact", min(fitting), "realestate")
+    assert "Riverside loft" in n1["message"] and "400,000" in n1["message"]
+    assert "Mia Novak" in n1["message"] and "Ola Novak" in n1["message"] and "Small" not in n1["message"]
+    assert "Jonas Berg" in notes["user:agent2"]["message"]
 
 
 def test_no_notification_for_a_listing_no_longer_available(open_store, host):
@@ -189,7 +189,7 @@ def test_no_notification_for_a_listing_no_longer_available(open_store, host):
         s.session.commit()
     with open_store(None, ("system",)) as s:
         _handle(host, s, _envelopes(s, f"{PROPERTY}.created")[0])
-        assert s.session.scalars(select(Notification)).first() is None
+        assert requested(s.session) == []
 
 
 def test_deleting_a_positive_viewing_is_recounted_from_its_event(open_store, host):
@@ -220,9 +220,9 @@ def test_a_reservation_expires_after_7_days_and_tells_the_owner(open_store, engi
     run_due_jobs(engine, system_store, now=clock.now)              # the queued notify action
     with open_store() as s:
         assert s.get(PROPERTY, p["id"])["status"] == "available"
-        (note,) = s.session.scalars(select(Notification)).all()
-    assert note.recipient == "user:u1"
-    assert note.message == "Reservation of Harbour house expired after 7 days; it is available again."
+        (note,) = requested(s.session)
+    assert note["recipient"] == "user:u1"
+    assert note["message"] == "Reservation of Harbour house expired after 7 days; it is available again."
 
 
 def _seed_client(store):

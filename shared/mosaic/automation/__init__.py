@@ -13,7 +13,7 @@ from mosaic.automation.engine import AutomationStep, fire_stage_entered, queue_s
 from mosaic.automation.execute import AssignmentCursor, run_actions_job
 from mosaic.automation.jobs import (AutomationJob, Job, enqueue, purge_finished, register_handler,
                                     run_due_jobs, system_context)
-from mosaic.automation.notifications import Notification, list_for, mark_read, notify
+from mosaic.automation.notifications import REQUESTED as NOTIFICATION_REQUESTED, Notification, notify, requested
 from mosaic.automation.offsets import add_offset, check_offset
 from mosaic.automation.rules import Rule, compile_rule
 
@@ -22,6 +22,6 @@ __all__ = [
     "AutomationStep", "fire_stage_entered", "queue_scheduled", "run_scheduled",
     "AssignmentCursor", "run_actions_job",
     "AutomationJob", "Job", "enqueue", "purge_finished", "register_handler", "run_due_jobs", "system_context",
-    "Notification", "list_for", "mark_read", "notify",
+    "NOTIFICATION_REQUESTED", "Notification", "notify", "requested",
     "add_offset", "check_offset", "Rule", "compile_rule",
 ]

@@ -152,7 +152,7 @@ def _notify(run: Run, action: dict) -> None:
             return
         recipient = f"user:{owner}"
     notify(run.store.session, recipient, render(action["message"], run.values), run.obj.name,
-           str(run.row.id), f"{run.source}:{run.label()}")
+           str(run.row.id), f"{run.source}:{run.label()}", actor=run.store.ctx.actor, service=run.store.module)
 
 
 def _envelope_data(run: Run) -> dict:

@@ -1,30 +1,44 @@
-"""In-app notifications: what an automation's ``notify`` action leaves for a user or a role.
+"""In-app notifications: what an automation's ``notify`` action, an approval's announcement or a
+reminder leaves for a user or a role — owned by the hub (``services/hub``).
 
-A notification addressed to a role is one row every member sees; reading it marks it read for
-the role as a whole (a shared inbox, like a team queue), which keeps ``notify`` one insert however
+A producer never writes a notification itself: :func:`notify` writes a platform-internal event,
+``platform.notification.requested`` (:data:`REQUESTED`), through the service's outbox in the
+producer's own transaction. The hub consumes it exactly once and stores the row (its id is the
+event's id). So a notification is never lost (the outbox is relayed until the broker confirms)
+and never made for a write that rolled back (the event rolls back with it). The ``platform.``
+type namespace keeps it from webhook subscribers, analytics and plugins
+(:func:`mosaic.events.envelope.is_internal`).
+
+A notification addressed to a role is one row every member sees; reading it marks it read for the
+role as a whole (a shared inbox, like a team queue), which keeps ``notify`` one event however
 large the role is.
+
+:class:`Notification` is the table where services kept notifications before the hub owned them;
+``mosaic hub adopt`` copies what is left there into the hub (docs/hub.md).
 """
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Iterable
 
-from sqlalchemy import Index, String, Text, select, update
+from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mosaic.db import Base, TenantScoped, UTCDateTime, new_id, utcnow
 from mosaic.errors import ValidationFailed
-from mosaic.records import paging
+from mosaic.events.envelope import INTERNAL_PREFIX, make_envelope
+from mosaic.events.outbox import emit
 
-MAX_PAGE = 200
+#: the event a producer writes to ask the hub for a notification
+REQUESTED = f"{INTERNAL_PREFIX}notification.requested"
 
 
 class Notification(TenantScoped, Base):
-    """One message for ``recipient`` (``user:<id>`` or ``role:<name>``) about a record."""
+    """A notification a service stored itself before the hub owned them (read only by ``mosaic
+    hub adopt``; nothing writes here any more)."""
 
     __tablename__ = "notifications"
     __table_args__ = (
-        # A user's inbox, newest first.
         Index("ix_notifications_inbox", "tenant_id", "recipient", "created_at", "id"),
     )
 
@@ -46,58 +60,37 @@ def recipients_of(user_id: str | None, roles: Iterable[str]) -> list[str]:
     return out
 
 
-def notify(session: Session, recipient: str, message: str, object: str | None = None,
-           record_id: str | None = None, source: str | None = None) -> Notification:
-    """Add a notification in ``session``'s transaction (a tenant session). Emits no event."""
-    if not recipient.startswith(("user:", "role:")) or len(recipient) <= 5:
+def check_recipient(recipient) -> str:
+    """``recipient`` if it is ``user:<id>`` or ``role:<name>``; ValidationFailed otherwise."""
+    if not isinstance(recipient, str) or not recipient.startswith(("user:", "role:")) or len(recipient) <= 5:
         raise ValidationFailed("a recipient is user:<id> or role:<name>", errors={"recipient": ["invalid"]})
-    row = Notification(id=new_id(), recipient=recipient[:200], message=message, object=object,
-                       record_id=None if record_id is None else str(record_id),
-                       source=None if source is None else source[:200], created_at=utcnow())
-    session.add(row)
-    return row
+    return recipient[:200]
 
 
-def notification_out(row: Notification) -> dict:
-    """The API form of a notification."""
-    return {"id": row.id, "recipient": row.recipient, "message": row.message, "object": row.object,
-            "record_id": row.record_id, "source": row.source,
-            "created_at": row.created_at.isoformat() if row.created_at else None,
-            "read_at": row.read_at.isoformat() if row.read_at else None}
+def notify(session: Session, recipient: str, message: str, object: str | None = None,
+           record_id: str | None = None, source: str | None = None, *, actor: str = "system",
+           service: str | None = None) -> dict:
+    """Ask the hub for a notification, in ``session``'s transaction (a tenant session): writes a
+    ``platform.notification.requested`` event to the outbox and returns it. The notification's id
+    is the event's id; it appears in the hub's inbox once the event is relayed and applied.
+
+    ``service`` names the service the record (``object``, ``record_id``) lives in."""
+    data = {"recipient": check_recipient(recipient), "message": str(message), "object": object,
+            "record_id": None if record_id is None else str(record_id),
+            "source": None if source is None else str(source)[:200], "service": service}
+    envelope = make_envelope(REQUESTED, session.info["tenant_id"], actor or "system", "notification",
+                             None, data, None)
+    emit(session, envelope)
+    return envelope
 
 
-def list_for(session: Session, user_id: str | None, roles: Iterable[str], unread_only: bool = False,
-             limit: int = 50, cursor: str | None = None) -> dict:
-    """A page of the notifications ``user_id`` (with ``roles``) may read, newest first:
-    ``{"items": [...], "next_cursor": str | None}``; pass ``next_cursor`` back for the next page."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-        raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE}",
-                               errors={"limit": [f"between 1 and {MAX_PAGE}"]})
-    stmt = select(Notification).where(Notification.recipient.in_(recipients_of(user_id, roles)))
-    if unread_only:
-        stmt = stmt.where(Notification.read_at.is_(None))
-    if cursor:
-        # ids are unique but only millisecond-ordered: the creation time orders, the id breaks ties
-        stmt = stmt.where(paging.before_time(Notification.created_at, Notification.id,
-                                             paging.read_time_cursor(cursor)))
-    order = paging.newest_first(Notification.created_at, Notification.id)
-    rows = list(session.scalars(stmt.order_by(*order).limit(limit + 1)))
-    items = [notification_out(r) for r in rows[:limit]]
-    last = rows[limit - 1] if len(rows) > limit else None
-    return {"items": items, "next_cursor": paging.time_cursor(last.created_at, last.id) if last else None}
+def requested(session: Session) -> list[dict]:
+    """The notifications asked for in ``session``'s outbox (not yet relayed, or kept in the event
+    log), oldest first: ``{"id", "recipient", "message", "object", "record_id", "source",
+    "service"}`` each. What a service's tests and operators read; the hub holds the inbox."""
+    from sqlalchemy import select
 
+    from mosaic.events.outbox import OutboxEvent
 
-def mark_read(session: Session, user_id: str | None, roles: Iterable[str], ids: Iterable[str],
-              now: datetime | None = None) -> int:
-    """Mark the notifications ``ids`` read, those this user may read and not read yet; returns
-    how many changed. Ids of other users' notifications are ignored, not an error."""
-    ids = [str(i) for i in ids]
-    if not ids:
-        return 0
-    result = session.execute(
-        update(Notification)
-        .where(Notification.id.in_(ids), Notification.recipient.in_(recipients_of(user_id, roles)),
-               Notification.read_at.is_(None))
-        .values(read_at=now or utcnow())
-        .execution_options(synchronize_session=False))
-    return result.rowcount
+    rows = session.scalars(select(OutboxEvent).where(OutboxEvent.type == REQUESTED).order_by(OutboxEvent.seq))
+    return [{"id": row.id, **row.payload["data"]} for row in rows]

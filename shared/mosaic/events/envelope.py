@@ -7,6 +7,12 @@ An envelope is a plain, JSON-safe dict::
 ``type`` is ``<object>.<verb>`` (``contact.created``) and doubles as the AMQP routing key, so
 consumers bind patterns like ``contact.*``. ``version`` is the record's version after the change,
 which lets a read model ignore an older event that arrives after a newer one.
+
+**Platform-internal events.** A type that starts with ``platform.`` (:data:`INTERNAL_PREFIX`,
+e.g. ``platform.notification.requested``) is the platform talking to itself through the outbox
+(a service asking the hub to store a notification): it travels like any event, exactly once, but
+it is not a domain event. Webhook subscribers, analytics, plugins' event handlers and the
+retained event log's readers skip it (:func:`is_internal`); only its own consumer binds it.
 """
 from __future__ import annotations
 
@@ -23,6 +29,16 @@ from mosaic.errors import ValidationFailed
 
 ENVELOPE_KEYS = ("id", "type", "tenant_id", "occurred_at", "actor", "object", "record_id", "data",
                  "version")
+
+#: the type namespace of platform-internal events (never delivered to webhooks or analytics)
+INTERNAL_PREFIX = "platform."
+
+
+def is_internal(event) -> bool:
+    """Whether an envelope (or an event type) is platform-internal: not a domain event."""
+    kind = event.get("type") if isinstance(event, dict) else event
+    return isinstance(kind, str) and kind.startswith(INTERNAL_PREFIX)
+
 
 #: dot-separated words; no ``*``/``#`` since the type is the routing key of a published message.
 _TYPE_RE = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)+$")

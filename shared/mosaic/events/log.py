@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mosaic.errors import BadRequest
+from mosaic.events.envelope import INTERNAL_PREFIX
 from mosaic.events.outbox import OutboxEvent
 
 MAX_LIMIT = 5000
@@ -20,7 +21,8 @@ def events_since(session: Session, after_seq: int = 0, limit: int = 500,
 
     Returns ``{"items": [envelope + "seq"], "next_cursor": seq of the last item (after_seq when
     there is none)}``. A system session reads every tenant's events; a tenant session only its
-    own. ``types`` keeps only those event types.
+    own. ``types`` keeps only those event types. Platform-internal events (``platform.*``,
+    :func:`mosaic.events.envelope.is_internal`) are not domain events: never listed.
 
     The page stops before the oldest event still waiting for the relay: an event with a lower seq
     can be published after one with a higher seq (a slower transaction, a second relay), and a
@@ -32,7 +34,8 @@ def events_since(session: Session, after_seq: int = 0, limit: int = 500,
         raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}")
 
     stmt = (select(OutboxEvent)
-            .where(OutboxEvent.seq > after_seq, OutboxEvent.published_at.is_not(None))
+            .where(OutboxEvent.seq > after_seq, OutboxEvent.published_at.is_not(None),
+                   ~OutboxEvent.type.startswith(INTERNAL_PREFIX, autoescape=True))
             .order_by(OutboxEvent.seq).limit(limit))
     if types is not None:
         stmt = stmt.where(OutboxEvent.type.in_(list(types)))

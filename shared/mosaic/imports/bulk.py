@@ -167,21 +167,14 @@ class BulkWriter:
         self.now = utcnow()
         self._ids: Iterable[str] = iter(())
 
-    def _subscribed(self) -> bool:
-        """Whether a webhook subscription wants this object's ``created`` events (queued with
-        each event by the record store)."""
-        logic = self.store.logic
-        event = f"{self.obj.name}.created"
-        return logic is not None and any(sub.matches(event) for sub in logic.subscriptions)
-
     def write(self, creates: Iterable, errors: list) -> int:
         """Insert every ``Create``; returns how many were written. A row the per-row path refuses
         is added to ``errors`` as ``(row, cells, {field: [messages]})``."""
         self.now = utcnow()
-        if not bulk_capable(self.obj, self.behaviour) or self.store.pipeline_active(self.obj) \
-                or self._subscribed():
-            # Processes, rules, formulas, validation rules or webhook subscribers act on this
-            # object's records: each takes the full write pipeline.
+        if not bulk_capable(self.obj, self.behaviour) or self.store.pipeline_active(self.obj):
+            # Processes, rules, formulas or validation rules act on this object's records: each
+            # takes the full write pipeline. (Webhook subscribers do not: the hub queues their
+            # deliveries from the created events this path writes to the outbox too.)
             return self._one_by_one(creates, errors)
         creates = list(creates)
         self._ids = iter(new_ids((4 if self.after else 3) * len(creates)))

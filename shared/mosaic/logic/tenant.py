@@ -1,6 +1,7 @@
-"""A tenant's low-code configuration as the runtime uses it: its processes, automation rules,
-validation rules and webhook subscriptions (its own and those of the plugins it runs), compiled
-once per metadata version and plugin set, and the plugin hooks it may call."""
+"""A tenant's low-code configuration as the runtime uses it: its processes, automation rules and
+validation rules (its own and those of the plugins it runs), compiled once per metadata version
+and plugin set, and the plugin hooks it may call. (Webhook subscriptions are not here: the hub
+owns them and queues their deliveries from the published events, see ``mosaic_hub.webhooks``.)"""
 from __future__ import annotations
 
 import logging
@@ -27,10 +28,9 @@ class TenantLogic:
     """What one tenant runs: ``store.logic`` of every record store."""
 
     def __init__(self, host: PluginHost, enabled: frozenset[str], compiled: dict[str, list],
-                 subscriptions: list, errors: dict[str, str]):
+                 errors: dict[str, str]):
         self.host = host
         self.enabled = enabled
-        self.subscriptions = subscriptions
         #: definitions that no longer compile (a field was removed since): name -> why
         self.errors = errors
         self._by_object: dict[str, dict[str, list]] = {k: defaultdict(list) for k in _PLUGIN_KINDS.values()}
@@ -65,22 +65,6 @@ class TenantLogic:
     def implements(self, name: str) -> bool:
         return self.host.implements(name, self.enabled)
 
-    def on_event(self, session: Session, envelope: dict) -> None:
-        """Queue the webhook deliveries an event matches (same transaction as the event)."""
-        if not self.subscriptions:
-            return
-        from mosaic.webhooks.delivery import enqueue_for_event
-
-        enqueue_for_event(session, self.subscriptions, envelope)
-
-
-def _subscriptions(session: Session) -> list:
-    try:
-        from mosaic.webhooks.subscriptions import active_subscriptions
-    except ImportError:  # pragma: no cover — the webhooks package is part of the platform
-        return []
-    return active_subscriptions(session)
-
 
 def build_logic(session: Session, objects: dict[str, ObjectDef], host: PluginHost,
                 enabled: frozenset[str]) -> TenantLogic:
@@ -106,7 +90,7 @@ def build_logic(session: Session, objects: dict[str, ObjectDef], host: PluginHos
     for row in list_definitions(session):
         if row.active:
             add(row.kind, row.definition, "the tenant")
-    return TenantLogic(host, enabled, compiled, _subscriptions(session), errors)
+    return TenantLogic(host, enabled, compiled, errors)
 
 
 def tenant_logic(session: Session, registry: Any, objects: dict[str, ObjectDef], version: int,

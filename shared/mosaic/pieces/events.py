@@ -47,8 +47,11 @@ class PluginEvents(Piece):
         """Run the ``mosaic_handle_event`` hooks of the event's tenant's plugins, once per event;
         False when none of its plugins handles events."""
         from mosaic.events.consumer import apply_once
+        from mosaic.events.envelope import is_internal
         from mosaic.plugins import get_host
 
+        if is_internal(envelope):  # the platform talking to itself (platform.*): no domain event
+            return False
         host = get_host()
         provider = self.data.provider
         # The queue is bound only to what some plugin asked for (Host.event_patterns); whether

@@ -74,7 +74,8 @@ class AutomationJobs(Housekeeping):
 
     @settings_timer("jobs_interval", 1.0)
     def run_jobs(self):
-        """Due automation jobs (rule actions, stage timers) and webhook deliveries."""
+        """Due automation jobs (rule actions, stage timers) and the webhook deliveries of rules'
+        ``webhook`` actions (subscriptions' deliveries are the hub's)."""
         from mosaic.automation.jobs import run_due_jobs
         from mosaic.webhooks.delivery import run_due_deliveries
 

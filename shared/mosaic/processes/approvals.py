@@ -78,23 +78,36 @@ def request_approval(store: "RecordStore", obj: ObjectDef, row, p: Process, t: T
         raise Conflict(f"{obj.label} {row.id} already has a transition waiting for approval") from None
     out = approval.to_dict()
     title = store.values_of(obj, row).get(obj.title_field) or row.id
-    recipients = [f"role:{r}" for r in t.approval.get("roles") or ()] + \
-                 [f"user:{u}" for u in t.approval.get("users") or ()]
+    approvers = {"roles": list(t.approval.get("roles") or ()), "users": list(t.approval.get("users") or ())}
+    recipients = [f"role:{r}" for r in approvers["roles"]] + [f"user:{u}" for u in approvers["users"]]
     _announce(store, obj, row, "approval_requested", out, recipients,
-              f"{obj.label} {title}: {t.name} ({stage} → {t.to}) waits for your approval")
+              f"{obj.label} {title}: {t.name} ({stage} → {t.to}) waits for your approval", approvers)
     return out
 
 
 def _announce(store: "RecordStore", obj: ObjectDef, row, verb: str, approval: dict, recipients: list[str],
-              message: str) -> None:
-    """``process.<verb>`` for integrators and read models, and a notification to whoever must act
-    or asked (inside the caller's transaction)."""
+              message: str, approvers: dict | None = None) -> None:
+    """``process.<verb>`` for integrators and read models (the hub's approvers' inbox among them:
+    the event names the service and, for a request, the approvers ``{roles, users}``), and a
+    notification to whoever must act or asked (inside the caller's transaction)."""
     from mosaic.automation.notifications import notify
 
+    data = {"approval": approval, "service": store.module}
+    if approvers is not None:
+        data["approvers"] = approvers
     store.emit_envelope(make_envelope(f"process.{verb}", store.session.info["tenant_id"], store.ctx.actor,
-                                      obj.name, str(row.id), {"approval": approval}, row.version))
+                                      obj.name, str(row.id), data, row.version))
     for recipient in dict.fromkeys(recipients):
-        notify(store.session, recipient, message, obj.name, str(row.id), source=f"process:{approval['process']}")
+        notify(store.session, recipient, message, obj.name, str(row.id), source=f"process:{approval['process']}",
+               actor=store.ctx.actor, service=store.module)
+
+
+def announce_voided(store: "RecordStore", approval: ProcessApproval) -> None:
+    """``process.approval_voided``: a pending approval became moot (the record moved on by another
+    way, ``engine.enter_stage``); the hub's inbox drops it from pending."""
+    store.emit_envelope(make_envelope("process.approval_voided", store.session.info["tenant_id"], "system",
+                                      approval.object, approval.record_id,
+                                      {"approval": approval.to_dict(), "service": store.module}, None))
 
 
 def _pending(store: "RecordStore", obj: ObjectDef, record_id: str, process: str | None) -> ProcessApproval:

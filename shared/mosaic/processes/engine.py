@@ -197,7 +197,10 @@ def enter_stage(store: "RecordStore", p: Process, w: Write, from_stage: str | No
 
 
 def _void_pending(store: "RecordStore", p: Process, record_id: str, stage: str) -> None:
-    """A pending approval asked to move the record from where it no longer is: it is moot."""
+    """A pending approval asked to move the record from where it no longer is: it is moot
+    (``process.approval_voided`` tells the approvers' inbox)."""
+    from mosaic.processes.approvals import announce_voided
+
     stmt = select(ProcessApproval).where(ProcessApproval.record_id == str(record_id),
                                          ProcessApproval.process == p.name,
                                          ProcessApproval.status == PENDING)
@@ -205,6 +208,7 @@ def _void_pending(store: "RecordStore", p: Process, record_id: str, stage: str) 
         if approval.from_stage != stage:
             approval.status, approval.decided_by, approval.decided_at = REJECTED, "system", utcnow()
             approval.decision_comment = f"the record moved to stage {stage!r} meanwhile"
+            announce_voided(store, approval)
 
 
 # -- moving records ---------------------------------------------------------------------------------

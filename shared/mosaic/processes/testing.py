@@ -81,11 +81,10 @@ class Clock:
 
 
 class StaticLogic:
-    """A tenant logic with fixed processes and no rules, validation rules or subscriptions."""
+    """A tenant logic with fixed processes and no rules or validation rules."""
 
     def __init__(self, processes: Iterable[Process] = ()):
         self._processes = list(processes)
-        self.subscriptions: list = []
 
     def processes(self, object_name: str) -> list[Process]:
         """Active processes on ``object_name``."""
@@ -102,9 +101,6 @@ class StaticLogic:
     def validation_rules(self, object_name: str) -> list:
         """No validation rules."""
         return []
-
-    def on_event(self, session: Session, envelope: dict) -> None:
-        """No webhook subscriptions to queue deliveries for."""
 
     def implements(self, hook: str) -> bool:
         """No plugin hooks."""

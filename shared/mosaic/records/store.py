@@ -384,11 +384,9 @@ class RecordStore(RecordChecks, RecordLists):
                                                 self.ctx.actor, obj.name, row.id, data, row.version))
 
     def emit_envelope(self, envelope: dict) -> dict:
-        """Write ``envelope`` to the outbox and queue the webhook deliveries it matches, in this
-        transaction; every event a store emits goes through here."""
+        """Write ``envelope`` to the outbox in this transaction; every event a store emits goes
+        through here (webhook subscribers get it from the hub, which consumes what is published)."""
         emit(self.session, envelope, traceparent=current_traceparent())
-        if self.logic is not None:
-            self.logic.on_event(self.session, envelope)
         return envelope
 
     def emit_event(self, obj: ObjectDef, verb: str, row, data: dict) -> dict:

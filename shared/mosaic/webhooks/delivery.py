@@ -1,7 +1,10 @@
 """Queueing, signing and posting webhook deliveries.
 
-Deliveries are rows queued in the transaction of the event they carry. ``run_due_deliveries``
-(a timer in each service) posts them after commit, at least once: it *claims* a batch by pushing
+Two queues use this code: the hub's (a subscription's deliveries, queued by
+:func:`enqueue_subscribed` in the transaction that records the consumed event as processed) and
+each record service's (an automation rule's own ``webhook`` action, :func:`enqueue_direct`, queued
+in the write's transaction). ``run_due_deliveries`` (a timer in each) posts them after commit,
+at least once: it *claims* a batch by pushing
 ``next_attempt_at`` one lease into the future and commits, posts without holding any lock, then
 records the outcome. Two runners never post one delivery at once (PostgreSQL's ``FOR UPDATE SKIP
 LOCKED`` plus the lease), and a crashed runner's claims come due again when the lease ends.
@@ -19,19 +22,20 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from mosaic.db import new_id, system_session, utcnow
 from mosaic.errors import BadRequest, ValidationFailed
-from mosaic.events.envelope import encode_body, json_safe
+from mosaic.events.envelope import encode_body, is_internal, json_safe
 from mosaic.metadata.values import format_datetime
 from mosaic.records import paging
 from mosaic.webhooks.egress import EgressPolicy, post_json
 from mosaic.webhooks.sealing import SecretBox, SecretUnreadable, is_sealed
 from mosaic.webhooks.models import (DELIVERED, FAILED, PENDING, WebhookAttempt, WebhookDelivery,
                                     WebhookSubscription)
-from mosaic.webhooks.subscriptions import Subscription, check_url, get_subscription
+from mosaic.webhooks.subscriptions import check_url, get_subscription, wants
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +49,7 @@ USER_AGENT = "Mosaic-Webhooks/1"
 MAX_ERROR = 1000
 MAX_PAGE = 200
 UNREADABLE_SECRET = ("the signing secret cannot be read (MOSAIC_SECRET_KEY changed or missing); "
-                     "set the webhook action's secret again")
+                     "rotate the subscription's secret, or set the webhook action's secret again")
 
 #: ``post(url, body, headers, timeout) -> (status_code or None, error or None)``
 Poster = Callable[[str, bytes, dict, float], "tuple[int | None, str | None]"]
@@ -88,24 +92,37 @@ def verify(secret: str, body: bytes, header: str | None, tolerance: int = 300,
 
 # --- queueing ------------------------------------------------------------------------------------
 
-def enqueue_for_event(session: Session, subscriptions: Iterable[Subscription], envelope: dict,
-                      now: datetime | None = None) -> list[WebhookDelivery]:
-    """Queue ``envelope`` for every subscription that matches its type, in the caller's
-    transaction (the event's). No query at all when none match; an event already queued for a
-    subscription is not queued again."""
-    matching = [s for s in subscriptions if s.matches(envelope["type"])]
-    if not matching:
+def enqueue_subscribed(session: Session, envelope: dict, now: datetime | None = None) -> list[str]:
+    """Queue a consumed event for every active subscription of its tenant that wants it, in the
+    caller's transaction (``session`` is the event's tenant's); returns the ids of the
+    subscriptions it was queued for. A platform-internal event (``platform.*``,
+    :func:`mosaic.events.envelope.is_internal`) is never a webhook's business.
+
+    The hub's hot path, once per published event: one SELECT of the active subscriptions' id, URL
+    and patterns (no secret, no ORM objects), and, when some match, one multi-row INSERT that
+    skips a subscription already holding the event (the unique (subscription, event) key) instead
+    of asking first.
+    """
+    if is_internal(envelope):
         return []
-    wanted = {s.id: s for s in matching}
-    already = set(session.scalars(select(WebhookDelivery.subscription_id).where(
-        WebhookDelivery.event_id == envelope["id"],
-        WebhookDelivery.subscription_id.in_(list(wanted)))))
-    payload = json_safe(envelope)
-    now = now or utcnow()
-    rows = [_delivery(payload, now, url=s.url, subscription_id=s.id)
-            for s in wanted.values() if s.id not in already]
-    session.add_all(rows)
-    return rows
+    kind = envelope["type"]
+    wanted = [(sub_id, url) for sub_id, url, events in session.execute(
+        select(WebhookSubscription.id, WebhookSubscription.url, WebhookSubscription.events)
+        .where(WebhookSubscription.active.is_(True))
+        .order_by(WebhookSubscription.created_at, WebhookSubscription.id))
+        if wants(events, kind)]
+    if not wanted:
+        return []
+    payload, now = json_safe(envelope), now or utcnow()
+    rows = [{"id": new_id(), "tenant_id": session.info["tenant_id"], "subscription_id": sub_id, "url": url,
+             "event_id": payload["id"], "event_type": kind, "payload": payload, "status": PENDING,
+             "attempts": 0, "next_attempt_at": now, "created_at": now} for sub_id, url in wanted]
+    # The platform's two databases; both have INSERT … ON CONFLICT DO NOTHING … RETURNING.
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = (insert(WebhookDelivery).values(rows)
+            .on_conflict_do_nothing(index_elements=["subscription_id", "event_id"])
+            .returning(WebhookDelivery.subscription_id))
+    return list(session.scalars(stmt))
 
 
 def enqueue_direct(session: Session, url: str, secret: str | None, envelope: dict,

@@ -1,7 +1,11 @@
 """Webhook tables: subscriptions, the delivery queue, and the log of every attempt.
 
-A delivery is queued in the transaction that emits its event (so an event that rolls back sends
-nothing, and a committed one is never lost), then posted after commit by
+The hub has all three (its migration ``hub_0002_webhooks``): subscriptions and their deliveries,
+each delivery queued in the transaction that records its consumed event as processed (so it is
+queued exactly once, and never lost). A record service has them too (platform tables): its queue
+holds its automation rules' direct webhooks, queued in the write's transaction; its
+``webhook_subscriptions`` is what services held before the hub owned subscriptions, read only by
+``mosaic hub adopt-webhooks``. Both queues are posted after commit by
 ``mosaic.webhooks.delivery.run_due_deliveries``.
 """
 from __future__ import annotations
@@ -18,8 +22,8 @@ STATUSES = (PENDING, DELIVERED, FAILED)
 
 
 class WebhookSubscription(TenantScoped, Base):
-    """A tenant's endpoint and the event patterns it wants. ``secret`` signs every delivery; the
-    API shows it once, on creation (and on rotation), never again."""
+    """A tenant's endpoint and the event patterns it wants. ``secret`` signs every delivery; it is
+    stored sealed (``sealed:v1:…``) and the API shows it once, on creation (and on rotation)."""
 
     __tablename__ = "webhook_subscriptions"
 

@@ -1,15 +1,15 @@
-"""Webhook subscriptions: validation, CRUD, and the compiled form the write path matches against.
+"""Webhook subscriptions: validation, CRUD, keyset pages, and the compiled form events are
+matched against.
 
-Event patterns are ``<object>.<verb>`` with ``*`` standing for any run of characters inside one
-dot-separated part (``contact.*``, ``*.created``, ``realestate__*.*``); a lone ``*`` is every
-event. Every change bumps the tenant's metadata version, so each process's cached
-``TenantLogic`` (which holds the compiled, active subscriptions) is rebuilt.
+The hub owns them (``mosaic_hub.webhooks``): one row per subscription, its signing secret sealed
+at rest (:mod:`mosaic.webhooks.sealing`). Event patterns are ``<object>.<verb>`` with ``*``
+standing for any run of characters inside one dot-separated part (``contact.*``, ``*.created``,
+``realestate__*.*``); a lone ``*`` is every event.
 """
 from __future__ import annotations
 
 import re
 import secrets as _secrets
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,11 +17,12 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from mosaic.db import utcnow
+from mosaic.db import new_id, utcnow
 from mosaic.errors import Conflict, NotFound, ValidationFailed
-from mosaic.metadata.store import bump_version
 from mosaic.metadata.values import format_datetime
+from mosaic.records import paging
 from mosaic.webhooks.egress import STRICT, EgressPolicy
+from mosaic.webhooks.sealing import SecretBox
 from mosaic.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 KEYS = ("url", "events", "description", "active")
@@ -29,8 +30,10 @@ MAX_URL = 2000
 MAX_DESCRIPTION = 500
 MAX_PATTERNS = 50
 MAX_PATTERN = 200
-#: enqueueing tests every active subscription on every write; keep that list short.
+#: the hub tests every active subscription of the tenant against each event; keep that list short.
 MAX_SUBSCRIPTIONS = 100
+MAX_PAGE = 200
+_OLDEST_FIRST = paging.Sort("created_at", descending=False)
 _PART = re.compile(r"^[A-Za-z0-9_\-*]+$")
 
 
@@ -47,25 +50,9 @@ def compile_patterns(patterns: tuple[str, ...]) -> re.Pattern:
     return re.compile("|".join(f"(?:{a})" for a in alternatives) or r"(?!)")
 
 
-@dataclass(frozen=True)
-class Subscription:
-    """An active subscription as the write path sees it: no secret (that is read at send time,
-    so caches never hold it), patterns compiled once."""
-
-    id: str
-    url: str
-    events: tuple[str, ...]
-    _regex: re.Pattern = field(repr=False, compare=False, default=None)
-
-    @classmethod
-    def from_row(cls, row: WebhookSubscription) -> "Subscription":
-        """The compiled form of a stored subscription."""
-        events = tuple(row.events or ())
-        return cls(id=row.id, url=row.url, events=events, _regex=compile_patterns(events))
-
-    def matches(self, event_type: str) -> bool:
-        """Whether an event of ``event_type`` (``contact.created``) is wanted here."""
-        return self._regex.fullmatch(event_type) is not None
+def wants(events, event_type: str) -> bool:
+    """Whether a subscription with the patterns ``events`` wants an event of ``event_type``."""
+    return compile_patterns(tuple(events or ())).fullmatch(event_type) is not None
 
 
 def check_url(value: Any) -> list[str]:
@@ -160,51 +147,47 @@ def validate_subscription(data: Any, partial: bool = False, policy: EgressPolicy
     return clean
 
 
-def _check_secret(secret: Any) -> str:
-    if not isinstance(secret, str) or not 16 <= len(secret) <= 200:
-        raise ValidationFailed("Invalid webhook secret.",
-                               errors={"secret": ["must be text of 16 to 200 characters"]})
-    return secret
-
-
 def new_secret() -> str:
     """A fresh signing secret (256 random bits, URL-safe text)."""
     return _secrets.token_urlsafe(32)
 
 
-def create_subscription(session: Session, data: Any, sub_id: str | None = None,
-                        secret: str | None = None, policy: EgressPolicy | None = None
-                        ) -> tuple[WebhookSubscription, str]:
+def create_subscription(session: Session, data: Any, *, box: SecretBox,
+                        policy: EgressPolicy | None = None) -> tuple[WebhookSubscription, str]:
     """Validate and add a subscription in the caller's transaction; returns ``(row, secret)``.
 
-    ``sub_id`` and ``secret`` let the gateway create one subscription with one id and one secret
-    in every service that emits events; both are generated when not given. ``policy``: where
-    webhooks may go (public addresses only unless given).
+    The secret is generated here and stored sealed by ``box`` (``MOSAIC_SECRET_KEY``): the plain
+    value exists only in this answer, shown to the admin once. ``policy``: where webhooks may go
+    (public addresses only unless given).
     """
     clean = validate_subscription(data, policy=policy)
-    secret = new_secret() if secret is None else _check_secret(secret)
-    if sub_id is not None and session.get(WebhookSubscription, sub_id) is not None:
-        raise Conflict(f"Webhook subscription {sub_id} already exists.")
     count = session.scalar(select(func.count()).select_from(WebhookSubscription))
     if count >= MAX_SUBSCRIPTIONS:
         raise Conflict(f"A tenant can have at most {MAX_SUBSCRIPTIONS} webhook subscriptions.")
+    secret = new_secret()
     now = utcnow()
-    row = WebhookSubscription(url=clean["url"], events=clean["events"], secret=secret,
+    row = WebhookSubscription(id=new_id(), url=clean["url"], events=clean["events"], secret=box.seal(secret),
                               description=clean["description"], active=clean["active"],
                               created_at=now, updated_at=now)
-    if sub_id is not None:
-        row.id = sub_id
     session.add(row)
     session.flush()
-    bump_version(session)
     return row, secret
 
 
-def list_subscriptions(session: Session) -> list[WebhookSubscription]:
-    """The tenant's subscriptions, oldest first."""
-    stmt = select(WebhookSubscription).order_by(WebhookSubscription.created_at,
-                                                WebhookSubscription.id)
-    return list(session.scalars(stmt))
+def page_subscriptions(session: Session, cursor: str | None = None, limit: int = 50) -> dict[str, Any]:
+    """The tenant's subscriptions, oldest first, a keyset page on (created_at, id):
+    ``{"items": [API form], "next_cursor": str | None}``. BadRequest for a forged cursor."""
+    limit = max(1, min(int(limit), MAX_PAGE))
+    created, sub_id = WebhookSubscription.created_at, WebhookSubscription.id
+    stmt = select(WebhookSubscription)
+    if cursor:
+        at, last_id = paging.read_time_cursor(cursor)
+        stmt = stmt.where(paging.after(created, sub_id, _OLDEST_FIRST, at, last_id, nullable=False))
+    rows = session.scalars(stmt.order_by(*paging.order_by(created, sub_id, _OLDEST_FIRST, nullable=False))
+                           .limit(limit + 1)).all()
+    items = rows[:limit]
+    return {"items": [subscription_out(r) for r in items],
+            "next_cursor": paging.time_cursor(items[-1].created_at, items[-1].id) if len(rows) > limit else None}
 
 
 def get_subscription(session: Session, sub_id: str) -> WebhookSubscription:
@@ -215,17 +198,17 @@ def get_subscription(session: Session, sub_id: str) -> WebhookSubscription:
     return row
 
 
-def update_subscription(session: Session, sub_id: str, data: Any, secret: str | None = None,
+def update_subscription(session: Session, sub_id: str, data: Any, *, box: SecretBox,
                         policy: EgressPolicy | None = None) -> tuple[WebhookSubscription, str | None]:
     """Apply a PATCH; returns ``(row, new_secret)``, ``new_secret`` None unless the patch had
-    ``rotate_secret: true`` (``secret`` lets the gateway rotate to the same value everywhere;
-    ``policy`` as for :func:`create_subscription`)."""
+    ``rotate_secret: true`` (the new secret is sealed by ``box``; what is still queued is signed
+    with it). ``policy`` as for :func:`create_subscription`."""
     clean = validate_subscription(data, partial=True, policy=policy)
     row = get_subscription(session, sub_id)
     rotated = None
     if clean.pop("rotate_secret", False):
-        rotated = new_secret() if secret is None else _check_secret(secret)
-        row.secret = rotated
+        rotated = new_secret()
+        row.secret = box.seal(rotated)
     changed = rotated is not None
     for key, value in clean.items():
         if getattr(row, key) != value:
@@ -234,7 +217,6 @@ def update_subscription(session: Session, sub_id: str, data: Any, secret: str | 
     if changed:
         row.updated_at = utcnow()
         session.flush()
-        bump_version(session)
     return row, rotated
 
 
@@ -248,7 +230,6 @@ def delete_subscription(session: Session, sub_id: str) -> None:
                     .execution_options(synchronize_session=False))
     session.delete(row)
     session.flush()
-    bump_version(session)
 
 
 def subscription_out(row: WebhookSubscription) -> dict[str, Any]:
@@ -258,10 +239,3 @@ def subscription_out(row: WebhookSubscription) -> dict[str, Any]:
             "description": row.description, "active": bool(row.active),
             "created_at": format_datetime(row.created_at),
             "updated_at": format_datetime(row.updated_at)}
-
-
-def active_subscriptions(session: Session) -> list[Subscription]:
-    """The tenant's active subscriptions, compiled (what ``TenantLogic`` caches)."""
-    stmt = (select(WebhookSubscription).where(WebhookSubscription.active.is_(True))
-            .order_by(WebhookSubscription.created_at, WebhookSubscription.id))
-    return [Subscription.from_row(row) for row in session.scalars(stmt)]

@@ -66,7 +66,11 @@ def test_fixed_endpoints(app):
     assert "operatorKey" in doc["components"]["securitySchemes"]
     params = {p["name"] for p in paths["/api/v1/admin/config"]["put"]["parameters"]}
     assert {"dry_run", "enable_plugins"} <= params
-    assert paths["/api/v1/notifications"]["get"]["parameters"][1]["schema"]["type"] == "integer"
+    notes = {p["name"]: p["schema"] for p in paths["/api/v1/notifications"]["get"]["parameters"]}
+    assert notes["limit"]["type"] == "integer" and notes["limit"]["maximum"] == 200 and "cursor" in notes
+    page = paths["/api/v1/notifications"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert {"items", "next_cursor", "unread"} <= set(page["properties"])
+    assert "cursor" in {p["name"] for p in paths["/api/v1/approvals"]["get"]["parameters"]}
     assert not any(p.startswith("/api/v1/contacts") for p in paths)
 
 

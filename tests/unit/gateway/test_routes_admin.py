@@ -61,6 +61,14 @@ def test_modules(client, admin_headers):
     assert r.get_json() == {"modules": ["contacts", "servicedesk"]}
 
 
+def test_the_hub_is_no_module_a_tenant_lists_or_enables(client, admin_headers):
+    """A platform service runs for every tenant: never offered, never enabled, never disabled."""
+    _tenant, _admin, headers = admin_headers()
+    assert "hub" not in client.get("/api/v1/admin/modules", headers=headers).get_json()["available"]
+    r = client.put("/api/v1/admin/modules", json={"modules": ["contacts", "hub"]}, headers=headers)
+    assert r.status_code == 422 and "modules[1]" in r.get_json()["errors"]
+
+
 def test_user_crud(client, admin_headers, login, bearer):
     tenant, admin, headers = admin_headers()
     r = client.post("/api/v1/admin/users", json=make_user_body(), headers=headers)

@@ -22,15 +22,16 @@ from mosaic.services import ServiceSpec
 
 #: what the contacts service answered before RecordService was split into pieces: every RPC
 #: (the gateway, other services and scripts call them by name) and every timer and handler, with
-#: what it gained since (object_names, sync_users: the services check references themselves)
+#: what changed since (object_names, sync_users: the services check references themselves;
+#: notifications, approvals and webhook subscriptions moved to the hub)
 CONTACTS_RPCS = {
-    "add_field", "approvals", "change_field", "create_object", "create_record", "create_webhook", "decide",
-    "delete_definition", "delete_object", "delete_record", "delete_webhook", "describe", "describe_core",
-    "events_since", "export_page", "find_duplicates", "get_record", "get_webhook", "import_abort",
+    "add_field", "change_field", "create_object", "create_record", "decide",
+    "delete_definition", "delete_object", "delete_record", "describe", "describe_core",
+    "events_since", "export_page", "find_duplicates", "get_record", "import_abort",
     "import_chunk", "import_commit", "import_errors", "import_start", "import_status", "list_definitions",
-    "list_imports", "list_records", "list_webhooks", "mark_notifications_read", "merge", "notifications", "object_names",
+    "list_imports", "list_records", "merge", "object_names",
     "ping", "put_definition", "record_history", "remove_field", "sync_tenant", "sync_users", "timeline", "transition",
-    "transitions", "update_record", "update_webhook", "view_360", "webhook_deliveries",
+    "transitions", "update_record", "view_360",
 }
 CONTACTS_TIMERS = {"purge_finished_work": 3600, "run_imports": 1, "run_jobs": 1.0, "run_scheduled_rules": 30}
 
@@ -68,10 +69,10 @@ def test_record_service_is_the_composition_of_the_record_pieces():
     assert set(pieces.RECORD_HOST) <= set(composed)
     assert {pieces.EventLog, pieces.PluginEvents, pieces.AutomationJobs, pieces.Housekeeping} <= set(composed)
     brought = set().union(*(pieces.rpc_names(p) for p in composed))
-    # What RecordService's own body still holds: the user-level features moving to their own service.
-    assert pieces.rpc_names(RecordService) - brought == {
-        "approvals", "notifications", "mark_notifications_read", "list_webhooks", "get_webhook",
-        "create_webhook", "update_webhook", "delete_webhook", "webhook_deliveries"}
+    # RecordService's own body holds no entrypoint: every one comes from a piece (the user-level
+    # features it once held, notifications, approvals and webhook subscriptions, are the hub's).
+    assert pieces.rpc_names(RecordService) == brought
+    assert {pieces.references.ReferencesRpc} <= set(composed)
     assert pieces.timer_names(RecordService) == {"run_jobs", "run_scheduled_rules", "purge_finished_work"}
 
 

@@ -39,7 +39,25 @@ def test_the_installed_contacts_service_and_gateway_are_found():
     assert contacts.load_class().name == "contacts"
     assert contacts.platform_tables and "contacts" in contacts.tables
     assert services.gateway().name == "gateway" and not services.gateway().platform_tables
-    assert set(services.components()) == {"gateway", *services.names()}
+    assert set(services.components()) == {"gateway", *services.running()}
+
+
+def test_the_hub_is_a_platform_service_every_run_mode_starts_but_no_module():
+    hub = services.get("hub")
+    assert not hub.module and not hub.platform_tables and not hub.outbox
+    assert hub.load_class().name == "hub"
+    assert "hub" in services.running() and "hub" not in services.names()
+    assert "hub" not in services.relayed() and "contacts" in services.relayed()
+    assert services.enabled(["contacts", "hub"]) == ["contacts"]  # never "enabled": always there
+
+
+def test_platform_services_are_run_but_never_modules(discovered):
+    discovered[services.SERVICES_GROUP] = {"sales": spec("sales"), "inbox": spec("inbox", module=False,
+                                                                                  platform_tables=False)}
+    assert services.names() == ("sales",)
+    assert services.running() == ("inbox", "sales")
+    assert services.relayed() == ("sales",)
+    assert services.enabled(["sales", "inbox"]) == ["sales"]
 
 
 def test_services_come_in_name_order_and_enabled_keeps_only_installed(discovered):

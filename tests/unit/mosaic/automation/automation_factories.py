@@ -15,8 +15,12 @@ try:
     import mosaic.webhooks.models  # noqa: F401 - the direct deliveries a webhook action queues
 except ImportError:  # built by another helper; its tests skip without it
     pass
+from sqlalchemy import select
+
 from mosaic.automation import AutomationStep, compile_rule
 from mosaic.context import RequestContext
+from mosaic.events.envelope import is_internal
+from mosaic.events.outbox import OutboxEvent
 from mosaic.metadata.fields import FieldDef, FieldType
 from mosaic.records.store import RecordStore
 from mosaic_contacts.objects import ACCOUNT, ACTIVITY, CONTACT
@@ -39,11 +43,10 @@ OBJECTS = {"contact": CONTACT, "account": ACCOUNT, "activity": _activity_with_ta
 
 
 class FakeLogic:
-    """What ``store.logic`` gives a step: compiled rules per object; records envelopes."""
+    """What ``store.logic`` gives a step: compiled rules per object."""
 
     def __init__(self):
         self.by_object: dict[str, list] = {}
-        self.events: list[dict] = []
 
     def add(self, definition: dict):
         definition.setdefault("object", "contact")
@@ -60,10 +63,6 @@ class FakeLogic:
     def validation_rules(self, obj_name):
         return []
 
-    subscriptions: list = []
-
-    def on_event(self, session, envelope):
-        self.events.append(envelope)
 
 
 class Clock:
@@ -81,3 +80,10 @@ def build_store(session, logic, clock=None, ctx=None) -> RecordStore:
                                 modules=("contacts",))
     return RecordStore(session, OBJECTS, ctx, module="contacts", metadata_version=7301,
                        steps=[AutomationStep()], logic=logic, clock=clock)
+
+
+def emitted(session) -> list[dict]:
+    """The domain events written to the outbox in ``session``, oldest first (what the hub, and so
+    webhook subscribers, and every other consumer get); platform-internal ones left out."""
+    rows = session.scalars(select(OutboxEvent).order_by(OutboxEvent.seq))
+    return [row.payload for row in rows if not is_internal(row.payload)]

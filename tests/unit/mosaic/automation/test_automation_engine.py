@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from mosaic.automation import AutomationJob, fire_stage_entered, run_due_jobs, run_scheduled
-from mosaic.automation.notifications import Notification
+from mosaic.automation.notifications import requested
 from mosaic.errors import ValidationFailed
-from automation_factories import NOW
+from automation_factories import NOW, emitted
 
 
 def notify_rule(name, trigger, condition=None, **extra):
@@ -30,7 +30,7 @@ def jobs(session):
 
 
 def messages(session):
-    return sorted(n.message for n in session.scalars(select(Notification)))
+    return sorted(n["message"] for n in requested(session))
 
 
 def test_created_rule_queues_one_job_per_rule_and_event(store, session, logic):
@@ -40,7 +40,7 @@ def test_created_rule_queues_one_job_per_rule_and_event(store, session, logic):
     queued = jobs(session)
     assert len(queued) == 1
     job = queued[0]
-    created_event = logic.events[0]
+    created_event = emitted(session)[0]
     assert created_event["type"] == "contact.created"
     assert job.key == f"rule:welcome:{created_event['id']}" and job.record_id == c["id"]
     assert job.payload["context"] == {"rule": "welcome", "event_id": created_event["id"]}
@@ -55,8 +55,8 @@ def test_local_actions_run_inside_the_write_and_the_rest_is_queued(store, sessio
                            {"type": "notify", "to": "owner", "message": "after the webhook"}]})
     store.create("contact", {"last_name": "Lee"})
     # the leading local actions ran in the write's transaction, before any job ran
-    assert [n.message for n in session.query(Notification)] == ["hi Lee"]
-    assert "contact.greeted" in [e["type"] for e in logic.events]
+    assert [n["message"] for n in requested(session)] == ["hi Lee"]
+    assert "contact.greeted" in [e["type"] for e in emitted(session)]
     queued = jobs(session)
     assert len(queued) == 1 and [a["type"] for a in queued[0].payload["actions"]] == ["webhook", "notify"]
 
@@ -94,7 +94,7 @@ def test_set_field_applies_inline_in_order_without_a_job(store, session, logic):
     c = store.create("contact", {"last_name": "Lee", "email": "l@x.test"})
     assert (c["source"], c["lifecycle_stage"], c["version"]) == ("web", "lead", 1)
     assert jobs(session) == []
-    assert logic.events[0]["data"]["record"]["source"] == "web"  # part of the one write and its event
+    assert emitted(session)[0]["data"]["record"]["source"] == "web"  # part of the one write and its event
     plain = store.create("contact", {"last_name": "NoEmail"})
     assert (plain["source"], plain["lifecycle_stage"]) == (None, "subscriber")
 

@@ -1,4 +1,4 @@
-"""Each action kind as a queued job runs it, and the notifications inbox."""
+"""Each action kind as a queued job runs it; notify asks the hub through the outbox."""
 from __future__ import annotations
 
 import sys
@@ -8,10 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from mosaic.automation import list_for, mark_read, notify, queue_actions, run_due_jobs
-from mosaic.automation.notifications import Notification
+from mosaic.automation import notify, queue_actions, requested, run_due_jobs
+from mosaic.automation.notifications import REQUESTED
+from mosaic.events.envelope import is_internal
 from mosaic.events.outbox import OutboxEvent
-from mosaic.errors import BadRequest, ValidationFailed
+from mosaic.errors import ValidationFailed
 from automation_factories import NOW
 
 
@@ -86,48 +87,38 @@ def test_activities_of_other_objects_use_related_object(engine, store, open_stor
     assert (made[0]["related_object"], made[0]["related_id"]) == ("activity", act["id"])
 
 
-def test_notify_owner_user_and_role_and_the_inbox(engine, store, session, open_store):
+def test_notify_owner_user_and_role_asks_the_hub_through_the_outbox(engine, store, session, open_store):
     c = store.create("contact", {"last_name": "Lee", "owner_id": "u7"})
     run_actions(engine, store, open_store, c, [
         {"type": "notify", "to": "owner", "message": "{{last_name}} is yours"},
         {"type": "notify", "to": "user:u9", "message": "fyi {{last_name}}"},
         {"type": "notify", "to": "role:manager", "message": "team: {{last_name}}"}])
-    inbox = list_for(session, "u7", ["manager"])
-    assert [n["message"] for n in inbox["items"]] == ["team: Lee", "Lee is yours"]
-    assert inbox["items"][1]["record_id"] == c["id"] and inbox["items"][1]["source"] == "rule:r1"
-    assert [n["message"] for n in list_for(session, "u9", [])["items"]] == ["fyi Lee"]
-    # reading: only one's own, once
-    theirs = list_for(session, "u9", [])["items"][0]["id"]
-    mine = inbox["items"][1]["id"]
-    assert mark_read(session, "u7", ["manager"], [mine, theirs], now=NOW) == 1
-    assert mark_read(session, "u7", ["manager"], [mine], now=NOW) == 0
-    assert [n["message"] for n in list_for(session, "u7", ["manager"], unread_only=True)["items"]] == ["team: Lee"]
+    asked = requested(session)
+    assert [(n["recipient"], n["message"]) for n in asked] == [
+        ("user:u7", "Lee is yours"), ("user:u9", "fyi Lee"), ("role:manager", "team: Lee")]
+    assert {(n["object"], n["record_id"], n["source"], n["service"]) for n in asked} == {
+        ("contact", c["id"], "rule:r1", "contacts")}
+    events = list(session.scalars(select(OutboxEvent).where(OutboxEvent.type == REQUESTED)))
+    assert all(is_internal(e.payload) for e in events)  # never a domain event
+    assert sorted(n["id"] for n in asked) == sorted(e.id for e in events)  # the notification's id
 
 
-def test_inbox_pages_with_a_cursor(session):
-    for i in range(5):
-        notify(session, "user:u1", f"m{i}", "contact", "c1", "test")
-    notify(session, "user:u2", "not mine", None, None, None)
-    first = list_for(session, "u1", [], limit=2)
-    second = list_for(session, "u1", [], limit=2, cursor=first["next_cursor"])
-    third = list_for(session, "u1", [], limit=2, cursor=second["next_cursor"])
-    assert [n["message"] for n in first["items"] + second["items"] + third["items"]] == ["m4", "m3", "m2", "m1", "m0"]
-    assert third["next_cursor"] is None
-    with pytest.raises(ValidationFailed):
-        list_for(session, "u1", [], limit=0)
-    with pytest.raises(BadRequest):  # the one cursor helper's answer (mosaic.records.paging)
-        list_for(session, "u1", [], cursor="garbage")
+def test_notify_refuses_a_recipient_that_is_no_user_or_role(session):
+    notify(session, "user:u1", "m0", "contact", "c1", "test")
     with pytest.raises(ValidationFailed):
         notify(session, "everyone", "x")
+    with pytest.raises(ValidationFailed):
+        notify(session, "user:", "x")
+    assert [n["message"] for n in requested(session)] == ["m0"]
 
 
-def test_emit_event(engine, store, session, open_store, logic):
+def test_emit_event(engine, store, session, open_store):
     c = store.create("contact", {"last_name": "Lee"})
     run_actions(engine, store, open_store, c, [{"type": "emit_event", "event": "hot_lead"}])
     event = session.scalars(select(OutboxEvent).where(OutboxEvent.type == "contact.hot_lead")).one().payload
     assert event["record_id"] == c["id"] and event["data"]["rule"] == "r1"
     assert event["data"]["record"]["last_name"] == "Lee" and event["actor"] == "system"
-    assert logic.events[-1]["id"] == event["id"]  # through the store: webhook subscriptions see it
+    # (through the outbox, like every event: the hub queues webhook subscribers' deliveries from it)
 
 
 def test_webhook_queues_a_direct_delivery(engine, store, session, open_store, monkeypatch):
@@ -198,7 +189,7 @@ def test_a_deleted_record_makes_the_job_a_no_op(engine, store, session, open_sto
     store.delete("contact", c["id"])
     session.commit()
     assert run_due_jobs(engine, open_store, now=NOW) == 1
-    assert session.scalars(select(Notification)).all() == []
+    assert requested(session) == []
 
 
 def test_queue_actions_with_nothing_to_do_queues_nothing(store):

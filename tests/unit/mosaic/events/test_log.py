@@ -50,6 +50,16 @@ def test_filter_by_types(engine, add_events):
     assert [e["id"] for e in page["items"]] == [e["id"] for e in deals]
 
 
+def test_platform_internal_events_are_never_in_the_log(engine, add_events):
+    """A ``platform.*`` event (a notification asked of the hub) is no domain event: read models
+    replaying the log never see it, even when they ask for its type."""
+    add_events(2, published=True, type="platform.notification.requested", object="notification")
+    domain = add_events(1, published=True)
+    with system_session(engine) as session:
+        assert [e["id"] for e in events_since(session)["items"]] == [domain[0]["id"]]
+        assert events_since(session, types=["platform.notification.requested"])["items"] == []
+
+
 def test_system_session_sees_all_tenants_a_tenant_session_its_own(engine, add_events):
     a = add_events(2, published=True, tenant_id="t1")
     b = add_events(2, published=True, tenant_id="t2")

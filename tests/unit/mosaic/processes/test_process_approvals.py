@@ -88,12 +88,20 @@ def test_approving_checks_the_guard_again(store, reserved):
     assert [i["status"] for i in approvals(store)["items"]] == ["pending"]
 
 
-def test_moving_on_voids_a_pending_approval(store, reserved):
+def test_moving_on_voids_a_pending_approval(store, session, reserved):
+    from sqlalchemy import select
+
+    from mosaic.events.outbox import OutboxEvent
+
     transition(store, PROPERTY, reserved, to="under_contract")
     transition(store, PROPERTY, reserved, to="available")
     assert approvals(store)["items"] == []
     voided = approvals(store, status="rejected")["items"]
     assert [(v["decided_by"], v["status"]) for v in voided] == [("system", "rejected")]
+    # the approvers' inbox (the hub) hears of it
+    (event,) = session.scalars(select(OutboxEvent).where(OutboxEvent.type == "process.approval_voided"))
+    assert event.payload["data"]["approval"]["id"] == voided[0]["id"]
+    assert event.payload["data"]["approval"]["status"] == "rejected"
     with pytest.raises(NotFound):
         approve(store, PROPERTY, reserved)
 
@@ -119,14 +127,21 @@ def test_history_lists_every_entry_newest_first(store, store_as, reserved):
 def test_approvers_and_the_requester_are_told(store, store_as, session, reserved):
     from sqlalchemy import select
 
-    from mosaic.automation.notifications import Notification
+    from mosaic.automation.notifications import requested
+    from mosaic.events.envelope import is_internal
     from mosaic.events.outbox import OutboxEvent
 
     transition(store, PROPERTY, reserved, to="under_contract", comment="offer signed")
-    told = [(n.recipient, n.message) for n in session.scalars(select(Notification))]
+    told = [(n["recipient"], n["message"]) for n in requested(session)]
     assert told == [("role:manager", "Property Flat: contract (reserved → under_contract) waits for your approval")]
     reject(store_as("boss", "manager"), PROPERTY, reserved, comment="price too low")
-    told = [(n.recipient, n.message) for n in session.scalars(select(Notification).order_by(Notification.created_at))]
+    told = [(n["recipient"], n["message"]) for n in requested(session)]
     assert told[-1] == ("user:u1", "Property Flat: contract was rejected — price too low")
-    types = [e.type for e in session.scalars(select(OutboxEvent).order_by(OutboxEvent.created_at))]
-    assert types[-2:] == ["process.approval_requested", "process.approval_decided"]
+    events = [e.payload for e in session.scalars(select(OutboxEvent).order_by(OutboxEvent.seq))
+              if not is_internal(e.payload)]
+    assert [e["type"] for e in events[-2:]] == ["process.approval_requested", "process.approval_decided"]
+    # what the hub's approvers' inbox needs: the approvers and the service deciding
+    asked, decided = events[-2]["data"], events[-1]["data"]
+    assert asked["approvers"] == {"roles": ["manager"], "users": []}
+    assert asked["service"] == decided["service"] and asked["approval"]["status"] == "pending"
+    assert decided["approval"]["status"] == "rejected" and "approvers" not in decided

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from mosaic.automation.jobs import AutomationJob, run_due_jobs
-from mosaic.automation.notifications import Notification
+from mosaic.automation.notifications import requested
 from mosaic.db import tenant_session
 from mosaic.processes.calendar import add_business_days, due_at
 from mosaic.processes.engine import transition
@@ -75,8 +75,8 @@ def test_a_timer_releases_the_reservation_once(engine, objects, logic, clock):
     assert run_jobs(engine, objects, logic, START + timedelta(days=30)) == 0
     assert len(state(engine, rec)[1]) == 3  # created, reserved, released: no second release
     with tenant_session(engine, "t1") as s:
-        notes = list(s.scalars(select(Notification)))
-        assert [(n.recipient, n.message) for n in notes] == [("user:u1", "Flat 9 was released")]
+        notes = requested(s)
+        assert [(n["recipient"], n["message"]) for n in notes] == [("user:u1", "Flat 9 was released")]
 
 
 def test_a_record_that_left_the_stage_is_not_moved_by_its_old_timer(engine, objects, logic, clock):

@@ -8,10 +8,11 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from mosaic.automation.notifications import Notification
+from mosaic.automation.notifications import REQUESTED
 from mosaic.db import Base, make_engine, system_session
 from mosaic.db.migrate import load_models, owned_tables
 from mosaic.events.consumer import ProcessedEvent
+from mosaic.events.outbox import OutboxEvent
 from mosaic.events.envelope import make_envelope
 from mosaic.metadata.schema_factory import clear_schema_cache
 from mosaic.plugins import Manifest, PluginHost, hookimpl, set_host
@@ -54,7 +55,8 @@ def service(tmp_path):
 
 def counts(engine, tenant: str, event_id: str) -> tuple[int, int]:
     with system_session(engine) as s:
-        seen = s.scalar(select(func.count()).select_from(Notification).where(Notification.tenant_id == tenant))
+        seen = s.scalar(select(func.count()).select_from(OutboxEvent).where(OutboxEvent.tenant_id == tenant,
+                                                                          OutboxEvent.type == REQUESTED))
         done = s.scalar(select(func.count()).select_from(ProcessedEvent).where(ProcessedEvent.event_id == event_id))
     return seen, done
 
@@ -78,3 +80,14 @@ def test_a_tenant_without_the_plugin_is_left_alone(service):
     event = envelope("without")
     assert RecordService.handle_plugin_event(fake, event) is False
     assert counts(engine, "without", event["id"]) == (0, 0)
+
+
+def test_platform_internal_events_never_reach_plugins(service):
+    """``platform.*`` events (a notification asked of the hub) are not domain events: a plugin that
+    handles every event (``#``) is never called with one."""
+    fake, records, engine = service
+    records.tenant_plugins.note(engine, "with", ("probe",))
+    event = make_envelope(REQUESTED, "with", "system", "notification", None,
+                          {"recipient": "user:u1", "message": "hi"}, None)
+    assert RecordService.handle_plugin_event(fake, event) is False
+    assert counts(engine, "with", event["id"]) == (0, 0)

@@ -12,6 +12,10 @@ from mosaic.db import Base, make_engine, tenant_session
 from mosaic.events import make_envelope
 from mosaic.metadata import METADATA_TABLES
 from mosaic.webhooks import WEBHOOK_TABLES
+from mosaic.webhooks.sealing import SecretBox
+
+#: seals and opens the subscriptions' secrets in these tests (the hub's box comes from MOSAIC_SECRET_KEY)
+BOX = SecretBox("unit-test-key-" + "k" * 40)
 
 
 @pytest.fixture

@@ -11,11 +11,13 @@ from sqlalchemy import event, select
 
 from mosaic.db import system_session
 from mosaic.errors import BadRequest, NotFound, ValidationFailed
-from mosaic.webhooks import (BACKOFF, MAX_ATTEMPTS, WebhookDelivery, active_subscriptions,
-                             create_subscription, delivery_log, enqueue_direct, enqueue_for_event,
-                             purge_deliveries, run_due_deliveries, update_subscription, verify)
-from mosaic.webhooks.delivery import LEASE
+from mosaic.webhooks import (BACKOFF, MAX_ATTEMPTS, WebhookDelivery, create_subscription, delivery_log,
+                             enqueue_direct, purge_deliveries, run_due_deliveries, update_subscription,
+                             verify)
+from mosaic.webhooks.delivery import LEASE, UNREADABLE_SECRET, enqueue_subscribed
+from mosaic.webhooks.sealing import SecretBox
 from mosaic.webhooks.egress import CONNECTION_FAILED, EgressPolicy
+from tests.unit.mosaic.webhooks.conftest import BOX
 
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
 TIMEOUT = 2.0  # every real request in these tests is bounded by this
@@ -26,21 +28,26 @@ LOCAL = EgressPolicy.parse(["127.0.0.1/32"])
 
 def subscribe(session, url, events=("contact.*",), **extra):
     """Create a subscription, commit; ``(row, secret)``."""
-    row, secret = create_subscription(session, {"url": url, "events": list(events), **extra}, policy=LOCAL)
+    row, secret = create_subscription(session, {"url": url, "events": list(events), **extra}, box=BOX,
+                                      policy=LOCAL)
     session.commit()
     return row, secret
 
 
 def queue(session, make_env, **env):
-    """Enqueue one event for the tenant's active subscriptions and commit; the deliveries."""
-    rows = enqueue_for_event(session, active_subscriptions(session), make_env(**env), now=NOW)
-    session.commit()
+    """Enqueue one event for the tenant's active subscriptions (what the hub does with a consumed
+    event) and commit; the deliveries."""
+    envelope = make_env(**env)
+    enqueue_subscribed(session, envelope, now=NOW)
+    rows = session.scalars(select(WebhookDelivery).where(WebhookDelivery.event_id == envelope["id"])
+                           .order_by(WebhookDelivery.id)).all()
+    session.commit()  # and free SQLite's one connection for the runner
     return rows
 
 
 def run(engine, at=NOW, **kwargs):
     return run_due_deliveries(engine, now=at, timeout=kwargs.pop("timeout", TIMEOUT),
-                              policy=kwargs.pop("policy", LOCAL), **kwargs)
+                              policy=kwargs.pop("policy", LOCAL), box=kwargs.pop("box", BOX), **kwargs)
 
 
 def load(engine, delivery_id) -> WebhookDelivery:
@@ -78,29 +85,28 @@ def test_only_matching_active_subscriptions_get_a_delivery(make_session, make_en
     assert rows[0].payload["data"] == {"first_name": "Ada"} and rows[0].next_attempt_at == NOW
 
 
-def test_no_query_at_all_when_nothing_matches(engine, make_session, make_env):
+def test_nothing_is_written_when_no_subscription_matches(engine, make_session, make_env):
     session = make_session()
     subscribe(session, "http://127.0.0.1:9/b", ["account.*"])
-    subs = active_subscriptions(session)
     statements = []
     listener = lambda *args: statements.append(args[2])  # noqa: E731
     event.listen(engine, "before_cursor_execute", listener)
     try:
-        assert enqueue_for_event(session, subs, make_env()) == []
+        assert enqueue_subscribed(session, make_env()) == []
         session.flush()
     finally:
         event.remove(engine, "before_cursor_execute", listener)
-    assert statements == []
+    sql = [s.lstrip().upper() for s in statements if s.strip().upper() != "BEGIN"]
+    assert len(sql) == 1 and sql[0].startswith("SELECT")  # the subscriptions read, no INSERT
 
 
 def test_an_event_is_queued_once_per_subscription(make_session, make_env):
     session = make_session()
-    subscribe(session, "http://127.0.0.1:9/a")
+    sub, _ = subscribe(session, "http://127.0.0.1:9/a")
     envelope = make_env()
-    subs = active_subscriptions(session)
-    assert len(enqueue_for_event(session, subs, envelope)) == 1
+    assert enqueue_subscribed(session, envelope) == [sub.id]
     session.commit()
-    assert enqueue_for_event(session, subs, envelope) == []
+    assert enqueue_subscribed(session, envelope) == []  # the unique (subscription, event) key
     session.commit()
     assert len(session.scalars(select(WebhookDelivery)).all()) == 1
 
@@ -108,7 +114,7 @@ def test_an_event_is_queued_once_per_subscription(make_session, make_env):
 def test_a_rolled_back_event_sends_nothing(engine, make_session, make_env):
     session = make_session()
     subscribe(session, "http://127.0.0.1:9/a")
-    enqueue_for_event(session, active_subscriptions(session), make_env())
+    enqueue_subscribed(session, make_env())
     session.rollback()
     post = recorder()
     assert run(engine, post=post) == 0 and post.calls == []
@@ -269,7 +275,8 @@ def test_a_rotated_secret_signs_what_is_still_queued(engine, make_session, make_
     sub, old = subscribe(session, "http://127.0.0.1:9/a")
     queue(session, make_env)
     _, new = update_subscription(session, sub.id, {"rotate_secret": True,
-                                                   "url": "http://127.0.0.1:9/moved"}, policy=LOCAL)
+                                                   "url": "http://127.0.0.1:9/moved"}, box=BOX,
+                                   policy=LOCAL)
     session.commit()
     post = recorder()
     run(engine, post=post)
@@ -279,11 +286,44 @@ def test_a_rotated_secret_signs_what_is_still_queued(engine, make_session, make_
     assert not verify(old, call["body"], call["headers"]["Mosaic-Signature"], now=NOW)
 
 
+def test_a_subscription_secret_the_runner_cannot_open_fails_the_attempt_never_posts_unsigned(
+        engine, make_session, make_env):
+    session = make_session()
+    subscribe(session, "http://127.0.0.1:9/a")
+    [delivery] = queue(session, make_env)
+    post = recorder()
+    assert run(engine, post=post, box=None) == 1  # a hub without MOSAIC_SECRET_KEY
+    assert post.calls == []
+    row = load(engine, delivery.id)
+    assert (row.status, row.attempts, row.last_error) == ("pending", 1, UNREADABLE_SECRET)
+    run(engine, at=NOW + BACKOFF[0], post=post, box=SecretBox("another-key-" + "z" * 40))  # a changed key
+    assert post.calls == [] and load(engine, delivery.id).last_error == UNREADABLE_SECRET
+
+
+def test_enqueue_subscribed_matches_the_events_tenants_active_subscriptions_and_skips_internal_ones(
+        engine, make_session, make_env):
+    mine, theirs = make_session("t1"), make_session("t2")
+    wanted, _ = subscribe(mine, "http://127.0.0.1:9/a", events=("contact.*",))
+    subscribe(mine, "http://127.0.0.1:9/b", events=("deal.*",))
+    subscribe(mine, "http://127.0.0.1:9/c", events=("*",), active=False)
+    subscribe(theirs, "http://127.0.0.1:9/d", events=("*",))
+    created = make_env()
+    assert enqueue_subscribed(mine, created) == [wanted.id]
+    assert enqueue_subscribed(mine, created) == []  # the same event again: nothing more
+    everything, _ = subscribe(mine, "http://127.0.0.1:9/e", events=("*",))
+    internal = make_env(type="platform.notification.requested")
+    assert enqueue_subscribed(mine, internal) == []  # even "*" never gets the platform's own events
+    mine.commit()
+    with system_session(engine) as session:
+        queued = session.execute(select(WebhookDelivery.subscription_id, WebhookDelivery.event_id)).all()
+    assert queued == [(wanted.id, created["id"])] and everything.id not in {s for s, _ in queued}
+
+
 def test_a_deactivated_subscription_gets_nothing_more(engine, make_session, make_env):
     session = make_session()
     sub, _ = subscribe(session, "http://127.0.0.1:9/a")
     [delivery] = queue(session, make_env)
-    update_subscription(session, sub.id, {"active": False})
+    update_subscription(session, sub.id, {"active": False}, box=BOX)
     session.commit()
     post = recorder()
     assert run(engine, post=post) == 0 and post.calls == []
