@@ -22,7 +22,7 @@ def directory():
 
 def context():
     """The authenticated caller as the RPC context services receive."""
-    return auth.to_context(auth.authenticate(), current_traceparent())
+    return auth.request_context(current_traceparent())
 
 
 def call(service: str, method: str, *args, **kwargs):
