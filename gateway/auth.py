@@ -36,6 +36,7 @@ from mosaic_gateway.tokens import decode_access_token, sha256_hex
 AUTH_CACHE_TTL = 2.0
 #: seconds the claims of a verified access token are kept (its expiry is checked on every use)
 TOKEN_CACHE_TTL = 60.0
+_wall_clock = time.time  # what a cached token's ``exp`` is compared with (tests move it)
 _MISSING = object()
 
 
@@ -280,7 +281,10 @@ def _verified_claims(token: str) -> dict:
     once ``exp`` <= now)."""
     cache: TTLCache = _ext()["token_cache"]
     claims = cache.get(token)
-    if claims is not None and claims["exp"] > time.time():
+    if claims is not None:
+        if claims["exp"] <= _wall_clock():
+            cache.invalidate(token)
+            raise Unauthorized("access token expired")
         return claims
     claims = decode_access_token(settings(), token)  # raises for a forged or expired token
     cache.set(token, claims)
