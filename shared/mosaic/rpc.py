@@ -33,13 +33,13 @@ from __future__ import annotations
 
 import logging
 import queue
-import select
 import threading
 import uuid
 from contextlib import contextmanager
 from typing import Any, Iterable
 
 import amqp
+from eventlet.patcher import original
 from amqp.exceptions import AMQPError, ChannelError
 from kombu.common import maybe_declare
 from kombu.exceptions import KombuError
@@ -52,7 +52,7 @@ from nameko.standalone.rpc import ClusterRpcProxy, PollingQueueConsumer, SingleT
 
 from mosaic.context import RequestContext
 from mosaic.errors import MosaicError, ServiceUnavailable, from_remote
-from mosaic.telemetry import current_traceparent, span
+from mosaic.telemetry import current_traceparent, recording, span
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,9 @@ BUSY_RETRY_AFTER = 1
 BROKER_ERRORS = (OSError, ConnectionError, KombuError, AMQPError, RuntimeError)
 
 _HEADERS = HeaderEncoder()
+#: the blocking select: a zero-timeout poll of one socket needs no green thread switch, and
+#: eventlet's green select registers the socket with its hub and runs a hub iteration each time
+_poll = original("select").select
 #: what nameko's publisher sets on every request: persistent, priority 0
 _PERSISTENT = 2
 
@@ -126,7 +129,7 @@ def proxy_is_healthy(standalone: ClusterRpcProxy) -> bool:
         sock = connection.connection.sock
         if sock is None:
             return False
-        readable, _, errored = select.select([sock], [], [sock], 0)
+        readable, _, errored = _poll([sock], [], [sock], 0)
     except (ValueError, *BROKER_ERRORS):  # ValueError: a closed socket's fileno is -1
         return False
     return not readable and not errored
@@ -281,32 +284,37 @@ class RpcPool:
 
     def call(self, service: str, method: str, ctx: RequestContext | None, *args: Any, **kwargs: Any) -> Any:
         """Call ``service.method`` carrying ``ctx`` as nameko context data; typed errors come back typed."""
+        if not recording():  # no span to record: the call carries the current trace context as it is
+            return self._call(service, method, ctx, args, kwargs)
         with span(f"rpc {service}.{method}", kind="client",
                   attributes={"rpc.system": "nameko", "rpc.service": service, "rpc.method": method}):
-            data = (ctx or RequestContext()).with_trace(current_traceparent()).to_nameko()
-            try:
-                with self._checkout() as standalone:
-                    standalone._worker_ctx.data = dict(data)
-                    channel = _request_channel(standalone)
-                    if channel is None:
-                        return getattr(self._expiring(standalone, service), method)(*args, **kwargs)
-                    return publish_request(standalone, channel, self._exchange, service, method, args, kwargs,
-                                           self.timeout)
-            except RemoteError as exc:
-                typed = from_remote(exc.exc_type, exc.value)
-                if typed is not None:
-                    raise typed from None
-                log.error("remote error from %s.%s: %s", service, method, exc)
-                raise MosaicError("the service failed to handle the request") from None
-            except UnknownService:
-                raise ServiceUnavailable(f"the {service} service is not running") from None
-            except RpcTimeout:
-                raise ServiceUnavailable(f"the {service} service did not answer in time",
-                                         retry_after=BROKER_RETRY_AFTER) from None
-            except BROKER_ERRORS as exc:
-                log.warning("RPC %s.%s failed on the broker: %r", service, method, exc)
-                self._drop_idle()
-                raise broker_unavailable(exc) from None
+            return self._call(service, method, ctx, args, kwargs)
+
+    def _call(self, service: str, method: str, ctx: RequestContext | None, args: tuple, kwargs: dict) -> Any:
+        data = (ctx or RequestContext()).with_trace(current_traceparent()).to_nameko()
+        try:
+            with self._checkout() as standalone:
+                standalone._worker_ctx.data = dict(data)
+                channel = _request_channel(standalone)
+                if channel is None:
+                    return getattr(self._expiring(standalone, service), method)(*args, **kwargs)
+                return publish_request(standalone, channel, self._exchange, service, method, args, kwargs,
+                                       self.timeout)
+        except RemoteError as exc:
+            typed = from_remote(exc.exc_type, exc.value)
+            if typed is not None:
+                raise typed from None
+            log.error("remote error from %s.%s: %s", service, method, exc)
+            raise MosaicError("the service failed to handle the request") from None
+        except UnknownService:
+            raise ServiceUnavailable(f"the {service} service is not running") from None
+        except RpcTimeout:
+            raise ServiceUnavailable(f"the {service} service did not answer in time",
+                                     retry_after=BROKER_RETRY_AFTER) from None
+        except BROKER_ERRORS as exc:
+            log.warning("RPC %s.%s failed on the broker: %r", service, method, exc)
+            self._drop_idle()
+            raise broker_unavailable(exc) from None
 
     def call_many(self, calls: Iterable[tuple], ctx: RequestContext | None) -> list[Any]:
         """Run several ``(service, method, *args)`` calls in parallel; each result, or the error it raised."""
