@@ -294,14 +294,14 @@ def current_identity() -> Identity:
     return ident
 
 
-def request_context(traceparent: str | None = None) -> RequestContext:
+def request_context() -> RequestContext:
     """The RPC context of this request's authenticated caller, built once per identity (a view
     that re-reads the caller, after enabling a plugin, gets a new one)."""
     ident = authenticate()
     built = g.get("mosaic_context")
     if built is None or built[0] is not ident:
         built = g.mosaic_context = (ident, to_context(ident))
-    return built[1] if traceparent is None else built[1].with_trace(traceparent)
+    return built[1]
 
 
 def to_context(ident: Identity, traceparent: str | None = None) -> RequestContext:

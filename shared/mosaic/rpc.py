@@ -71,6 +71,7 @@ _HEADERS = HeaderEncoder()
 #: the blocking select: a zero-timeout poll of one socket needs no green thread switch, and
 #: eventlet's green select registers the socket with its hub and runs a hub iteration each time
 _poll = original("select").select
+_NO_CONTEXT = RequestContext()
 #: what nameko's publisher sets on every request: persistent, priority 0
 _PERSISTENT = 2
 
@@ -291,10 +292,14 @@ class RpcPool:
             return self._call(service, method, ctx, args, kwargs)
 
     def _call(self, service: str, method: str, ctx: RequestContext | None, args: tuple, kwargs: dict) -> Any:
-        data = (ctx or RequestContext()).with_trace(current_traceparent()).to_nameko()
+        data = (ctx or _NO_CONTEXT).to_nameko()
+        data.pop("traceparent", None)  # the trace context is the caller's at this moment
+        traceparent = current_traceparent()
+        if traceparent:
+            data["traceparent"] = traceparent
         try:
             with self._checkout() as standalone:
-                standalone._worker_ctx.data = dict(data)
+                standalone._worker_ctx.data = data
                 channel = _request_channel(standalone)
                 if channel is None:
                     return getattr(self._expiring(standalone, service), method)(*args, **kwargs)
