@@ -39,6 +39,7 @@ from contextlib import contextmanager
 from typing import Any, Iterable
 
 import amqp
+from amqp.transport import TCPTransport
 from eventlet.patcher import original
 from amqp.exceptions import AMQPError, ChannelError
 from kombu.common import maybe_declare
@@ -127,6 +128,8 @@ def proxy_is_healthy(standalone: ClusterRpcProxy) -> bool:
             return False
         if connection.transport.driver_type != "amqp":
             return True  # the embedded mode's in-process broker: no socket to die
+        if getattr(getattr(connection.connection, "transport", None), "_read_buffer", b""):
+            return False  # read ahead, unread: nothing is due on an idle connection
         sock = connection.connection.sock
         if sock is None:
             return False
@@ -145,6 +148,22 @@ def drop_proxy(standalone: ClusterRpcProxy) -> None:
         consumer.connection.collect()
     except Exception:  # noqa: BLE001 - it is broken already; nothing else to release
         log.debug("releasing a broken RPC proxy failed", exc_info=True)
+
+
+#: bytes a proxy's connection asks the socket for at once (a reply is usually one segment)
+READ_AHEAD = 65536
+
+
+def read_ahead(standalone: ClusterRpcProxy) -> None:
+    """Let the proxy's py-amqp transport take what the socket holds, not the exact bytes of the
+    part of a frame it is parsing: a reply (deliver, header and body frames) then costs one
+    ``recv`` instead of nine. py-amqp keeps what it read beyond a frame in its read buffer
+    (``_read`` returns ``n`` bytes and keeps the rest), which :func:`proxy_is_healthy` checks."""
+    connection = standalone._reply_listener.queue_consumer.connection
+    transport = getattr(getattr(connection, "connection", None), "transport", None)
+    if isinstance(transport, TCPTransport) and transport.sock is not None:
+        recv = transport.sock.recv
+        transport._quick_recv = lambda n: recv(max(n, READ_AHEAD))
 
 
 def _request_channel(standalone: ClusterRpcProxy):
@@ -202,6 +221,7 @@ class RpcPool:
     def _new(self) -> ClusterRpcProxy:
         standalone = ClusterRpcProxy(self.config, timeout=self.timeout, reply_listener_cls=_ReplyListener)
         standalone.start()
+        read_ahead(standalone)
         return standalone
 
     @contextmanager
