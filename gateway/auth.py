@@ -3,10 +3,11 @@
 ``authenticate`` accepts ``Authorization: Bearer <jwt>``, ``Authorization: ApiKey <secret>`` or
 ``X-API-Key: <secret>``. A bearer token's signature is verified once: its claims are then kept
 for a minute under the exact token string (a forged or altered token is another string, so it is
-verified afresh), and its expiry is checked on every request. Whatever the token says, the tenant's *current* modules and plugins and
-the user's *current* roles and active flag come from the gateway database, through a short
-in-process cache (2 s by default), so an admin's change applies almost at once without a query
-per request. Rate limits are applied here too, per tenant and per API key.
+verified afresh), and its expiry is checked on every request. Whatever the token says, the
+tenant's *current* modules and plugins and the user's *current* roles and active flag come from
+the gateway database, through a short in-process cache (2 s by default; concurrent misses of an
+entry share one query), so an admin's change applies almost at once without a query per request.
+Rate limits are applied here too, per tenant and per API key.
 """
 from __future__ import annotations
 

@@ -25,9 +25,10 @@ headers and properties nameko's ``MethodProxy`` sends, without its per-call ``Pu
 ``Connection`` and producer-pool checkout, and without waiting for a publisher confirm. nameko
 needs the confirm to learn that no queue took a ``mandatory`` request (an unknown service); here
 the broker's ``basic.return`` arrives on the connection the caller is reading anyway for the
-reply, so it is seen as soon as without the extra round trip. Together that halves the CPU a
-call costs the caller (``bench create``: gateway CPU per create). The embedded mode's in-process
-broker goes through nameko's own proxy.
+reply, so it is seen as promptly, without the extra round trip. The reply queue is consumed
+without acks and read ahead (:func:`read_ahead`). Together that halves the CPU a call costs the
+caller (docs/benchmarks.md). The embedded mode's in-process broker goes through nameko's own
+proxy.
 """
 from __future__ import annotations
 
@@ -39,9 +40,9 @@ from contextlib import contextmanager
 from typing import Any, Iterable
 
 import amqp
+from amqp.exceptions import AMQPError, ChannelError
 from amqp.transport import TCPTransport
 from eventlet.patcher import original
-from amqp.exceptions import AMQPError, ChannelError
 from kombu.common import maybe_declare
 from kombu.exceptions import KombuError
 from kombu.messaging import Consumer
