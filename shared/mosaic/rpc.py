@@ -343,15 +343,22 @@ class RpcPool:
             raise broker_unavailable(exc) from None
 
     def call_many(self, calls: Iterable[tuple], ctx: RequestContext | None) -> list[Any]:
-        """Run several ``(service, method, *args)`` calls in parallel; each result, or the error it raised."""
+        """Run several ``(service, method, *args)`` calls in parallel; each result, or the error it
+        raised. Each green thread carries the caller's trace context (a new one starts empty)."""
         import eventlet
+        from opentelemetry import context as otel_context
+
+        caller = otel_context.get_current()
 
         def one(call):
             service, method, *args = call
+            token = otel_context.attach(caller)
             try:
                 return self.call(service, method, ctx, *args)
             except MosaicError as exc:
                 return exc
+            finally:
+                otel_context.detach(token)
 
         pool = eventlet.GreenPool(16)
         return list(pool.imap(one, list(calls)))
