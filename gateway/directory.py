@@ -1,15 +1,14 @@
 """Which objects a tenant has, and which service hosts each: asked of the enabled services that
 host records (their ``describe``; a read model has none), cached briefly per tenant, dropped at
-once when this gateway changes metadata."""
+once when this gateway changes metadata. When the entry of a busy tenant expires, its concurrent
+requests wait for one round of ``describe`` calls rather than each making its own."""
 from __future__ import annotations
-
-import threading
-import time
 
 from mosaic import services as installed_services
 from mosaic.context import RequestContext
 from mosaic.errors import MosaicError, NotFound
 from mosaic.rpc import RpcPool
+from mosaic_gateway.cache import TTLCache
 
 TTL = 5.0
 
@@ -20,25 +19,20 @@ class ObjectDirectory:
     def __init__(self, rpc: RpcPool, ttl: float = TTL):
         self.rpc = rpc
         self.ttl = ttl
-        self._cache: dict[tuple, tuple[float, dict]] = {}
-        self._lock = threading.Lock()
+        self._cache = TTLCache(ttl)
 
     def objects(self, ctx: RequestContext) -> dict[str, dict]:
-        key = (ctx.tenant_id, ctx.modules, ctx.plugins)
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(key)
-        if hit and now - hit[0] < self.ttl:
-            return hit[1]
-        services = installed_services.hosting_records(ctx.modules)
+        # keyed by the modules and plugins too: enabling one changes what the tenant has at once
+        return self._cache.get_or_load((ctx.tenant_id, ctx.modules, ctx.plugins), lambda: self._describe(ctx))
+
+    def _describe(self, ctx: RequestContext) -> dict[str, dict]:
         found: dict[str, dict] = {}
-        for result in self.rpc.call_many([(s, "describe") for s in services], ctx):
+        calls = [(s, "describe") for s in installed_services.hosting_records(ctx.modules)]
+        for result in self.rpc.call_many(calls, ctx):
             if isinstance(result, MosaicError):
                 raise result
             for obj in result:
                 found[obj["plural"]] = obj
-        with self._lock:
-            self._cache[key] = (now, found)
         return found
 
     def get(self, ctx: RequestContext, path: str) -> dict:
@@ -55,6 +49,5 @@ class ObjectDirectory:
         raise NotFound(f"no object {name!r} in this tenant")
 
     def invalidate(self, tenant_id: str) -> None:
-        with self._lock:
-            for key in [k for k in self._cache if k[0] == tenant_id]:
-                del self._cache[key]
+        """Forget the tenant's objects (this gateway changed its metadata)."""
+        self._cache.invalidate_where(lambda key: key[0] == tenant_id)

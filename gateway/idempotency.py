@@ -174,11 +174,9 @@ def _finish(scope: str, key: str, status: int, body=None, headers=None) -> None:
     """Store the outcome (a 5xx one stays open to resolution), secrets blanked."""
     engine = current_app.extensions["mosaic"]["engine"]
     where = (IdempotencyRecord.tenant_id == scope, IdempotencyRecord.key == key)
-    with system_session(engine) as session:
-        record = session.scalar(select(IdempotencyRecord).where(*where))
-        if record is not None:
-            record.status, record.response = status, redact(body, SECRET_FIELDS)
-            record.headers = headers or {}
+    with system_session(engine) as session:  # one UPDATE: the reservation is known to exist
+        session.execute(update(IdempotencyRecord).where(*where).values(
+            status=status, response=redact(body, SECRET_FIELDS), headers=headers or {}))
         session.commit()
 
 

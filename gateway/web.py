@@ -6,7 +6,6 @@ from flask import current_app, json, request
 
 from mosaic.errors import BadRequest, Forbidden, PayloadTooLarge, PreconditionFailed
 from mosaic.metadata.fields import ObjectDef
-from mosaic.telemetry import current_traceparent
 from mosaic_gateway import auth, idempotency, redaction
 
 MAX_FILTER = 4096
@@ -21,8 +20,9 @@ def directory():
 
 
 def context():
-    """The authenticated caller as the RPC context services receive."""
-    return auth.to_context(auth.authenticate(), current_traceparent())
+    """The authenticated caller as the RPC context services receive (the RPC client adds the
+    trace context of the moment it calls)."""
+    return auth.request_context()
 
 
 def call(service: str, method: str, *args, **kwargs):

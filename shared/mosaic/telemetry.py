@@ -161,6 +161,12 @@ def reset_telemetry() -> None:
         state.provider.shutdown()
 
 
+def recording() -> bool:
+    """Whether this process records spans (an exporter is configured). When it does not, a span
+    would only propagate its parent's trace context, so hot paths may skip their own spans."""
+    return _state is not None and _state.recording
+
+
 def _tracer() -> trace.Tracer:
     if _state is not None:
         return _state.tracer
@@ -287,6 +293,23 @@ def instrument_engine(engine) -> None:
 
 # -- Flask --------------------------------------------------------------------------------------
 
+def _http_attributes(req, rule: str | None) -> dict:
+    """The OTel HTTP attributes of a request's server span (only built when spans are recorded)."""
+    attributes = {
+        "http.request.method": req.method,
+        "url.path": req.path,
+        "url.scheme": req.scheme,
+        "server.address": req.host,
+    }
+    if rule:
+        attributes["http.route"] = rule
+    if req.remote_addr:
+        attributes["client.address"] = req.remote_addr
+    if req.user_agent.string:
+        attributes["user_agent.original"] = req.user_agent.string
+    return attributes
+
+
 def instrument_flask(app, service: str = "gateway") -> None:
     """Give every request of ``app`` a current server span (idempotent).
 
@@ -305,18 +328,7 @@ def instrument_flask(app, service: str = "gateway") -> None:
         parent = context_from_traceparent(req.headers.get("traceparent"), otel_context.Context())
         parent = otel_context.set_value(_SERVICE_KEY, service, parent)
         rule = req.url_rule.rule if req.url_rule is not None else None
-        attributes = {
-            "http.request.method": req.method,
-            "url.path": req.path,
-            "url.scheme": req.scheme,
-            "server.address": req.host,
-        }
-        if rule:
-            attributes["http.route"] = rule
-        if req.remote_addr:
-            attributes["client.address"] = req.remote_addr
-        if req.user_agent.string:
-            attributes["user_agent.original"] = req.user_agent.string
+        attributes = _http_attributes(req, rule) if recording() else None
         server_span = _tracer().start_span(f"{req.method} {rule}" if rule else req.method,
                                            context=parent, kind=SpanKind.SERVER,
                                            attributes=attributes)
@@ -420,5 +432,5 @@ class Tracing(DependencyProvider):
 __all__ = [
     "setup_telemetry", "reset_telemetry", "span", "current_traceparent", "inject_headers",
     "record_exception", "context_from_traceparent", "current_service", "instrument_engine",
-    "instrument_flask", "Tracing", "SERVICE_ATTRIBUTE",
+    "instrument_flask", "Tracing", "SERVICE_ATTRIBUTE", "recording",
 ]

@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 import pytest
-from flask import Blueprint
+from flask import Blueprint, g
 
 from mosaic.context import RequestContext
 from mosaic.db import system_session, tenant_session, utcnow
@@ -187,3 +187,43 @@ def test_last_used_at_is_recorded(client, engine, make_tenant, api_key):
     client.get("/api/v1/me", headers={"X-API-Key": secret})
     with system_session(engine) as s:
         assert identity.verify_api_key(s, secret).last_used_at is not None
+
+
+def test_a_bearer_tokens_signature_is_verified_once(client, settings, make_tenant, monkeypatch):
+    _tenant, admin = make_tenant()
+    token = tokens.issue_access_token(settings, admin)
+    decoded = []
+
+    def counting(conf, raw):
+        decoded.append(raw)
+        return tokens.decode_access_token(conf, raw)
+
+    monkeypatch.setattr(auth, "decode_access_token", counting)
+    for _ in range(3):
+        assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert decoded == [token]
+    # another signature is another string: verified (and refused), never served from the cache
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    r = client.get("/api/v1/me", headers={"Authorization": f"Bearer {forged}"})
+    assert r.status_code == 401 and decoded == [token, forged]
+
+
+def test_a_cached_token_is_refused_once_it_expires(client, settings, make_tenant, monkeypatch):
+    _tenant, admin = make_tenant()
+    token = tokens.issue_access_token(settings, admin)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/me", headers=headers).status_code == 200  # verified and cached
+    expires = tokens.decode_access_token(settings, token)["exp"]
+    monkeypatch.setattr(auth, "_wall_clock", lambda: expires)
+    r = client.get("/api/v1/me", headers=headers)
+    assert r.status_code == 401 and "expired" in r.get_json()["detail"]
+
+
+def test_the_rpc_context_follows_a_re_read_caller(app, make_tenant, settings):
+    tenant, admin = make_tenant()
+    token = tokens.issue_access_token(settings, admin)
+    with app.test_request_context("/", headers={"Authorization": f"Bearer {token}"}):
+        first = auth.request_context()
+        assert auth.request_context() is first and first.tenant_id == tenant.id
+        g.pop("mosaic_identity")
+        assert auth.request_context() is not first  # a new identity, a new context

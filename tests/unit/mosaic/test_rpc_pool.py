@@ -199,3 +199,35 @@ def test_an_in_process_broker_proxy_is_healthy_while_connected(memory_broker):
         assert proxy_is_healthy(standalone)
     finally:
         rpc_module.drop_proxy(standalone)
+
+
+def test_without_recorded_spans_a_call_carries_the_current_trace_context(monkeypatch):
+    from opentelemetry import context as otel_context
+
+    from mosaic.telemetry import context_from_traceparent
+
+    pool, made = _pool_with(monkeypatch, None)
+    monkeypatch.setattr(rpc_module, "recording", lambda: False)
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    token = otel_context.attach(context_from_traceparent(parent))
+    try:
+        assert pool.call("contacts", "ping", None) == "pong"
+    finally:
+        otel_context.detach(token)
+    assert made[0]._worker_ctx.data["traceparent"] == parent
+
+
+def test_parallel_calls_carry_the_callers_trace_context(monkeypatch):
+    from opentelemetry import context as otel_context
+
+    from mosaic.telemetry import context_from_traceparent
+
+    pool, made = _pool_with(monkeypatch, None)
+    monkeypatch.setattr(rpc_module, "recording", lambda: False)
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    token = otel_context.attach(context_from_traceparent(parent))
+    try:
+        assert pool.call_many([("contacts", "ping"), ("sales", "ping")], None) == ["pong", "pong"]
+    finally:
+        otel_context.detach(token)
+    assert made and all(s._worker_ctx.data["traceparent"] == parent for s in made)
