@@ -14,7 +14,7 @@ from nameko.exceptions import MethodNotFound
 from sqlalchemy import func, select, text
 
 from mosaic import pieces, services
-from mosaic.automation.notifications import Notification
+from mosaic.automation.notifications import requested
 from mosaic.config import load_settings
 from mosaic.context import RequestContext, Tenancy
 from mosaic.db import Base, get_engine, system_session
@@ -97,6 +97,7 @@ def stack(request, tmp_path, memory_broker, monkeypatch):
     ledger = ServiceContainer(services.get("ledger").load_class(), nameko_config(settings))
     ledger.start()
     contacts = start_service(settings, "contacts")
+    hub = start_service(settings, "hub")  # the platform service every stack runs (readiness, inbox, webhooks)
     relay, relay_thread = start_relay(settings, "contacts")
     rpc = RpcPool(settings.amqp_uri, size=4, timeout=10)
     app = create_app(settings, rpc)
@@ -107,6 +108,7 @@ def stack(request, tmp_path, memory_broker, monkeypatch):
         relay.stop()
         relay_thread.kill()
         contacts.stop()
+        hub.stop()
         ledger.stop()
         set_host(None)
         dispose_engines()
@@ -160,7 +162,7 @@ def test_the_read_models_event_log_replays_per_tenant_and_for_the_platform(stack
 def test_the_gateway_asks_the_read_model_only_what_every_service_answers(stack):
     client = stack.client
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.get_json()["services"] == {"contacts": "ok", "ledger": "ok"}
+    assert ready.status_code == 200 and ready.get_json()["services"] == {"contacts": "ok", "hub": "ok", "ledger": "ok"}
     assert client.get("/api/v1/openapi.json").status_code == 200  # describe_core: record hosts only
     headers = login(client)
     doc = client.get("/api/v1/openapi.json", headers=headers)
@@ -192,7 +194,7 @@ def test_the_read_model_reacts_to_contacts_events_through_its_plugins(stack):
 
     def seen():
         with system_session(stack.ledger_db) as session:
-            return session.scalars(select(Notification.message)).all()
+            return [n["message"] for n in requested(session)]  # asked of the hub, in the ledger's outbox
 
     assert wait_for(lambda: "ledger saw contact.created" in seen())
     with system_session(stack.ledger_db) as session:
