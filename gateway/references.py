@@ -1,6 +1,7 @@
 """The gateway's early check of what a record write names: its owner must be a user of the
-caller's tenant. Users live in the gateway's database, so this check is one query and no RPC,
-and answers with a clear 422 before anything is sent.
+caller's tenant. Users live in the gateway's database, so this check is one query and no RPC
+(none at all for a user it has seen: :class:`KnownUsers`), and answers with a clear 422 before
+anything is sent.
 
 The services check the same themselves, in the write's transaction, for every path a write can
 take (automation, plugins, imports): the owner against their read model of users, which
@@ -15,6 +16,8 @@ Route modules call :func:`check_write` for JSON writes and wrap an import's CSV 
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Iterable, Iterator
 
 from sqlalchemy import select
@@ -27,15 +30,45 @@ from mosaic_gateway.user_sync import user_sync
 OWNER = "owner_id"
 
 
+class KnownUsers:
+    """(tenant, user) pairs known to be users, bounded, least recently used dropped first. Only a
+    "yes" is kept: users are deactivated, never deleted, so a user stays a valid owner and the
+    entry never goes stale; a "no" is never kept, so a user created a moment ago is found."""
+
+    def __init__(self, size: int = 10_000):
+        self.size = size
+        self._known: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        with self._lock:
+            if key in self._known:
+                self._known.move_to_end(key)
+                return True
+        return False
+
+    def add(self, keys: Iterable[tuple[str, str]]) -> None:
+        with self._lock:
+            for key in keys:
+                self._known[key] = None
+                self._known.move_to_end(key)
+            while len(self._known) > self.size:
+                self._known.popitem(last=False)
+
+
+_known_users = KnownUsers()
+
+
 def unknown_users(tenant_id: str, user_ids: Iterable[str]) -> set[str]:
     """Those of ``user_ids`` that are no user of ``tenant_id`` (deactivated users still are:
     their records keep them as owners, and imports of history name them)."""
-    wanted = {u for u in user_ids if isinstance(u, str)}
+    wanted = {u for u in user_ids if isinstance(u, str) and (tenant_id, u) not in _known_users}
     if not wanted:
         return set()
     # the request's session when one is open (on SQLite a second connection would wait for it)
     with auth._read_session() as (session, _owned):  # noqa: SLF001 - the gateway's own look-up helper
         known = set(session.scalars(select(User.id).where(User.tenant_id == tenant_id, User.id.in_(wanted))))
+    _known_users.add((tenant_id, u) for u in known)
     return wanted - known
 
 

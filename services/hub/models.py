@@ -28,6 +28,8 @@ class HubNotification(TenantScoped, Base):
         Index("ix_hub_notifications_inbox", "tenant_id", "recipient", "created_at", "id"),
         # The unread count.
         Index("ix_hub_notifications_unread", "tenant_id", "recipient", "read_at"),
+        # The hourly purge of notifications read long ago, every tenant's.
+        Index("ix_hub_notifications_read_at", "read_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

@@ -15,11 +15,12 @@ import logging
 from datetime import datetime
 from typing import Iterable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from mosaic.automation.notifications import REQUESTED, recipients_of
-from mosaic.db import utcnow
+from mosaic.db import system_session, utcnow
 from mosaic.errors import ValidationFailed
 from mosaic.metadata.values import format_datetime
 from mosaic.records import paging
@@ -131,3 +132,13 @@ def mark_read(session: Session, user_id: str | None, roles: Iterable[str], ids: 
         .values(read_at=now or utcnow())
         .execution_options(synchronize_session=False))
     return result.rowcount
+
+
+def purge_read(engine: Engine, before: datetime) -> int:
+    """Delete every tenant's notifications read before ``before`` (unread ones are kept, however
+    old); how many went."""
+    with system_session(engine) as session:
+        gone = session.execute(delete(HubNotification).where(HubNotification.read_at.is_not(None),
+                                                             HubNotification.read_at < before)).rowcount
+        session.commit()
+    return gone or 0

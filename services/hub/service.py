@@ -28,6 +28,15 @@ HANDLERS = {
 }
 
 
+def _purge_read_notifications(service, now) -> None:
+    from datetime import timedelta
+
+    from mosaic.db.provider import settings_of
+
+    keep = settings_of(service.container).notifications_keep_days
+    notifications.purge_read(service.data.engine, now - timedelta(days=keep))
+
+
 class HubService(
     Health,
     Housekeeping,
@@ -42,6 +51,8 @@ class HubService(
     ctx = Tenancy()  # a platform service: every tenant has it, no module to check
     data = Database("hub")
     tracing = Tracing()
+    #: the hourly housekeeping also drops notifications read more than MOSAIC_NOTIFICATIONS_KEEP_DAYS ago
+    purges = (_purge_read_notifications,)
 
     @domain_events("hub", *HANDLERS)
     def on_event(self, envelope):

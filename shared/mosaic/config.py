@@ -42,6 +42,8 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "MOSAIC_JOBS_INTERVAL": ("1", "how often each service runs due automation jobs, stage timers and its "
                                   "rules' webhook deliveries, and the hub its subscriptions' webhook "
                                   "deliveries, seconds"),
+    "MOSAIC_NOTIFICATIONS_KEEP_DAYS": ("90", "days the hub keeps a notification after it was read (unread ones "
+                                             "are kept)"),
     "MOSAIC_REDIS_URL": ("", "Redis shared by the gateway replicas for rate limits, e.g. "
                              "`redis://redis:6379/0` (empty: each gateway process counts alone)"),
     "MOSAIC_WEBHOOK_ALLOW": ("", "comma-separated CIDRs or host names webhooks may call although they are "
@@ -84,6 +86,7 @@ class Settings:
     demo: bool = True
     plugins: tuple[str, ...] = ()
     jobs_interval: float = 1.0
+    notifications_keep_days: int = 90
     redis_url: str = ""
     webhook_allow: tuple[str, ...] = ()
     db_request_timeout: float = 15.0
@@ -146,6 +149,7 @@ def load_settings(environ: dict | None = None) -> Settings:
         demo=get("MOSAIC_DEMO") not in ("0", "false", "no", ""),
         plugins=tuple(p.strip() for p in get("MOSAIC_PLUGINS").split(",") if p.strip()),
         jobs_interval=float(get("MOSAIC_JOBS_INTERVAL")),
+        notifications_keep_days=int(get("MOSAIC_NOTIFICATIONS_KEEP_DAYS")),
         redis_url=get("MOSAIC_REDIS_URL").strip(),
         webhook_allow=tuple(p.strip() for p in get("MOSAIC_WEBHOOK_ALLOW").split(",") if p.strip()),
         db_request_timeout=float(get("MOSAIC_DB_REQUEST_TIMEOUT")),

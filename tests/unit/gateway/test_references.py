@@ -59,3 +59,38 @@ def test_a_pending_tenant_is_resynced_before_the_write_goes_on(app, client, admi
     services_rpc.calls.clear()
     assert client.post("/probe", json={"owner_id": admin.id}, headers=headers).status_code == 200
     assert syncs(services_rpc) == []  # in step: the write path asks nothing
+
+
+def test_known_users_keep_only_a_yes_bounded_least_recent_first():
+    from mosaic_gateway.references import KnownUsers
+
+    known = KnownUsers(size=2)
+    known.add([("t1", "u1"), ("t1", "u2")])
+    assert ("t1", "u1") in known          # touched: u2 is now the least recent
+    known.add([("t1", "u3")])
+    assert ("t1", "u2") not in known and ("t1", "u1") in known and ("t1", "u3") in known
+    assert ("t2", "u1") not in known      # another tenant's user is another key
+
+
+
+def test_a_refusal_is_not_remembered_and_a_yes_is(client, admin_headers, make_user, engine):
+    """A "no" is never cached: a user created after a 422 for their id is an owner at once; a "yes"
+    is, so the next write naming them asks the database nothing."""
+    from sqlalchemy import event
+
+    from mosaic_gateway.models import User
+
+    tenant, _admin, headers = admin_headers()
+    assert client.post("/probe", json={"owner_id": "u-late"}, headers=headers).status_code == 422
+    user = make_user(tenant)
+    with engine.begin() as conn:  # the user gets the very id the refused write named
+        conn.execute(User.__table__.update().where(User.__table__.c.id == user.id).values(id="u-late"))
+    assert client.post("/probe", json={"owner_id": "u-late"}, headers=headers).status_code == 200
+    looked_up = []
+    listener = lambda *a: looked_up.append(a[2]) if "users" in a[2] and "IN" in a[2] else None  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        assert client.post("/probe", json={"owner_id": "u-late"}, headers=headers).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert looked_up == []

@@ -93,3 +93,42 @@ def test_marking_read_is_ones_own_once_and_a_roles_for_the_role(deliver, request
     assert notifications.unread_count(session, "u9", []) == 1
     with pytest.raises(ValidationFailed):
         notifications.mark_read(session, "u7", [], [str(i) for i in range(notifications.MAX_MARK + 1)])
+
+
+def test_the_purge_drops_every_tenants_notifications_read_long_ago_and_keeps_unread_ones(
+        engine, deliver, request_event):
+    old_read, old_unread, new_read = (request_event("user:u7", "old, read"), request_event("user:u7", "old, unread"),
+                                      request_event("user:u7", "new, read"))
+    other_tenant = request_event("user:u1", "old, read, elsewhere", tenant="t2")
+    for e in (old_read, old_unread, new_read, other_tenant):
+        deliver(e)
+    with tenant_session(engine, "t1") as s:
+        notifications.mark_read(s, "u7", [], [old_read["id"]], now=T0 - timedelta(days=100))
+        notifications.mark_read(s, "u7", [], [new_read["id"]], now=T0 - timedelta(days=10))
+        s.commit()
+    with tenant_session(engine, "t2") as s:
+        notifications.mark_read(s, "u1", [], [other_tenant["id"]], now=T0 - timedelta(days=100))
+        s.commit()
+    assert notifications.purge_read(engine, T0 - timedelta(days=90)) == 2
+    with tenant_session(engine, "t1") as s:
+        assert {n.message for n in s.scalars(select(HubNotification))} == {"old, unread", "new, read"}
+    assert count(engine, "t2") == 0
+
+
+def test_the_hubs_hourly_housekeeping_runs_the_purge_with_the_configured_keep(engine, deliver, request_event):
+    from types import SimpleNamespace
+
+    from mosaic.config import load_settings
+    from mosaic_hub.service import HubService
+
+    read = request_event("user:u7", "read 40 days ago")
+    deliver(read)
+    with tenant_session(engine, "t1") as s:
+        notifications.mark_read(s, "u7", [], [read["id"]], now=T0 - timedelta(days=40))
+        s.commit()
+    settings = load_settings({"MOSAIC_NOTIFICATIONS_KEEP_DAYS": "30"})
+    service = SimpleNamespace(data=SimpleNamespace(engine=engine),
+                              container=SimpleNamespace(config={"MOSAIC_SETTINGS": settings}))
+    for purge in HubService.purges:
+        purge(service, T0)
+    assert count(engine) == 0

@@ -387,3 +387,51 @@ def test_purge_removes_old_finished_deliveries_only(engine, make_session, make_e
     assert purge_deliveries(engine, before=NOW + timedelta(days=1)) == 1
     [left] = delivery_log(session, sub.id)["items"]
     assert left["status"] == "pending" and len(left["history"]) == 1
+
+
+def test_a_slow_receiver_holds_up_only_its_own_share_of_a_batch(engine, make_session, make_env):
+    """Deliveries of a batch are posted concurrently, at most PER_HOST at a time to one host: the
+    slow host's posts wait until every other host's were made, which a sequential runner (or one
+    letting the slow host take every slot) could never let happen."""
+    import eventlet
+
+    from mosaic.webhooks.delivery import PER_HOST
+
+    session = make_session()
+    loopback = EgressPolicy.parse(["127.0.0.0/8"])
+    for i in range(4):
+        create_subscription(session, {"url": f"http://127.0.0.2/slow/{i}", "events": ["contact.*"]},
+                            box=BOX, policy=loopback)
+    for i in range(3):
+        create_subscription(session, {"url": f"http://127.0.0.1/fast/{i}", "events": ["contact.*"]},
+                            box=BOX, policy=loopback)
+    session.commit()
+    assert len(queue(session, make_env)) == 7
+
+    fast_done = eventlet.event.Event()
+    posted: list[str] = []
+    at_once = {"127.0.0.1": 0, "127.0.0.2": 0}
+    most = dict(at_once)
+
+    def post(url, body, headers, timeout):
+        host = "127.0.0.2" if "/slow/" in url else "127.0.0.1"
+        at_once[host] += 1
+        most[host] = max(most[host], at_once[host])
+        try:
+            if host == "127.0.0.2" and not fast_done.ready():
+                with eventlet.Timeout(5, False):  # bounded: a sequential runner would end here
+                    fast_done.wait()
+            else:
+                eventlet.sleep(0)
+            posted.append(url)
+            if sum("/fast/" in u for u in posted) == 3 and not fast_done.ready():
+                fast_done.send()
+            return 200, None
+        finally:
+            at_once[host] -= 1
+
+    assert run(engine, post=post, policy=loopback) == 7
+    assert [u for u in posted if "/fast/" in u] == [u for u in posted[:3]]  # every fast one first
+    assert most["127.0.0.2"] <= PER_HOST
+    with system_session(engine) as check:
+        assert {r.status for r in check.scalars(select(WebhookDelivery))} == {"delivered"}
