@@ -106,16 +106,6 @@ def _out(row: HubApproval) -> dict:
             "approvers": {"roles": list(row.approver_roles or ()), "users": list(row.approver_users or ())}}
 
 
-def _limit(limit) -> int:
-    try:
-        limit = int(limit)
-    except (TypeError, ValueError):
-        raise ValidationFailed("limit must be a whole number", errors={"limit": ["not a number"]}) from None
-    if not 1 <= limit <= MAX_PAGE:
-        raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE}", errors={"limit": [f"between 1 and {MAX_PAGE}"]})
-    return limit
-
-
 def list_for(session: Session, ctx: "RequestContext", status: str = PENDING, limit: int = 100,
              cursor: str | None = None, objects: list[str] | None = None) -> dict:
     """Approvals with ``status`` the caller may decide, oldest request first (the approver's
@@ -124,7 +114,7 @@ def list_for(session: Session, ctx: "RequestContext", status: str = PENDING, lim
     if status not in APPROVAL_STATUSES:
         raise ValidationFailed("Unknown approval status.",
                                errors={"status": [f"one of: {', '.join(APPROVAL_STATUSES)}"]})
-    limit = _limit(limit)
+    limit = paging.page_limit(limit, MAX_PAGE)
     stmt = select(HubApproval).where(HubApproval.status == status)
     if not SUPER_ROLES & set(ctx.roles):
         mine = recipients_of(ctx.user_id, ctx.roles)

@@ -71,15 +71,6 @@ _COLUMNS = tuple(HubNotification.__table__.c[name] for name in (
     "id", "recipient", "message", "object", "record_id", "source", "service", "created_at", "read_at"))
 
 
-def _limit(limit) -> int:
-    if isinstance(limit, str) and limit.strip().isdigit():
-        limit = int(limit)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-        raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE}",
-                               errors={"limit": [f"between 1 and {MAX_PAGE}"]})
-    return limit
-
-
 def list_for(session: Session, user_id: str | None, roles: Iterable[str], unread_only: bool = False,
              limit: int = 50, cursor: str | None = None) -> dict:
     """A page of the notifications ``user_id`` (with ``roles``) may read, newest first:
@@ -89,7 +80,7 @@ def list_for(session: Session, user_id: str | None, roles: Iterable[str], unread
     per recipient (the user's, each role's; a handful), each read backwards from the cursor for at
     most a page, then merged: a page costs the same on page 1 and page 1000, however large the
     inbox. (One ``IN`` query would read and sort every row of the inbox after the cursor.)"""
-    limit = _limit(limit)
+    limit = paging.page_limit(limit, MAX_PAGE)
     after = paging.read_time_cursor(cursor) if cursor else None
     table = HubNotification.__table__
     rows = []

@@ -20,6 +20,7 @@ from mosaic.metadata.fields import ObjectDef
 from mosaic.processes.definitions import Process, Transition
 from mosaic.processes.engine import SUPER_ROLES, check_comment, check_guard, current_stage, move, processes_of
 from mosaic.processes.models import APPROVAL_STATUSES, APPROVED, PENDING, REJECTED, ProcessApproval, ProcessTransition
+from mosaic.records import paging
 
 if TYPE_CHECKING:
     from mosaic.context import RequestContext
@@ -27,16 +28,6 @@ if TYPE_CHECKING:
 
 MAX_PAGE = 200
 _SCAN_BATCH = 500
-
-
-def _limit(limit) -> int:
-    try:
-        limit = int(limit)
-    except (TypeError, ValueError):
-        raise ValidationFailed("limit must be a whole number", errors={"limit": ["not a number"]}) from None
-    if not 1 <= limit <= MAX_PAGE:
-        raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE}", errors={"limit": [f"between 1 and {MAX_PAGE}"]})
-    return limit
 
 
 def may_decide(ctx: "RequestContext", approval: dict | None) -> bool:
@@ -186,7 +177,7 @@ def history(store: "RecordStore", obj_name: str, record_id: str, limit: int = 10
     """A record's stage entries, newest first (``GET …/{id}/transitions``)."""
     obj = store.obj(obj_name)
     store.allow(obj, "read")
-    limit = _limit(limit)
+    limit = paging.page_limit(limit, MAX_PAGE)
     row = store.load_row(obj, record_id)
     rows = store.session.scalars(
         select(ProcessTransition).where(ProcessTransition.object == obj.name,
@@ -200,7 +191,7 @@ def approvals(store: "RecordStore", status: str = PENDING, limit: int = 100) -> 
     limited to objects the caller may read."""
     if status not in APPROVAL_STATUSES:
         raise ValidationFailed("Unknown approval status.", errors={"status": [f"one of: {', '.join(APPROVAL_STATUSES)}"]})
-    limit = _limit(limit)
+    limit = paging.page_limit(limit, MAX_PAGE)
     readable: dict[str, bool] = {}
     items: list[dict] = []
     offset = 0

@@ -83,7 +83,7 @@ class RecordLists:
         self._check_fields(obj, fields)
         plan = read_plan(obj, self._model(obj), self._json_col(obj))
         q = self.list_query(obj, filter, sort, now, columns=plan.columns)
-        limit = self._limit(limit)
+        limit = paging.page_limit(limit, self.max_page)
         stmt = self.page_after(obj, q, cursor)
         rows = self.session.execute(stmt.order_by(*self.list_order(obj, q)).limit(limit + 1)).all()
         wanted = None if not fields else set(fields) | {"id", "version"}
@@ -191,16 +191,6 @@ class RecordLists:
         if not fd.is_column:
             return True
         return bool(getattr(self._model(obj), fd.attr).property.columns[0].nullable)
-
-    def _limit(self, limit) -> int:
-        try:
-            limit = int(limit)
-        except (TypeError, ValueError):
-            raise ValidationFailed("limit must be a whole number", errors={"limit": ["not a number"]}) from None
-        if not 1 <= limit <= self.max_page:
-            raise ValidationFailed(f"limit must be between 1 and {self.max_page}",
-                                   errors={"limit": [f"between 1 and {self.max_page}"]})
-        return limit
 
     def _check_fields(self, obj: ObjectDef, fields: list[str] | None) -> None:
         unknown = [f for f in fields or () if obj.field(f) is None]

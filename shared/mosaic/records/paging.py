@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from sqlalchemy import and_, or_
 
-from mosaic.errors import BadRequest
+from mosaic.errors import BadRequest, ValidationFailed
 from mosaic.metadata.values import format_datetime
 
 
@@ -25,6 +25,18 @@ from mosaic.metadata.values import format_datetime
 class Sort:
     field: str
     descending: bool
+
+
+def page_limit(limit, most: int) -> int:
+    """``limit`` as a page size from 1 to ``most``: a whole number (or its digits); a 422 naming
+    ``limit`` otherwise (a boolean or a fraction is no page size)."""
+    if isinstance(limit, str) and limit.strip().isdigit():
+        limit = int(limit)
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise ValidationFailed("limit must be a whole number", errors={"limit": ["not a number"]})
+    if not 1 <= limit <= most:
+        raise ValidationFailed(f"limit must be between 1 and {most}", errors={"limit": [f"between 1 and {most}"]})
+    return limit
 
 
 def parse_sort(text: str | None, known: set[str], default: str = "-created_at") -> Sort:

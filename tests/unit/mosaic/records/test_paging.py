@@ -8,7 +8,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from mosaic.errors import BadRequest
+from mosaic.errors import BadRequest, ValidationFailed
 from mosaic.records import paging
 
 AT = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=timezone.utc)
@@ -53,3 +53,15 @@ def test_sort_parsing():
     for bad in ("size,name", "colour"):
         with pytest.raises(BadRequest):
             paging.parse_sort(bad, {"size", "name"})
+
+
+@pytest.mark.parametrize("limit, expected", [(1, 1), (200, 200), ("50", 50), (" 7 ", 7)])
+def test_a_page_limit_is_a_whole_number_within_the_most(limit, expected):
+    assert paging.page_limit(limit, 200) == expected
+
+
+@pytest.mark.parametrize("limit", [0, 201, -1, True, 2.5, "2.5", "ten", None, [5]])
+def test_anything_else_is_a_422_naming_limit(limit):
+    with pytest.raises(ValidationFailed) as info:
+        paging.page_limit(limit, 200)
+    assert list(info.value.errors) == ["limit"]
