@@ -134,10 +134,14 @@ def adopt(settings: Settings, names: list[str] | None = None, announce=print) ->
 
 
 def command(settings: Settings, argv: list[str]) -> int:
-    """Copy the services' own notifications and approvals into the hub (one-shot, idempotent)."""
-    parser = argparse.ArgumentParser(prog="mosaic hub adopt", description="Copy the services' own notifications and "
-                                     "approvals into the hub (one-shot, idempotent; docs/hub.md).")
+    """Copy the services' own notifications, approvals and webhook subscriptions into the hub
+    (one-shot, idempotent)."""
+    from mosaic_hub.webhooks import adopt_command
+
+    parser = argparse.ArgumentParser(prog="mosaic hub adopt", description="Copy the services' own notifications, "
+                                     "approvals and webhook subscriptions into the hub (one-shot, idempotent; "
+                                     "docs/hub.md, docs/webhooks.md).")
     parser.add_argument("--service", action="append", help="only this service (repeatable; default: all)")
     args = parser.parse_args(argv)
     adopt(settings, args.service)
-    return 0
+    return adopt_command(settings, argv)

@@ -24,5 +24,5 @@ SERVICE = ServiceSpec(
     module=False,
     records=False,
     provides=("notifications", "approvals", "webhooks"),
-    commands={"adopt": "mosaic_hub.adopt:command", "adopt-webhooks": "mosaic_hub.webhooks:adopt_command"},
+    commands={"adopt": "mosaic_hub.adopt:command"},
 )

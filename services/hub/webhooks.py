@@ -145,21 +145,18 @@ def _int(value, name: str) -> int:
 
 
 def adopt_command(settings, argv: list[str]) -> int:
-    """``mosaic hub adopt-webhooks``: copy the subscriptions every record service held (the
-    gateway's copies, one per service) into the hub, one sealed row each, once (docs/webhooks.md)."""
+    """The webhook part of ``mosaic hub adopt``: copy the subscriptions every record service held
+    (the gateway's copies, one per service) into the hub, one sealed row each, once (docs/webhooks.md)."""
     import argparse
 
     from mosaic import services
     from mosaic.db import get_engine
     from mosaic.webhooks.adopt import adopt_subscriptions
 
-    parser = argparse.ArgumentParser(prog="mosaic hub adopt-webhooks", description=adopt_command.__doc__)
+    parser = argparse.ArgumentParser(prog="mosaic hub adopt", description=adopt_command.__doc__)
     parser.add_argument("--service", action="append", help="only this service (repeatable; default: all)")
     args = parser.parse_args(argv)
-    box = secret_box(settings)
-    if box is None:
-        print("error: MOSAIC_SECRET_KEY must be set: the adopted secrets are sealed with it")
-        return 1
+    box = secret_box(settings)  # None without MOSAIC_SECRET_KEY: a plain secret is then refused, not stored
     names = [n for n in services.running() if services.get(n).platform_tables]
     sources = {n: get_engine(settings, n) for n in names if not args.service or n in args.service}
     done = adopt_subscriptions(sources, get_engine(settings, "hub"), box)

@@ -4,7 +4,7 @@ one delivery per matching subscription of the tenant and posts it, signed, to a 
 127.0.0.1 (allowed by MOSAIC_WEBHOOK_ALLOW). A redelivered event queues nothing twice, a
 platform-internal one never reaches a subscriber, an events filter is respected, tenants never
 see each other's subscriptions or deliveries, both lists page with no gap or duplicate, and a
-subscription a service held before the hub is adopted once (``mosaic hub adopt-webhooks``)."""
+subscription a service held before the hub is adopted once (``mosaic hub adopt``)."""
 from __future__ import annotations
 
 import json

@@ -1,5 +1,5 @@
 """Adopting the webhook subscriptions record services held before one service owned them
-(``mosaic hub adopt-webhooks``: :func:`mosaic_hub.webhooks.adopt_command`), once.
+(``mosaic hub adopt``: :func:`mosaic_hub.webhooks.adopt_command`), once.
 
 Before, the gateway copied each subscription into every record service (one id and one plain
 secret everywhere). The owner (the installed service that ``provides`` ``webhooks``, the hub)
@@ -31,11 +31,13 @@ class Adoption:
     refused: dict[str, str] = field(default_factory=dict)
 
 
-def adopt_subscriptions(sources: dict[str, Engine], owner: Engine, box: SecretBox,
+def adopt_subscriptions(sources: dict[str, Engine], owner: Engine, box: SecretBox | None,
                         limit: int | None = None) -> Adoption:
     """Copy every subscription of the ``sources`` (service name → engine) into ``owner``, once per
     id, its secret sealed by ``box``; the first service's copy wins (they were identical). Each
-    tenant keeps at most ``limit`` subscriptions (default: the owner's per-tenant maximum)."""
+    tenant keeps at most ``limit`` subscriptions (default: the owner's per-tenant maximum). Without
+    a ``box`` (no ``MOSAIC_SECRET_KEY``), a subscription whose secret is not sealed yet is refused,
+    never stored in clear."""
     from mosaic.webhooks.subscriptions import MAX_SUBSCRIPTIONS
 
     limit = MAX_SUBSCRIPTIONS if limit is None else limit
@@ -57,6 +59,9 @@ def adopt_subscriptions(sources: dict[str, Engine], owner: Engine, box: SecretBo
                 continue
             if counts.get(row.tenant_id, 0) >= limit:
                 result.refused[sub_id] = f"tenant {row.tenant_id} has {limit} subscriptions already"
+                continue
+            if not is_sealed(row.secret) and box is None:
+                result.refused[sub_id] = "MOSAIC_SECRET_KEY is not set: its secret cannot be sealed"
                 continue
             secret = row.secret if is_sealed(row.secret) else box.seal(row.secret)
             if len(secret) > SECRET_COLUMN:

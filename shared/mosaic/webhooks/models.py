@@ -5,7 +5,7 @@ each delivery queued in the transaction that records its consumed event as proce
 queued exactly once, and never lost). A record service has them too (platform tables): its queue
 holds its automation rules' direct webhooks, queued in the write's transaction; its
 ``webhook_subscriptions`` is what services held before the hub owned subscriptions, read only by
-``mosaic hub adopt-webhooks``. Both queues are posted after commit by
+``mosaic hub adopt``. Both queues are posted after commit by
 ``mosaic.webhooks.delivery.run_due_deliveries``.
 """
 from __future__ import annotations

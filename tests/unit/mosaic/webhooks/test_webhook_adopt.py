@@ -68,3 +68,11 @@ def test_a_tenant_at_its_limit_is_told_not_silently_truncated(engines):
     done = adopt_subscriptions({"contacts": engines["contacts"]}, engines["hub"], BOX, limit=2)
     assert done.adopted == ["s0", "s1"] and list(done.refused) == ["s2"]
     assert "2 subscriptions already" in done.refused["s2"]
+
+
+def test_without_a_key_a_plain_secret_is_refused_never_stored_in_clear(engines):
+    legacy(engines["contacts"], "s1", "t1", "a" * 43)
+    legacy(engines["contacts"], "s2", "t1", BOX.seal("b" * 43), minute=2)  # sealed already: no key needed
+    done = adopt_subscriptions({"contacts": engines["contacts"]}, engines["hub"], None)
+    assert done.adopted == ["s2"] and list(done.refused) == ["s1"] and "MOSAIC_SECRET_KEY" in done.refused["s1"]
+    assert list(owned(engines["hub"])) == ["s2"]
