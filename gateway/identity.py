@@ -177,8 +177,10 @@ def _tenant_of(session: Session, tenant_id: str | None) -> str:
 
 
 def create_user(session: Session, email: str, password: str, name: str = "",
-                roles: Iterable[str] = ("readonly",), tenant_id: str | None = None) -> User:
-    """Create a user of the session's tenant (or ``tenant_id`` with a system session)."""
+                roles: Iterable[str] = ("readonly",), tenant_id: str | None = None,
+                user_id: str | None = None) -> User:
+    """Create a user of the session's tenant (or ``tenant_id`` with a system session); ``user_id``
+    names it (an idempotent request's stable id), else a new id."""
     tenant_id = _tenant_of(session, tenant_id)
     email = normalize_email(email)
     roles = _check_roles(roles)
@@ -186,7 +188,7 @@ def create_user(session: Session, email: str, password: str, name: str = "",
     exists = select(User.id).where(User.tenant_id == tenant_id, User.email == email)
     if session.scalar(exists) is not None:
         raise Conflict("a user with this email already exists", errors={"email": ["already in use"]})
-    user = User(id=new_id(), tenant_id=tenant_id, email=email, name=name or "",
+    user = User(id=user_id or new_id(), tenant_id=tenant_id, email=email, name=name or "",
                 password_hash=password_hash, roles=roles, active=True)
     session.add(user)
     _flush_or_conflict(session, "a user with this email already exists")

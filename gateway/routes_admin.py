@@ -10,7 +10,7 @@ from mosaic_gateway import auth
 from mosaic_gateway import identity as idm
 from mosaic_gateway.contract import PROBLEM, declare, header, items_of, query
 from mosaic_gateway.idempotency import idempotent, replayed, resource_id
-from mosaic_gateway.models import ApiKey
+from mosaic_gateway.models import ApiKey, User
 from mosaic_gateway.responses import (
     ApiKeyCreatedSchema,
     ApiKeySchema,
@@ -134,10 +134,16 @@ def list_users():
 @admin_required
 @idempotent
 def create_user():
-    """Create a user with a password and roles."""
+    """Create a user with a password and roles. A retry of an ``Idempotency-Key`` whose first
+    attempt created the user but lost its answer gets that user, not a 409 on its own email."""
     data = load(UserCreateSchema(), request)
     session = auth.gateway_session()
-    user = idm.create_user(session, data["email"], data["password"], name=data["name"], roles=data["roles"])
+    user_id = resource_id("user")
+    if user_id is not None and (made := session.get(User, user_id)) is not None:
+        user_sync().push(made.tenant_id, [user_row(made)])  # the lost attempt may not have pushed it
+        return replayed(user_out(made), 201, {"Location": f"/api/v1/admin/users/{made.id}"})
+    user = idm.create_user(session, data["email"], data["password"], name=data["name"], roles=data["roles"],
+                           user_id=user_id)
     session.commit()
     user_sync().push(user.tenant_id, [user_row(user)])  # a valid owner in every service from now on
     return user_out(user), 201, {"Location": f"/api/v1/admin/users/{user.id}"}

@@ -300,3 +300,20 @@ def test_api_keys_without_an_idempotency_key_are_each_new(client, headers):
     body = {"name": "sync", "roles": ["sales"]}
     ids = {post(client, "/api/v1/admin/api-keys", body, headers, key=None).get_json()["id"] for _ in range(2)}
     assert len(ids) == 2
+
+
+def test_a_user_whose_answer_was_lost_is_answered_not_refused_as_a_duplicate(client, engine, headers):
+    """The user committed, then the process died before storing the response: the retry finds the
+    user its reservation made and answers it (not a 409 on its own email)."""
+    body = {"email": "late@example.com", "password": "correct horse battery", "roles": ["sales"]}
+    made = post(client, "/api/v1/admin/users", body, headers)
+    assert made.status_code == 201, made.get_json()
+    with system_session(engine) as s:  # as a crash after the commit leaves it: reserved, no outcome
+        s.execute(update(IdempotencyRecord).values(status=None, response=None,
+                                                   created_at=utcnow() - timedelta(minutes=10)))
+        s.commit()
+    retry = post(client, "/api/v1/admin/users", body, headers)
+    assert retry.status_code == 201 and retry.get_json()["id"] == made.get_json()["id"]
+    assert retry.headers["Location"] == made.headers["Location"]
+    emails = [u["email"] for u in client.get("/api/v1/admin/users", headers=headers).get_json()["items"]]
+    assert emails.count("late@example.com") == 1
