@@ -3,15 +3,17 @@
 A duplicate is a record with the same normalised email or phone, or a fuzzy match on name plus
 company (rapidfuzz), above the tenant's threshold. Normalised keys live in indexed columns so the
 exact checks are index lookups; fuzzy candidates are blocked by the first letters of the
-normalised name before rapidfuzz scores them.
+normalised name and by the name lengths that can still reach the threshold, and rapidfuzz scores
+their names in one call, so only the few that can match are scored with their company.
 """
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 
-from rapidfuzz import fuzz
-from sqlalchemy import or_, select
+from rapidfuzz import fuzz, process
+from sqlalchemy import and_, func, or_, select
 
 from mosaic_contacts.models import Account, Contact
 
@@ -74,42 +76,87 @@ def _prefix(key: str):
     return key[:BLOCK].replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
 
 
+def name_cutoff(threshold: float, with_company: bool) -> float:
+    """The least name score (``token_sort_ratio``) with which :func:`score` can still reach
+    ``threshold``: a company adds at most 40 points to 60 % of the name's score; without one on
+    either side the name alone counts, less 10. Slightly below the exact bound, so float
+    rounding never drops a match."""
+    alone = threshold + 10.0
+    if not with_company:
+        return alone - 1e-6
+    return min(alone, (threshold - 40.0) / 0.6) - 1e-6
+
+
+def length_window(length: int, cutoff: float) -> tuple[int, int]:
+    """Lengths a name may have to reach ``cutoff`` against a name of ``length`` characters.
+
+    ``token_sort_ratio`` is ``100 * (1 - d / (la + lb))`` with ``d`` the indel distance of the
+    token-sorted names (as long as the names: ``name_key`` has single spaces), and ``d >= |la -
+    lb|``; so a name outside the window cannot score ``cutoff``."""
+    slack = max(0.0, 1.0 - cutoff / 100.0)
+    if slack >= 1.0:
+        return 0, 1 << 30
+    low = length * (1.0 - slack) / (1.0 + slack)
+    high = length * (1.0 + slack) / (1.0 - slack)
+    return max(0, math.floor(low - 1e-9)), math.ceil(high + 1e-9)
+
+
 def find_contact_duplicates(session, values: dict, *, exclude_id: str | None = None,
                             threshold: int = 90, company: str | None = None) -> list[dict]:
     """Contacts that look like ``values``: ``[{"id", "reason", "score"}]``, best first.
 
     One query finds every candidate (same email key, same phone key, or a name starting with the
-    same letters; each an index lookup), exact matches first; rapidfuzz scores the rest.
+    same letters and of a length that can still score ``threshold``; each an index lookup),
+    exact matches first. rapidfuzz scores the names in one call and drops those below the least
+    name score that can reach ``threshold`` (:func:`name_cutoff`); :func:`score` then runs only
+    on the few left.
     """
     keys = contact_keys(values)
+    company = company if company is not None else values.get("company_name")
     exact, block = [], []
     if keys["email_key"]:
         exact.append(Contact.email_key == keys["email_key"])
     if keys["phone_key"]:
         exact.append(Contact.phone_key == keys["phone_key"])
     nk = keys["name_key"]
-    if nk and len(nk) >= BLOCK:
-        block.append(Contact.name_key.like(_prefix(nk), escape="\\"))
+    cutoff = name_cutoff(threshold, bool(name_key(company)))
+    if nk and len(nk) >= BLOCK and cutoff <= 100:
+        low, high = length_window(len(nk), cutoff)
+        block.append(and_(Contact.name_key.like(_prefix(nk), escape="\\"),
+                          func.length(Contact.name_key).between(low, high)))
     if not exact and not block:
         return []
+    # select_from(Contact): the entity's loader criteria scope the query to the tenant, so the
+    # Core scoper has nothing left to rewrite (mosaic.db.core_scope).
     stmt = (select(Contact.id, Contact.email_key, Contact.phone_key, Contact.name_key, Contact.company_name)
-            .where(or_(*exact, *block)).limit(CANDIDATES))
+            .select_from(Contact).where(or_(*exact, *block)).limit(CANDIDATES))
     if exact and block:  # exact matches first, so many same-prefix names cannot crowd them out
         stmt = stmt.order_by(or_(*exact).desc())
     if exclude_id:
         stmt = stmt.where(Contact.id != exclude_id)
-    company = company if company is not None else values.get("company_name")
-    found = []
-    for cid, ek, pk, other_name, other_company in session.execute(stmt):
+    found, names = [], []  # found: (position in the query's answer, match)
+    for pos, row in enumerate(session.execute(stmt)):
+        cid, ek, pk, other_name, _company = row
         if ek and ek == keys["email_key"]:
-            found.append({"id": cid, "reason": "email", "score": 100.0})
+            found.append((pos, {"id": cid, "reason": "email", "score": 100.0}))
         elif pk and pk == keys["phone_key"]:
-            found.append({"id": cid, "reason": "phone", "score": 100.0})
-        elif nk:
+            found.append((pos, {"id": cid, "reason": "phone", "score": 100.0}))
+        elif nk and other_name:
+            names.append((pos, row))
+        elif nk and threshold <= 0:  # a nameless look-alike scores 0
+            found.append((pos, {"id": cid, "reason": "name_company", "score": 0.0}))
+    if names:
+        # One point below the bound: rapidfuzz's process functions turn a cut-off into a whole
+        # distance and may drop a name scoring it exactly (83.333… at 83.3333323).
+        likely = process.extract(nk, [row[3] for _pos, row in names], scorer=fuzz.token_sort_ratio,
+                                 score_cutoff=max(0.0, cutoff - 1.0), limit=None)
+        for _name, _name_score, i in likely:
+            pos, (cid, _ek, _pk, other_name, other_company) = names[i]
             s = score(nk, company, other_name, other_company)
             if s >= threshold:
-                found.append({"id": cid, "reason": "name_company", "score": round(s, 1)})
-    return sorted(found, key=lambda d: -d["score"])
+                found.append((pos, {"id": cid, "reason": "name_company", "score": round(s, 1)}))
+    found.sort(key=lambda item: item[0])
+    return sorted((match for _pos, match in found), key=lambda d: -d["score"])
 
 
 def find_account_duplicates(session, values: dict, *, exclude_id: str | None = None,
