@@ -8,6 +8,7 @@ their names in one call, so only the few that can match are scored with their co
 """
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import unicodedata
@@ -21,6 +22,8 @@ _SPACES = re.compile(r"\s+")
 _NOT_DIGIT = re.compile(r"\D")
 BLOCK = 3
 CANDIDATES = 200
+#: names of up to this many words are matched word for word by equality lookups (4! orders)
+MAX_TOKENS = 4
 
 
 def email_key(email: str | None) -> str | None:
@@ -101,13 +104,25 @@ def length_window(length: int, cutoff: float) -> tuple[int, int]:
     return max(0, math.floor(low - 1e-9)), math.ceil(high + 1e-9)
 
 
+def same_tokens(key: str, most: int = MAX_TOKENS) -> list[str] | None:
+    """Every name key with the words of ``key`` in another order and its first letters (the
+    block): the only names whose ``token_sort_ratio`` with ``key`` is 100. None past ``most``
+    words (too many orders to list)."""
+    words = key.split(" ")
+    if len(words) > most:
+        return None
+    return sorted({k for k in (" ".join(p) for p in itertools.permutations(words)) if k[:BLOCK] == key[:BLOCK]})
+
+
 def find_contact_duplicates(session, values: dict, *, exclude_id: str | None = None,
                             threshold: int = 90, company: str | None = None) -> list[dict]:
     """Contacts that look like ``values``: ``[{"id", "reason", "score"}]``, best first.
 
     One query finds every candidate (same email key, same phone key, or a name starting with the
     same letters and of a length that can still score ``threshold``; each an index lookup),
-    exact matches first. rapidfuzz scores the names in one call and drops those below the least
+    exact matches first. Where only a name of the same words can reach ``threshold`` (no company
+    to add points: a name alone scores 10 less) the name part is an equality lookup of those
+    words' orders (:func:`same_tokens`). rapidfuzz scores the names in one call and drops those below the least
     name score that can reach ``threshold`` (:func:`name_cutoff`); :func:`score` then runs only
     on the few left.
     """
@@ -121,9 +136,13 @@ def find_contact_duplicates(session, values: dict, *, exclude_id: str | None = N
     nk = keys["name_key"]
     cutoff = name_cutoff(threshold, bool(name_key(company)))
     if nk and len(nk) >= BLOCK and cutoff <= 100:
-        low, high = length_window(len(nk), cutoff)
-        block.append(and_(Contact.name_key.like(_prefix(nk), escape="\\"),
-                          func.length(Contact.name_key).between(low, high)))
+        same = same_tokens(nk) if cutoff > 99.99 else None
+        if same is not None:  # only the same words in another order can score: equality lookups
+            block.append(Contact.name_key.in_(same))
+        else:
+            low, high = length_window(len(nk), cutoff)
+            block.append(and_(Contact.name_key.like(_prefix(nk), escape="\\"),
+                              func.length(Contact.name_key).between(low, high)))
     if not exact and not block:
         return []
     # select_from(Contact): the entity's loader criteria scope the query to the tenant, so the

@@ -54,6 +54,14 @@ def test_no_name_can_reach_a_threshold_above_the_name_alone():
     assert dedup.length_window(10, 100 - 1e-6) == (9, 11)
 
 
+def test_a_name_alone_is_matched_by_its_words_in_any_order_within_the_block():
+    assert dedup.same_tokens("ann lee smith") == ["ann lee smith", "ann smith lee"]  # "lee …" is another block
+    assert dedup.same_tokens("ann lee") == ["ann lee"]
+    assert dedup.same_tokens("a b c d e") is None  # 120 orders: the length window serves
+    for key in dedup.same_tokens("ann marie van lee"):
+        assert fuzz.token_sort_ratio("ann marie van lee", key) == 100
+
+
 @pytest.fixture
 def engine(tmp_path):
     settings = load_settings({"MOSAIC_DATA_DIR": str(tmp_path)})
@@ -89,9 +97,11 @@ def test_the_search_finds_what_scoring_every_look_alike_finds(engine):
     rng = random.Random(11)
     with tenant_session(engine, "t1") as s:
         store = _store(s)
+        people = _people(rng, 80) + [("Ann", "Smith Lee", None), ("Ann Lee", "Smith", "Acme"),
+                                     ("Ann Marie", "van der Berg", None), ("Ann Berg", "Marie van der", None)]
         mine = [store.create("contact", {"first_name": f, "last_name": lname, "company_name": c or None,
                                          "email": f"p{i}@x.test" if i % 5 == 0 else None})
-                for i, (f, lname, c) in enumerate(_people(rng, 80))]
+                for i, (f, lname, c) in enumerate(people)]
         s.commit()
     with tenant_session(engine, "t2") as s:  # another tenant's look-alikes stay invisible
         store = _store(s)
@@ -100,7 +110,10 @@ def test_the_search_finds_what_scoring_every_look_alike_finds(engine):
         store.create("contact", {"last_name": "Elsewhere", "email": "p0@x.test"})
         s.commit()
     probes = [{"first_name": f, "last_name": lname, "company_name": c} for f, lname, c in _people(rng, 25)]
-    probes.append({"first_name": "Ann", "last_name": "Lee", "email": "P0@X.test"})
+    probes += [{"first_name": "Ann", "last_name": "Lee", "email": "P0@X.test"},
+               {"first_name": "Ann", "last_name": "Lee Smith"}, {"first_name": "Ann", "last_name": "Lee  Smith",
+                                                                  "company_name": "ACME"},
+               {"first_name": "Ann Marie", "last_name": "Berg van der"}]
     with tenant_session(engine, "t1") as s:
         for probe in probes:
             for threshold in THRESHOLDS:
