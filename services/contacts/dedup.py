@@ -8,13 +8,14 @@ their names in one call, so only the few that can match are scored with their co
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
 import unicodedata
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 
 from mosaic_contacts.models import Account, Contact
 
@@ -114,6 +115,33 @@ def same_tokens(key: str, most: int = MAX_TOKENS) -> list[str] | None:
     return sorted({k for k in (" ".join(p) for p in itertools.permutations(words)) if k[:BLOCK] == key[:BLOCK]})
 
 
+@functools.cache
+def _candidates(email: bool, phone: bool, block: str | None, exclude: bool):
+    """The candidate query of one shape (which keys a contact has, how its name is blocked),
+    built once with its values as parameters: a statement reused keeps SQLAlchemy's cache key,
+    and a create pays for neither building it nor keying it. A Core statement on the session's
+    connection: the tenant scope adds ``tenant_id`` to it (mosaic.db.core_scope)."""
+    t = Contact.__table__
+    exact = []
+    if email:
+        exact.append(t.c.email_key == bindparam("email_key"))
+    if phone:
+        exact.append(t.c.phone_key == bindparam("phone_key"))
+    names = []
+    if block == "same":
+        names.append(t.c.name_key.in_(bindparam("names", expanding=True)))
+    elif block == "near":
+        names.append(and_(t.c.name_key.like(bindparam("prefix"), escape="\\"),
+                          func.length(t.c.name_key).between(bindparam("low"), bindparam("high"))))
+    stmt = (select(t.c.id, t.c.email_key, t.c.phone_key, t.c.name_key, t.c.company_name)
+            .where(or_(*exact, *names)).limit(CANDIDATES))
+    if exact and names:  # exact matches first, so many same-prefix names cannot crowd them out
+        stmt = stmt.order_by(or_(*exact).desc())
+    if exclude:
+        stmt = stmt.where(t.c.id != bindparam("exclude_id"))
+    return stmt
+
+
 def find_contact_duplicates(session, values: dict, *, exclude_id: str | None = None,
                             threshold: int = 90, company: str | None = None) -> list[dict]:
     """Contacts that look like ``values``: ``[{"id", "reason", "score"}]``, best first.
@@ -122,39 +150,29 @@ def find_contact_duplicates(session, values: dict, *, exclude_id: str | None = N
     same letters and of a length that can still score ``threshold``; each an index lookup),
     exact matches first. Where only a name of the same words can reach ``threshold`` (no company
     to add points: a name alone scores 10 less) the name part is an equality lookup of those
-    words' orders (:func:`same_tokens`). rapidfuzz scores the names in one call and drops those below the least
-    name score that can reach ``threshold`` (:func:`name_cutoff`); :func:`score` then runs only
-    on the few left.
+    words' orders (:func:`same_tokens`). rapidfuzz scores the names in one call and drops those
+    below the least name score that can reach ``threshold`` (:func:`name_cutoff`); :func:`score`
+    then runs only on the few left.
     """
     keys = contact_keys(values)
     company = company if company is not None else values.get("company_name")
-    exact, block = [], []
-    if keys["email_key"]:
-        exact.append(Contact.email_key == keys["email_key"])
-    if keys["phone_key"]:
-        exact.append(Contact.phone_key == keys["phone_key"])
     nk = keys["name_key"]
+    params = {"email_key": keys["email_key"], "phone_key": keys["phone_key"], "exclude_id": exclude_id}
     cutoff = name_cutoff(threshold, bool(name_key(company)))
+    block = None
     if nk and len(nk) >= BLOCK and cutoff <= 100:
         same = same_tokens(nk) if cutoff > 99.99 else None
         if same is not None:  # only the same words in another order can score: equality lookups
-            block.append(Contact.name_key.in_(same))
+            block, params["names"] = "same", same
         else:
-            low, high = length_window(len(nk), cutoff)
-            block.append(and_(Contact.name_key.like(_prefix(nk), escape="\\"),
-                              func.length(Contact.name_key).between(low, high)))
-    if not exact and not block:
+            block = "near"
+            params["prefix"] = _prefix(nk)
+            params["low"], params["high"] = length_window(len(nk), cutoff)
+    if not keys["email_key"] and not keys["phone_key"] and block is None:
         return []
-    # select_from(Contact): the entity's loader criteria scope the query to the tenant, so the
-    # Core scoper has nothing left to rewrite (mosaic.db.core_scope).
-    stmt = (select(Contact.id, Contact.email_key, Contact.phone_key, Contact.name_key, Contact.company_name)
-            .select_from(Contact).where(or_(*exact, *block)).limit(CANDIDATES))
-    if exact and block:  # exact matches first, so many same-prefix names cannot crowd them out
-        stmt = stmt.order_by(or_(*exact).desc())
-    if exclude_id:
-        stmt = stmt.where(Contact.id != exclude_id)
+    stmt = _candidates(bool(keys["email_key"]), bool(keys["phone_key"]), block, bool(exclude_id))
     found, names = [], []  # found: (position in the query's answer, match)
-    for pos, row in enumerate(session.execute(stmt)):
+    for pos, row in enumerate(session.connection().execute(stmt, params)):
         cid, ek, pk, other_name, _company = row
         if ek and ek == keys["email_key"]:
             found.append((pos, {"id": cid, "reason": "email", "score": 100.0}))
