@@ -1,13 +1,16 @@
 """What contacts, accounts and relationships add to the generic record engine."""
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
-from mosaic.db import utcnow
+from mosaic.db import new_id, utcnow
 from mosaic.errors import ValidationFailed
 from mosaic.records.store import Behaviour
 from mosaic_contacts import dedup
 from mosaic_contacts.models import Activity, Contact, LifecycleChange, Relationship
+
+
+_LIFECYCLE_INSERT = insert(LifecycleChange.__table__)
 
 
 class ContactBehaviour(Behaviour):
@@ -52,10 +55,12 @@ class ContactBehaviour(Behaviour):
     def after_save(self, store, obj, row, before, after):
         old = before.get("lifecycle_stage") if before else None
         if after.get("lifecycle_stage") != old:
-            store.session.add(LifecycleChange(contact_id=row.id, from_stage=old,
-                                              to_stage=after["lifecycle_stage"],
-                                              changed_at=after.get("lifecycle_changed_at") or utcnow(),
-                                              actor=store.ctx.actor))
+            # A Core INSERT run now, like the write's audit entry and event: an append-only row
+            # gains nothing from the ORM's unit of work.
+            store.session.connection().execute(_LIFECYCLE_INSERT, {
+                "id": new_id(), "tenant_id": store.session.info["tenant_id"], "contact_id": row.id,
+                "from_stage": old, "to_stage": after["lifecycle_stage"],
+                "changed_at": after.get("lifecycle_changed_at") or utcnow(), "actor": store.ctx.actor})
 
     def before_delete(self, store, obj, row, before):
         rel = store.obj("relationship")

@@ -243,6 +243,8 @@ def record_exception(exc: BaseException, span_: trace.Span | None = None) -> Non
 # -- SQLAlchemy ---------------------------------------------------------------------------------
 
 def _before_cursor_execute(conn, cursor, statement, parameters, context, executemany):
+    if _state is not None and not _state.recording:
+        return  # sampling is off (no exporter): a span per statement would be built and dropped
     verb = (statement.split(None, 1) or ["SQL"])[0].upper()
     db_span = _tracer().start_span(
         f"db {verb}", kind=SpanKind.CLIENT,

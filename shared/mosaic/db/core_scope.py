@@ -29,8 +29,8 @@ from sqlalchemy.sql import visitors
 from sqlalchemy.util import immutabledict
 from sqlalchemy.sql.dml import Delete, Insert, Update, UpdateBase
 from sqlalchemy.sql.elements import BindParameter, ClauseElement, Label, TextClause
-from sqlalchemy.sql.selectable import (Alias, CompoundSelect, Join, Select, TableClause,
-                                       TextualSelect)
+from sqlalchemy.sql.selectable import (Alias, AliasedReturnsRows, CompoundSelect, FromGrouping, Join,
+                                       Select, TableClause, TextualSelect)
 
 
 class TenantLeak(RuntimeError):
@@ -67,23 +67,37 @@ def _is_orm(stmt: Any) -> bool:
     return stmt._propagate_attrs.get("compile_state_plugin") == "orm"
 
 
-#: needs_scoping answers by statement structure (SQLAlchemy's cache key, which it computes for
+#: statement_shape answers by statement structure (SQLAlchemy's cache key, which it computes for
 #: every execution anyway): the tree walk is paid once per statement shape, not per execution
 _NEEDS_SCOPING: dict = {}
 _NEEDS_SCOPING_SIZE = 4096
+#: what makes a statement more than one level deep: its scoping must walk (and clone) the tree
+_NESTED = (Select, CompoundSelect, UpdateBase, Join, AliasedReturnsRows, FromGrouping, TextClause,
+           TextualSelect)
 
 
-def needs_scoping(stmt: ClauseElement) -> bool:
-    """:func:`_needs_scoping`, remembered per statement shape."""
+def statement_shape(stmt: ClauseElement) -> tuple[bool, bool]:
+    """``(needs, flat)``, remembered per statement shape: whether :func:`_needs_scoping`, and
+    whether ``stmt`` is *flat* (no subquery, join object, alias, CTE or text anywhere below it),
+    so that scoping it only adds criteria to the statement itself."""
     key = stmt._generate_cache_key()
     if key is None:
-        return _needs_scoping(stmt)
+        return _needs_scoping(stmt), _is_flat(stmt)
     hit = _NEEDS_SCOPING.get(key.key)
     if hit is None:
         if len(_NEEDS_SCOPING) >= _NEEDS_SCOPING_SIZE:
             _NEEDS_SCOPING.clear()
-        hit = _NEEDS_SCOPING[key.key] = _needs_scoping(stmt)
+        hit = _NEEDS_SCOPING[key.key] = (_needs_scoping(stmt), _is_flat(stmt))
     return hit
+
+
+def needs_scoping(stmt: ClauseElement) -> bool:
+    """:func:`_needs_scoping`, remembered per statement shape."""
+    return statement_shape(stmt)[0]
+
+
+def _is_flat(stmt: ClauseElement) -> bool:
+    return not any(elem is not stmt and isinstance(elem, _NESTED) for elem in visitors.iterate(stmt))
 
 
 def _needs_scoping(stmt: ClauseElement) -> bool:
@@ -258,7 +272,8 @@ def scope_statement(stmt: Any, multiparams: list, params: dict, tenant: str
         return stmt, multiparams, params  # DDL, function calls, ...
     if isinstance(stmt, (TextClause, TextualSelect)):
         raise TenantLeak("textual SQL cannot be tenant-scoped; use a SQLAlchemy expression")
-    if not needs_scoping(stmt):
+    needs, flat = statement_shape(stmt)
+    if not needs:
         return stmt, multiparams, params
     if isinstance(stmt, Insert) and stmt.select is None and not stmt._multi_values \
             and _is_tenant_table(stmt.table, _is_orm(stmt)) \
@@ -268,11 +283,18 @@ def scope_statement(stmt: Any, multiparams: list, params: dict, tenant: str
         # on a shallow copy should the VALUES need the tenant.
         return _scope_insert(stmt._generate(), multiparams, params, tenant)
     scoper = _Scoper(tenant)
-    # ORM loader options cannot be cloned (and need not be: they are the ORM's own scoping).
-    options = set()
-    for elem in visitors.iterate(stmt):
-        options.update(getattr(elem, "_with_options", ()))
-    stmt = visitors.cloned_traverse(stmt, {"stop_on": options}, scoper.visitors())
+    if flat:
+        # One level (a single-table UPDATE or DELETE, a SELECT without subqueries, join objects
+        # or aliases): the criteria go on a shallow copy; nothing below it is shared and changed.
+        stmt = stmt._generate()
+        if isinstance(stmt, Select):
+            scoper.visit_select(stmt)
+    else:
+        # ORM loader options cannot be cloned (and need not be: they are the ORM's own scoping).
+        options = set()
+        for elem in visitors.iterate(stmt):
+            options.update(getattr(elem, "_with_options", ()))
+        stmt = visitors.cloned_traverse(stmt, {"stop_on": options}, scoper.visitors())
     if isinstance(stmt, UpdateBase) and _is_tenant_table(stmt.table, _is_orm(stmt)):
         if isinstance(stmt, Insert):
             return _scope_insert(stmt, multiparams, params, tenant)

@@ -14,11 +14,11 @@ from typing import Any, Callable, Iterable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mosaic.audit import record_change
+from mosaic.audit import write_change
 from mosaic.context import RequestContext
 from mosaic.errors import Conflict, NotFound, ValidationFailed
 from mosaic.events.envelope import make_envelope
-from mosaic.events.outbox import emit
+from mosaic.events.outbox import write_event
 from mosaic.filters import json_accessor
 from mosaic.metadata.fields import FieldDef, ObjectDef
 from mosaic.metadata.schema_factory import from_json_value, load_create, load_update, to_api_value
@@ -287,7 +287,7 @@ class RecordStore(RecordChecks, RecordLists):
         self._flush_write(obj.label, None)
         after = self.values_of(obj, row)
         api_after = self.to_api(obj, after)
-        record_change(self.session, self.ctx.actor, obj.name, row.id, w.action, {}, api_after)
+        write_change(self.session, self.ctx.actor, obj.name, row.id, w.action, {}, api_after)
         w.row, w.after = row, after
         if emit_event:
             w.event = self._emit(obj, "created", row, {"record": api_after})
@@ -346,7 +346,7 @@ class RecordStore(RecordChecks, RecordLists):
         after = self.values_of(obj, row)
         api_before, api_after = self.to_api(obj, before), self.to_api(obj, after)
         changes = {k: [api_before.get(k), api_after.get(k)] for k in changed}
-        record_change(self.session, self.ctx.actor, obj.name, row.id, w.action, api_before, api_after)
+        write_change(self.session, self.ctx.actor, obj.name, row.id, w.action, api_before, api_after)
         w.row, w.after = row, after
         w.event = self._emit(obj, "updated", row, {"changes": changes, "record": api_after})
         for step in self.steps:
@@ -372,7 +372,7 @@ class RecordStore(RecordChecks, RecordLists):
         if behaviour:
             behaviour.before_delete(self, obj, row, before)
         api_before = self.to_api(obj, before)
-        record_change(self.session, self.ctx.actor, obj.name, row.id, action, api_before, {})
+        write_change(self.session, self.ctx.actor, obj.name, row.id, action, api_before, {})
         self._emit(obj, event, row, {"record": api_before, **(extra or {})})
         record_id = row.id
         self.session.delete(row)
@@ -386,7 +386,7 @@ class RecordStore(RecordChecks, RecordLists):
     def emit_envelope(self, envelope: dict) -> dict:
         """Write ``envelope`` to the outbox in this transaction; every event a store emits goes
         through here (webhook subscribers get it from the hub, which consumes what is published)."""
-        emit(self.session, envelope, traceparent=current_traceparent())
+        write_event(self.session, envelope, traceparent=current_traceparent())
         return envelope
 
     def emit_event(self, obj: ObjectDef, verb: str, row, data: dict) -> dict:

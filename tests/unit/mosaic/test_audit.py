@@ -68,6 +68,22 @@ def test_record_change_writes_an_entry(make_session):
     assert stored.at.tzinfo is not None
 
 
+def test_write_change_stores_what_record_change_stores(make_session):
+    from mosaic.audit import write_change
+
+    s = make_session()
+    kept = make_change(s, action="create", before={}, after={"name": "Ann", "version": 1})
+    s.flush()
+    entry_id = write_change(s, "user:u1", "contact", "c1", "create", {}, {"name": "Ann", "version": 1})
+    assert write_change(s, "user:u1", "contact", "c1", "update", {"name": "Ann", "version": 1},
+                        {"name": "Ann", "version": 2}) is None  # nothing changed: nothing written
+    s.commit()
+    a, b = s.get(AuditEntry, kept.id), s.get(AuditEntry, entry_id)
+    assert b.to_dict() == {**a.to_dict(), "id": entry_id, "at": b.to_dict()["at"]}
+    assert b.tenant_id == "t1" and b.at.tzinfo is not None
+    assert {i["id"] for i in history(s, "contact", "c1")["items"]} == {kept.id, entry_id}
+
+
 def test_an_update_without_changes_writes_nothing(make_session):
     s = make_session()
     assert make_change(s, before={"name": "Ann", "version": 1},

@@ -205,6 +205,25 @@ def test_failed_statement_span_has_error_status(spans):
     assert db.status.status_code is StatusCode.ERROR
 
 
+def test_statements_build_no_span_when_nothing_records(fresh, monkeypatch):
+    # Without an exporter the provider samples nothing: a statement's span would be built and
+    # dropped on every execution, so none is started; the trace context still propagates.
+    telemetry.setup_telemetry(make_settings(), "contacts")
+    started, start_span = [], telemetry._state.tracer.start_span
+
+    def counting(name, *args, **kwargs):
+        started.append(name)
+        return start_span(name, *args, **kwargs)
+
+    monkeypatch.setattr(telemetry._state.tracer, "start_span", counting)
+    engine = create_engine("sqlite://")
+    telemetry.instrument_engine(engine)
+    with telemetry.span("request"):
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT 1")).scalar() == 1
+    assert [name for name in started if name.startswith("db ")] == []
+
+
 # -- Flask ----------------------------------------------------------------------------------------
 
 def make_app(**config) -> flask.Flask:

@@ -253,3 +253,35 @@ def test_a_statement_shape_seen_before_is_still_scoped_for_each_tenant(engine):
     for tenant, expected in (("a", ["a1", "a2"]), ("b", ["b1", "shared"]), ("a", ["a1", "a2"])):
         with tenant_session(engine, tenant) as s:
             assert sorted(s.scalars(select(items.c.body))) == expected
+
+
+def test_flat_statements_are_scoped_on_a_copy_and_reused_for_each_tenant(engine):
+    # One statement object run for one tenant, then another: the criteria added for the first
+    # must neither stay on it nor leak into the second.
+    read = select(items.c.body).where(items.c.body != "zzz").join(tags, tags.c.item_body == items.c.body)
+    rename = update(items).where(items.c.body.in_(["a2", "shared"])).values(body="renamed")
+    drop = delete(tags).where(tags.c.label.in_(["ta", "tb2"]))
+    before = [str(stmt) for stmt in (read, rename, drop)]
+    for tenant, joined in (("a", ["a1"]), ("b", ["shared"])):
+        with tenant_session(engine, tenant) as s:
+            assert sorted(s.scalars(read)) == joined
+            s.execute(rename)
+            s.execute(drop)
+            s.commit()
+    assert [str(stmt) for stmt in (read, rename, drop)] == before
+    assert all_rows(engine) == [("a", "a1"), ("a", "renamed"), ("b", "b1"), ("b", "renamed")]
+    with system_session(engine) as s:
+        assert sorted((t.tenant_id, t.label) for t in s.scalars(select(Tag))) == [("b", "tb")]
+
+
+def test_only_one_level_statements_take_the_flat_path():
+    from mosaic.db.core_scope import statement_shape
+
+    sub = select(tags.c.item_body).scalar_subquery()
+    assert statement_shape(update(items).where(items.c.id == "x").values(body="y")) == (True, True)
+    assert statement_shape(select(items).join(tags, tags.c.item_body == items.c.body)) == (True, True)
+    assert statement_shape(select(items).where(items.c.body == sub)) == (True, False)
+    assert statement_shape(delete(items).where(exists(select(tags.c.id)))) == (True, False)
+    assert statement_shape(select(items.join(tags, tags.c.item_body == items.c.body))) == (True, False)
+    assert statement_shape(select(items.alias("i"))) == (True, False)
+    assert statement_shape(select(func.now())) == (False, True)

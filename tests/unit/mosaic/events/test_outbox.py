@@ -72,3 +72,33 @@ def test_unpublished_index_is_partial(engine):
         sql = conn.exec_driver_sql(
             "SELECT sql FROM sqlite_master WHERE name = 'ix_outbox_unpublished'").scalar()
     assert "WHERE published_at IS NULL" in sql
+
+
+def test_write_event_stores_what_emit_stores_in_write_order(engine, make_env):
+    from mosaic.events.outbox import write_event
+
+    first, second, third = make_env(record_id="r1"), make_env(record_id="r2"), make_env(record_id="r3")
+    with tenant_session(engine, "t1") as session:
+        emit(session, first, traceparent="00-" + "a" * 32 + "-" + "b" * 16 + "-01")
+        session.flush()
+        write_event(session, second, traceparent="00-" + "a" * 32 + "-" + "b" * 16 + "-01")
+        write_event(session, third)
+        session.commit()
+    rows = _rows(engine)
+    assert [r.id for r in rows] == [first["id"], second["id"], third["id"]]
+    a, b = rows[0], rows[1]
+    for col in ("tenant_id", "type", "object", "traceparent", "published_at"):
+        assert getattr(a, col) == getattr(b, col), col
+    assert (b.record_id, b.payload) == ("r2", second) and b.created_at.tzinfo is not None
+
+
+def test_write_event_refuses_another_tenants_event_and_validates(engine, make_env):
+    from mosaic.events.outbox import write_event
+
+    with tenant_session(engine, "t1") as session:
+        with pytest.raises(TenantLeak):
+            write_event(session, make_env(tenant_id="t2"))
+        with pytest.raises(ValidationFailed):
+            write_event(session, {**make_env(), "type": "nodot"})
+        session.rollback()
+    assert _rows(engine) == []
