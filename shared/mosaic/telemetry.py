@@ -329,17 +329,18 @@ def instrument_flask(app, service: str = "gateway") -> None:
         req = flask.request
         parent = context_from_traceparent(req.headers.get("traceparent"), otel_context.Context())
         parent = otel_context.set_value(_SERVICE_KEY, service, parent)
-        rule = req.url_rule.rule if req.url_rule is not None else None
-        attributes = _http_attributes(req, rule) if recording() else None
-        server_span = _tracer().start_span(f"{req.method} {rule}" if rule else req.method,
-                                           context=parent, kind=SpanKind.SERVER,
-                                           attributes=attributes)
+        if recording():
+            rule = req.url_rule.rule if req.url_rule is not None else None
+            name, attributes = (f"{req.method} {rule}" if rule else req.method), _http_attributes(req, rule)
+        else:  # sampled out: the span only carries the trace context on, nobody reads its name
+            name, attributes = "HTTP", None
+        server_span = _tracer().start_span(name, context=parent, kind=SpanKind.SERVER, attributes=attributes)
         token = otel_context.attach(trace.set_span_in_context(server_span, parent))
         flask.g._mosaic_trace = (server_span, token)
 
     def set_status(response):
         state = getattr(flask.g, "_mosaic_trace", None)
-        if state is not None:
+        if state is not None and state[0].is_recording():
             state[0].set_attribute("http.response.status_code", response.status_code)
             if response.status_code >= 500:
                 state[0].set_status(Status(StatusCode.ERROR, f"HTTP {response.status_code}"))

@@ -27,6 +27,21 @@ def context():
     return {"ctx": ctx.to_nameko(), "hidden": sorted(hidden), "readonly": sorted(readonly)}
 
 
+@probe.post("/probe/field-policy")
+@auth.login_required
+def field_policy_twice():
+    """The field policy, then again after this request changed the tenant's field permissions."""
+    ident = auth.current_identity()
+    first = auth.field_policy(ident, "contact")
+    first[0].add("mutated")  # a caller's copy: the request's memo stays as worked out
+    again = auth.field_policy(ident, "contact")
+    identity.replace_field_permissions(auth.gateway_session(), [])
+    auth.gateway_session().commit()
+    auth.invalidate_tenant(ident.tenant_id)
+    after = auth.field_policy(ident, "contact")
+    return {"first": sorted(again[0]), "after": sorted(after[0])}
+
+
 @pytest.fixture
 def app(make_app):
     return make_app(blueprints=[probe])
@@ -154,6 +169,18 @@ def test_to_context_and_field_policy(client, engine, make_tenant, make_user, log
     ctx = RequestContext.from_nameko(body["ctx"])
     assert ctx.tenant_id == tenant.id and ctx.user_id == user.id and ctx.roles == ("sales",)
     assert ctx.modules == ("contacts", "sales") and ctx.traceparent == "00-abc-def-01"
+
+
+def test_field_policy_is_worked_out_once_per_request_and_again_after_a_change(
+        client, engine, make_tenant, make_user, login, bearer):
+    tenant, _ = make_tenant()
+    user = make_user(tenant, roles=["sales"])
+    with tenant_session(engine, tenant.id) as s:
+        identity.replace_field_permissions(s, [
+            {"object": "contact", "field": "salary", "role": "sales", "access": "none"}])
+        s.commit()
+    body = client.post("/probe/field-policy", headers=bearer(login(tenant.slug, user.email))).get_json()
+    assert body == {"first": ["salary"], "after": []}
 
 
 def test_operator_required(make_app, client):

@@ -286,6 +286,19 @@ def test_flask_unmatched_route_is_named_by_method_only(spans):
     assert server.status.status_code is not StatusCode.ERROR
 
 
+def test_flask_request_carries_the_trace_context_on_when_nothing_records(fresh):
+    telemetry.setup_telemetry(make_settings(), "gateway")  # exporter none: sampled out
+    assert not telemetry.recording()
+    client = make_app().test_client()
+    continued = client.get("/items/7", headers={"traceparent": REMOTE_PARENT}).get_json()["traceparent"]
+    assert TRACEPARENT.match(continued) and continued.split("-")[1] == REMOTE_TRACE_ID
+    assert continued.split("-")[2] != REMOTE_SPAN_ID  # the gateway's own (unrecorded) span
+    fresh_one = client.get("/items/8").get_json()["traceparent"]
+    assert TRACEPARENT.match(fresh_one) and fresh_one.split("-")[1] != REMOTE_TRACE_ID
+    assert client.get("/items/9").get_json()["traceparent"].split("-")[1] != fresh_one.split("-")[1]
+    assert telemetry.current_traceparent() is None  # detached after each request
+
+
 # -- nameko ---------------------------------------------------------------------------------------
 
 class ContextData(DependencyProvider):
