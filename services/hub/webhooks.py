@@ -23,7 +23,7 @@ from nameko.timer import timer
 from mosaic.db import utcnow
 from mosaic.db.provider import settings_of
 from mosaic.entrypoints import rpc, settings_timer
-from mosaic.errors import BadRequest, ServiceUnavailable
+from mosaic.errors import ServiceUnavailable
 from mosaic.events.consumer import apply_once, domain_events
 from mosaic.events.envelope import is_internal
 from mosaic.request_log import write_once
@@ -78,7 +78,7 @@ class WebhooksRpc:
     def list_webhooks(self, limit=50, cursor=None):
         """The tenant's subscriptions, oldest first: ``{"items", "next_cursor"}`` (never a secret)."""
         self.ctx.require_role("admin")
-        return subs.page_subscriptions(self.data.session, cursor=cursor, limit=_int(limit, "limit"))
+        return subs.page_subscriptions(self.data.session, cursor=cursor, limit=limit)
 
     @rpc
     def get_webhook(self, sub_id):
@@ -116,7 +116,7 @@ class WebhooksRpc:
     def webhook_deliveries(self, sub_id, limit=50, cursor=None, status=None):
         """A subscription's deliveries with their attempts, newest first: ``{"items", "next_cursor"}``."""
         self.ctx.require_role("admin")
-        return delivery.delivery_log(self.data.session, sub_id, cursor=cursor, limit=_int(limit, "limit"),
+        return delivery.delivery_log(self.data.session, sub_id, cursor=cursor, limit=limit,
                                      status=status)
 
     @domain_events("hub", "#", queue=QUEUE)
@@ -135,13 +135,6 @@ class WebhooksRpc:
     def purge_webhook_deliveries(self):
         """Drop finished deliveries older than :data:`KEEP_FINISHED`, with their attempts."""
         delivery.purge_deliveries(self.data.engine, utcnow() - KEEP_FINISHED)
-
-
-def _int(value, name: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise BadRequest(f"{name} must be an integer", errors={name: ["must be an integer"]}) from None
 
 
 def adopt_command(settings, argv: list[str]) -> int:

@@ -331,7 +331,7 @@ def delivery_log(session: Session, subscription_id: str, cursor: str | None = No
     if status is not None and status not in (PENDING, DELIVERED, FAILED):
         raise BadRequest("Unknown delivery status.",
                          errors={"status": ["must be pending, delivered or failed"]})
-    limit = max(1, min(int(limit), MAX_PAGE))
+    limit = paging.page_limit(limit, MAX_PAGE)
     stmt = select(WebhookDelivery).where(WebhookDelivery.subscription_id == sub.id)
     if status is not None:
         stmt = stmt.where(WebhookDelivery.status == status)

@@ -177,7 +177,7 @@ def create_subscription(session: Session, data: Any, *, box: SecretBox,
 def page_subscriptions(session: Session, cursor: str | None = None, limit: int = 50) -> dict[str, Any]:
     """The tenant's subscriptions, oldest first, a keyset page on (created_at, id):
     ``{"items": [API form], "next_cursor": str | None}``. BadRequest for a forged cursor."""
-    limit = max(1, min(int(limit), MAX_PAGE))
+    limit = paging.page_limit(limit, MAX_PAGE)
     created, sub_id = WebhookSubscription.created_at, WebhookSubscription.id
     stmt = select(WebhookSubscription)
     if cursor:
