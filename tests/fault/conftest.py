@@ -130,12 +130,15 @@ class Tally:
             return len(self.acknowledged)
 
 
-def writer(api, run: str, n: int, writes: int, tally: Tally, deadline: float) -> None:
+def writer(api, run: str, n: int, writes: int, tally: Tally, deadline: float, pause: float = 0.0) -> None:
     """Create ``writes`` contacts one after the other, each with its own Idempotency-Key, retrying
-    a 503 with the same key (as a client should) until it is acknowledged or ``deadline`` passes."""
+    a 503 with the same key (as a client should) until it is acknowledged or ``deadline`` passes.
+    ``pause`` seconds pass between two writes, so that a run outlasts the moment a fault starts."""
     http = requests.Session()  # a client of its own: sessions are not shared between threads
     http.headers.update(api.http.headers)
     for i in range(writes):
+        if i:
+            time.sleep(pause)
         email = f"w{n}-{i}@{run}.test"
         body = {"first_name": f"W{n}", "last_name": f"Write {i}", "email": email}
         headers = {"Idempotency-Key": f"{run}-{n}-{i}"}

@@ -29,11 +29,14 @@ WRITERS = 12
 WRITES = 8
 #: the writers give up on a write after this long (the outage is far shorter)
 WRITE_DEADLINE = 180
+#: seconds between two writes of one writer: a writer's run lasts several seconds, so the fault
+#: starts while every writer has writes left, however fast the stack answers
+PAUSE = 0.5
 
 
 def run_writers(api, run: str, tally: Tally) -> list[threading.Thread]:
     deadline = time.monotonic() + WRITE_DEADLINE
-    threads = [threading.Thread(target=writer, args=(api, run, n, WRITES, tally, deadline)) for n in range(WRITERS)]
+    threads = [threading.Thread(target=writer, args=(api, run, n, WRITES, tally, deadline, PAUSE)) for n in range(WRITERS)]
     for t in threads:
         t.start()
     return threads
@@ -86,8 +89,10 @@ def test_service_down_longer_than_the_rpc_timeout(fault_stack):
     threads = run_writers(api, run, tally)
     wait_for_acks(tally, WRITERS)
     fault_stack.stop_contacts()
+    done_at_stop = tally.acks()
     time.sleep(RPC_TIMEOUT * 2.5)  # requests queue up meanwhile, and outwait their callers
     fault_stack.start_contacts()
     finish(threads)
+    assert done_at_stop < WRITERS * (WRITES - 1), "the writers were nearly done before the outage"
     assert tally.answers.get(503, 0) >= WRITERS, "the outage went unnoticed by some writer"
     check(fault_stack, api, run, tally)
