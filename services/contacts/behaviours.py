@@ -1,16 +1,15 @@
 """What contacts, accounts and relationships add to the generic record engine."""
 from __future__ import annotations
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from mosaic.db import new_id, utcnow
+from mosaic.db.batch import defer_insert
 from mosaic.errors import ValidationFailed
 from mosaic.records.store import Behaviour
 from mosaic_contacts import dedup
 from mosaic_contacts.models import Activity, Contact, LifecycleChange, Relationship
 
-
-_LIFECYCLE_INSERT = insert(LifecycleChange.__table__)
 
 
 class ContactBehaviour(Behaviour):
@@ -55,9 +54,9 @@ class ContactBehaviour(Behaviour):
     def after_save(self, store, obj, row, before, after):
         old = before.get("lifecycle_stage") if before else None
         if after.get("lifecycle_stage") != old:
-            # A Core INSERT run now, like the write's audit entry and event: an append-only row
-            # gains nothing from the ORM's unit of work.
-            store.session.connection().execute(_LIFECYCLE_INSERT, {
+            # Queued to ride with the transaction's next statement, like the write's audit entry
+            # and event (mosaic.db.batch): an append-only row nothing reads back meanwhile.
+            defer_insert(store.session, LifecycleChange.__table__, {
                 "id": new_id(), "tenant_id": store.session.info["tenant_id"], "contact_id": row.id,
                 "from_stage": old, "to_stage": after["lifecycle_stage"],
                 "changed_at": after.get("lifecycle_changed_at") or utcnow(), "actor": store.ctx.actor})

@@ -4,10 +4,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, insert, select
+from sqlalchemy import Index, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mosaic.db import Base, JSONType, TenantScoped, UTCDateTime, new_id, utcnow
+from mosaic.db.batch import defer_insert
 from mosaic.metadata.values import format_datetime, json_safe
 from mosaic.records import paging
 
@@ -39,8 +40,6 @@ class AuditEntry(TenantScoped, Base):
                 "changes": self.changes}
 
 
-#: built once: a reused statement keeps its SQLAlchemy cache key
-_INSERT = insert(AuditEntry.__table__)
 
 
 def diff(before: dict | None, after: dict | None,
@@ -86,15 +85,16 @@ def record_change(session: Session, ctx_actor: str, object: str, record_id: str,
 
 def write_change(session: Session, ctx_actor: str, object: str, record_id: str, action: str,
                  before: dict | None, after: dict | None) -> str | None:
-    """:func:`record_change` as one Core INSERT on the session's connection, run now (the record
-    engine's path: the ORM's unit of work adds nothing to an append-only row but its cost).
+    """:func:`record_change` as one INSERT that rides with the transaction's next statement
+    (:mod:`mosaic.db.batch`; the record engine's path: nothing reads the entry back in the write's
+    transaction, and the ORM's unit of work would add nothing to an append-only row but its cost).
     Returns the entry's id, or None for an update that changed no field."""
     values = _entry(ctx_actor, object, record_id, action, before, after)
     if values is None:
         return None
     values["id"] = new_id()
     values["tenant_id"] = session.info.get("tenant_id")
-    session.connection().execute(_INSERT, values)
+    defer_insert(session, AuditEntry.__table__, values)
     return values["id"]
 
 

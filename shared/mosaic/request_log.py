@@ -47,6 +47,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mosaic.db.base import Base, JSONType, TenantScoped, UTCDateTime, utcnow
+from mosaic.db.batch import defer_update
 from mosaic.errors import Conflict, MosaicError, ValidationFailed, from_remote
 
 #: how long a write's outcome answers repeats; above the gateway's Idempotency-Key retention (24 h)
@@ -92,25 +93,25 @@ def redact(result: Any, fields: tuple[str, ...]) -> Any:
     return out
 
 
+#: the claim, built once per dialect: a reused statement keeps its SQLAlchemy cache key
+_CLAIMS = {name: module.insert(RequestLog.__table__).on_conflict_do_nothing(index_elements=["tenant_id", "request_id"])
+           for name, module in (("postgresql", postgresql), ("sqlite", sqlite))}
+
+
 def claim(session: Session, request_id: str, method: str, print_: str) -> bool:
     """Insert the running row of ``request_id`` in the session's transaction; False if another
     write already holds the id (after waiting for it to commit or roll back)."""
     # Core statements on the session's connection, the tenant named explicitly: the ORM path
     # (tenant criteria, bulk-insert bookkeeping) cost the create path more than the statement.
-    tenant = session.info["tenant_id"]
-    values = {"tenant_id": tenant, "request_id": request_id, "method": method,
+    values = {"tenant_id": session.info["tenant_id"], "request_id": request_id, "method": method,
               "fingerprint": print_, "status": RUNNING, "created_at": utcnow()}
     conn = session.connection()
-    table = RequestLog.__table__
-    dialect = conn.dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = dialect_insert(table).values(**values).on_conflict_do_nothing(
-            index_elements=["tenant_id", "request_id"])
-        return conn.execute(stmt).rowcount == 1
+    stmt = _CLAIMS.get(conn.dialect.name)
+    if stmt is not None:
+        return conn.execute(stmt, values).rowcount == 1
     try:  # other databases: a savepoint confines the duplicate-key error
         with conn.begin_nested():
-            conn.execute(insert(table).values(**values))
+            conn.execute(insert(RequestLog.__table__).values(**values))
     except IntegrityError:
         return False
     return True
@@ -123,8 +124,10 @@ def _set(session: Session, request_id: str, **values) -> None:
 
 
 def finish(session: Session, request_id: str, result: Any) -> None:
-    """Store the write's result on its running row (same transaction as the write)."""
-    _set(session, request_id, status=OK, result=result)
+    """Store the write's result on its running row (same transaction as the write). Nothing
+    reads it back before the commit: it rides with the commit (:mod:`mosaic.db.batch`)."""
+    defer_update(session, RequestLog.__table__, {"tenant_id": session.info["tenant_id"], "request_id": request_id},
+                 {"status": OK, "result": result})
 
 
 def store_error(session: Session, request_id: str, method: str, print_: str, exc: MosaicError) -> None:

@@ -21,12 +21,11 @@ from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, with_lo
 from sqlalchemy.sql.elements import TextClause
 
 from mosaic.db.base import TenantScoped
+from mosaic.db.batch import BATCH_OPTION, TENANT_OPTION
 from mosaic.db.core_scope import TenantLeak, check_driver_sql, scope_statement
 
 __all__ = ["TenantLeak", "system_session", "tenant_session", "unscoped"]
 
-#: the execution option that carries a tenant session's tenant to its connection
-TENANT_OPTION = "mosaic_tenant"
 
 
 def tenant_session(engine: Engine, tenant_id: str, **kwargs) -> Session:
@@ -123,5 +122,6 @@ def _scope_core(conn: Connection, clauseelement, multiparams, params, _execution
 def _refuse_driver_sql(conn: Connection, _cursor, statement, _parameters, context, _executemany):
     # exec_driver_sql bypasses before_execute; its context has no compiled statement.
     if context is not None and context.compiled is None \
-            and conn._execution_options.get(TENANT_OPTION) is not None:
+            and conn._execution_options.get(TENANT_OPTION) is not None \
+            and not context.execution_options.get(BATCH_OPTION):
         check_driver_sql(statement)

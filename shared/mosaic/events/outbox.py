@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, String, insert, text
+from sqlalchemy import BigInteger, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mosaic.db import Base, JSONType, TenantScoped, UTCDateTime, utcnow
+from mosaic.db.batch import defer_insert
 from mosaic.events.envelope import validate_envelope
 
 
@@ -46,8 +47,6 @@ class OutboxEvent(TenantScoped, Base):
         return {**self.payload, "seq": self.seq}
 
 
-#: built once: a reused statement keeps its SQLAlchemy cache key
-_INSERT = insert(OutboxEvent.__table__)
 
 
 def _row(envelope: dict, traceparent: str | None) -> dict:
@@ -69,7 +68,8 @@ def emit(session: Session, envelope: dict, traceparent: str | None = None) -> Ou
 
 
 def write_event(session: Session, envelope: dict, traceparent: str | None = None) -> None:
-    """:func:`emit` as one Core INSERT on the session's connection, run now (the record engine's
-    path: an outbox row is append-only, and the ORM's unit of work adds nothing but its cost).
-    Events written this way take their ``seq`` in the order they are written."""
-    session.connection().execute(_INSERT, _row(envelope, traceparent))
+    """:func:`emit` as one INSERT that rides with the transaction's next statement
+    (:mod:`mosaic.db.batch`; the record engine's path: an outbox row is append-only, and the ORM's
+    unit of work adds nothing but its cost). Queued statements run in order, so events written
+    this way still take their ``seq`` in the order they are written."""
+    defer_insert(session, OutboxEvent.__table__, _row(envelope, traceparent))

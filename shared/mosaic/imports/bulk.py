@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from mosaic.audit import IGNORED_FIELDS, AuditEntry
 from mosaic.db import utcnow
+from mosaic.db.batch import flush_session
 from mosaic.errors import MosaicError, NotFound
 from mosaic.events.envelope import validate_envelope
 from mosaic.events.outbox import OutboxEvent
@@ -104,6 +105,7 @@ def copy_rows(session: Session, table: Table, rows: list[dict]) -> None:
     else:
         writer.writerows(map(pick, rows))
     buf.seek(0)
+    flush_session(session)  # queued rows first (mosaic.db.batch): no event sees a COPY
     dbapi = session.connection().connection.dbapi_connection
     quoted = ", ".join(f'"{n}"' for n in names)
     with dbapi.cursor() as cur, _blocking_libpq():

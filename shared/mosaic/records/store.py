@@ -11,10 +11,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from mosaic.audit import write_change
+from mosaic.db.batch import defer_insert, defer_locks
 from mosaic.context import RequestContext
 from mosaic.errors import Conflict, NotFound, ValidationFailed
 from mosaic.events.envelope import make_envelope
@@ -226,13 +227,12 @@ class RecordStore(RecordChecks, RecordLists):
 
     def lock_keys(self, keys: Iterable[str]) -> None:
         """Hold a transaction-scoped lock on each of ``keys`` (of this tenant) until the commit
-        or rollback. PostgreSQL: advisory locks, taken in a fixed order (no deadlock between two
-        writers); SQLite serialises writers already."""
-        if self.dialect != "postgresql":
-            return
+        or rollback, from the transaction's next statement on. PostgreSQL: advisory locks, taken
+        in a fixed order (no deadlock between two writers); SQLite serialises writers already."""
         tenant = self.session.info.get("tenant_id") or ""
-        for key in sorted(set(keys)):
-            self.session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"{tenant}\x1f{key}", 0))))
+        # Queued (mosaic.db.batch): the locks go out in the round trip of the duplicate query
+        # that follows them, and are held before that query takes its snapshot.
+        defer_locks(self.session, (f"{tenant}\x1f{key}" for key in keys))
 
     def _check_duplicates(self, obj: ObjectDef, behaviour: Behaviour, w: Write) -> None:
         policy = w.notes.get(DEDUP_POLICY)
@@ -283,8 +283,7 @@ class RecordStore(RecordChecks, RecordLists):
         if behaviour:
             for attr, value in behaviour.columns(self, obj, values).items():
                 setattr(row, attr, value)
-        self.session.add(row)
-        self._flush_write(obj.label, None)
+        self._add_new(obj, model, row)
         after = self.values_of(obj, row)
         api_after = self.to_api(obj, after)
         write_change(self.session, self.ctx.actor, obj.name, row.id, w.action, {}, api_after)
@@ -296,6 +295,38 @@ class RecordStore(RecordChecks, RecordLists):
         if behaviour:
             behaviour.after_save(self, obj, row, None, after)
         return row
+
+    def _add_new(self, obj: ObjectDef, model, row) -> None:
+        """Insert the new ``row`` and make it a persistent object of the session.
+
+        On PostgreSQL the INSERT is queued (:mod:`mosaic.db.batch`) to ride with the write's next
+        statement (the audit entry, event and request log go with it at the commit), and the row
+        joins the session as if loaded: what the ORM's unit of work would add to one INSERT is
+        its cost. Every column is written, with its default where unset, so the object holds
+        what the row holds and one statement shape serves every create of the object. Unique
+        values are checked by queries before (:meth:`_check_unique`); no index can refuse the
+        row later."""
+        if self.dialect != "postgresql":
+            self.session.add(row)
+            self._flush_write(obj.label, None)
+            return
+        row.tenant_id = self.session.info["tenant_id"]
+        state, values = row.__dict__, {}
+        for prop in inspect(model).column_attrs:
+            column = prop.columns[0]
+            if prop.key not in state:
+                default = column.default
+                if default is None:
+                    if column.server_default is not None:
+                        continue  # the database's default: the ORM would omit it too
+                    value = None
+                else:
+                    value = default.arg(None) if default.is_callable else default.arg
+                setattr(row, prop.key, value)
+            values[column.name] = state[prop.key]
+        defer_insert(self.session, model.__table__, values)
+        make_transient_to_detached(row)
+        self.session.add(row)
 
     def update(self, obj_name: str, record_id: str, data: dict, expected_version: int | None = None) -> dict:
         """PATCH semantics; ``expected_version`` (If-Match) → 412 on a stale write."""
