@@ -16,11 +16,13 @@ outcome instead of running again::
 
 How it holds:
 
-- the log row is inserted *before* the write (``INSERT … ON CONFLICT DO NOTHING``) and its result
-  stored after it, in one transaction with the write: both commit or neither does;
+- the log row is inserted *before* the write and its result stored after it, in one transaction
+  with the write: both commit or neither does. The INSERT rides with the write's first statement
+  (:mod:`mosaic.db.batch`), and the result with the commit, so the log adds no round trip;
 - a concurrent duplicate's insert waits on the first's uncommitted row (unique tenant + request
-  id); when the first commits it finds the row and answers the stored result, when the first rolls
-  back it runs the write itself;
+  id); when the first commits, its unique violation stops the write (before anything of it took
+  effect: the transaction fails) and the stored result answers; when the first rolls back it runs
+  the write itself;
 - a typed refusal (a ``MosaicError`` below 500) rolls the write back and is stored in a
   transaction of its own, so a repeat gets the same refusal; anything else (a crash, a 5xx)
   stores nothing and a repeat runs the write;
@@ -47,7 +49,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mosaic.db.base import Base, JSONType, TenantScoped, UTCDateTime, utcnow
-from mosaic.db.batch import defer_update
+from mosaic.db.batch import QueuedConflict, defer_insert, defer_update
 from mosaic.errors import Conflict, MosaicError, ValidationFailed, from_remote
 
 #: how long a write's outcome answers repeats; above the gateway's Idempotency-Key retention (24 h)
@@ -98,13 +100,15 @@ _CLAIMS = {name: module.insert(RequestLog.__table__).on_conflict_do_nothing(inde
            for name, module in (("postgresql", postgresql), ("sqlite", sqlite))}
 
 
+def _claim_row(session: Session, request_id: str, method: str, print_: str) -> dict:
+    return {"tenant_id": session.info["tenant_id"], "request_id": request_id, "method": method,
+            "fingerprint": print_, "status": RUNNING, "created_at": utcnow()}
+
+
 def claim(session: Session, request_id: str, method: str, print_: str) -> bool:
-    """Insert the running row of ``request_id`` in the session's transaction; False if another
-    write already holds the id (after waiting for it to commit or roll back)."""
-    # Core statements on the session's connection, the tenant named explicitly: the ORM path
-    # (tenant criteria, bulk-insert bookkeeping) cost the create path more than the statement.
-    values = {"tenant_id": session.info["tenant_id"], "request_id": request_id, "method": method,
-              "fingerprint": print_, "status": RUNNING, "created_at": utcnow()}
+    """Insert the running row of ``request_id`` in the session's transaction now; False if
+    another write already holds the id (after waiting for it to commit or roll back)."""
+    values = _claim_row(session, request_id, method, print_)
     conn = session.connection()
     stmt = _CLAIMS.get(conn.dialect.name)
     if stmt is not None:
@@ -164,23 +168,29 @@ def run_once(session: Session, request_id: str | None, method: str, args: tuple,
         session.commit()
         return result
     print_ = fingerprint(method, args, kwargs)
-    if not claim(session, request_id, method, print_):
+    # The claim rides with the write's first statement (mosaic.db.batch): a request id already
+    # held (committed, or committed meanwhile by a concurrent duplicate it waited for) stops the
+    # write there, as QueuedConflict, and the stored outcome answers.
+    try:
+        defer_insert(session, RequestLog.__table__, _claim_row(session, request_id, method, print_),
+                     conflict_tag=request_id)
+        try:
+            result = write()
+        except MosaicError as exc:
+            session.rollback()
+            if exc.status < 500:
+                store_error(session, request_id, method, print_, exc)
+            raise
+        # Stored as it travels, so a replay is what the first caller got (dates and decimals included).
+        stored = json.loads(kombu_dumps(result))
+        finish(session, request_id, redact(stored, redact_fields))
+        session.commit()
+    except QueuedConflict:
         session.rollback()
         return replay(session, request_id, method, print_)
-    try:
-        result = write()
-    except MosaicError as exc:
-        session.rollback()
-        if exc.status < 500:
-            store_error(session, request_id, method, print_, exc)
-        raise
     except BaseException:
         session.rollback()
         raise
-    # Stored as it travels, so a replay is what the first caller got (dates and decimals included).
-    stored = json.loads(kombu_dumps(result))
-    finish(session, request_id, redact(stored, redact_fields))
-    session.commit()
     return result
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, event, func, in
 from sqlalchemy.exc import IntegrityError
 
 from mosaic.db import make_engine, schema_for, system_session, tenant_session
-from mosaic.db.batch import PENDING, defer_insert, defer_locks, defer_update
+from mosaic.db.batch import PENDING, QueuedConflict, defer_insert, defer_locks, defer_update
 from mosaic.db.core_scope import TenantLeak
 from tests.conftest import fresh_database
 
@@ -166,3 +166,31 @@ def test_queued_locks_are_held_before_the_statement_they_ride_with_reads(engine)
     t1.join(10)
     t2.join(10)
     assert seen == {"one": 0, "two": 1}
+
+
+def test_a_queued_insert_that_asked_is_told_of_its_conflict_wherever_it_went_out(engine):
+    clear(engine)
+    with tenant_session(engine, "a") as s:
+        defer_insert(s, rows, {"id": "held", "note": "first"})
+        s.commit()
+    # with the next statement
+    with tenant_session(engine, "a") as s:
+        defer_insert(s, rows, {"id": "held", "note": "again"}, conflict_tag="t1")
+        with pytest.raises(QueuedConflict) as seen:
+            s.execute(select(func.count()).select_from(locks)).scalar()
+        assert seen.value.tag == "t1"
+        s.rollback()
+    # at the commit
+    with tenant_session(engine, "a") as s:
+        defer_insert(s, rows, {"id": "held", "note": "again"}, conflict_tag="t2")
+        with pytest.raises(QueuedConflict) as seen:
+            s.commit()
+        assert seen.value.tag == "t2"
+        s.rollback()
+    # a conflict nobody asked about stays the database's error
+    with tenant_session(engine, "a") as s:
+        defer_insert(s, rows, {"id": "held", "note": "again"})
+        with pytest.raises(IntegrityError):
+            s.commit()
+        s.rollback()
+    assert stored(engine) == [("held", "first")]

@@ -33,6 +33,7 @@ from typing import Any
 
 from sqlalchemy import Table, and_, bindparam, event, insert, update
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool
 
@@ -40,6 +41,10 @@ from mosaic.db.core_scope import TenantLeak
 
 #: ``conn.info`` key of the queue: the DBAPI connection's, so every ``Connection`` over it shares it
 PENDING = "mosaic.pending"
+#: ``conn.info`` key of the conflicts the transaction's sent INSERTs asked to be told of
+SENT = "mosaic.sent"
+#: PostgreSQL's unique_violation
+_UNIQUE_VIOLATION = "23505"
 #: execution option of a queue sent on its own (lets it past the refusal of driver-level SQL)
 BATCH_OPTION = "mosaic_batch"
 #: the execution option carrying a tenant session's tenant (set by mosaic.db.tenancy)
@@ -101,25 +106,46 @@ def _pending(conn: Connection) -> list | None:
     return None if info is None else info.get(PENDING)
 
 
-def _queue(conn: Connection, shape: _Shape, params: dict) -> None:
+def _queue(conn: Connection, shape: _Shape, params: dict, conflict: tuple[str, Any] | None = None) -> None:
     info = conn.info  # raises on an invalidated connection, as executing the statement would
     pending = info.get(PENDING)
     if pending is None:
         pending = info[PENDING] = []
-    pending.append((shape, params))
+    pending.append((shape, params, conflict))
 
 
-def defer_insert(session: Session, table: Table, values: dict) -> None:
+class QueuedConflict(BaseException):
+    """A queued INSERT met a row with its primary key, and its caller asked to be told
+    (``defer_insert(..., conflict_tag=...)``): raised in place of the database's unique violation
+    by the statement that carried it. A ``BaseException``, like ``GreenletExit``: code between
+    the statement and the caller that asked (a step's ``except Exception``) must not swallow it,
+    as the transaction is already failed."""
+
+    def __init__(self, tag: Any):
+        super().__init__(tag)
+        self.tag = tag
+
+
+def defer_insert(session: Session, table: Table, values: dict, *, conflict_tag: Any = None) -> None:
     """INSERT one row of ``table`` (``values`` by column name) with the transaction's next
-    statement (see the module docstring)."""
+    statement (see the module docstring). With ``conflict_tag``, a row already holding its
+    primary key (committed, or committed meanwhile by a concurrent transaction the INSERT waited
+    for) raises :class:`QueuedConflict` with that tag, wherever the INSERT went out."""
     conn = session.connection()
     values = _checked_tenant(conn, values) if "tenant_id" in table.c else values
     if conn.dialect.name != "postgresql":
-        conn.execute(insert(table), values)
+        try:
+            conn.execute(insert(table), values)
+        except IntegrityError:
+            if conflict_tag is None:
+                raise
+            raise QueuedConflict(conflict_tag) from None
         return
     names = sorted(values)
     shape = _shape(("insert", table, tuple(names)), insert(table), conn.dialect, names)
-    _queue(conn, shape, shape.params(values))
+    # the constraint's name as the metadata names it, or as PostgreSQL names an unnamed one
+    conflict = None if conflict_tag is None else (table.primary_key.name or f"{table.name}_pkey", conflict_tag)
+    _queue(conn, shape, shape.params(values), conflict)
 
 
 def defer_update(session: Session, table: Table, key: dict, values: dict) -> None:
@@ -165,9 +191,13 @@ def _take(conn: Connection) -> tuple[str, dict] | None:
     pending = _pending(conn)
     if not pending:
         return None
-    _info(conn)[PENDING] = []
+    info = _info(conn)
+    info[PENDING] = []
+    conflicts = [c for _shape_, _values, c in pending if c is not None]
+    if conflicts:  # to tell their unique violation apart (see _queued_conflict)
+        info[SENT] = info.get(SENT, []) + conflicts
     parts, params = [], {}
-    for i, (shape, values) in enumerate(pending):
+    for i, (shape, values, _conflict) in enumerate(pending):
         prefix = f"mosaic.{i}."  # a dot: never in the names SQLAlchemy gives binds
         parts.append(shape.template.replace("%(@", "%(" + prefix))
         for name, value in values.items():
@@ -191,8 +221,10 @@ def flush_session(session: Session) -> None:
 
 def discard(conn: Connection) -> None:
     """Drop the queue (its transaction, or savepoint, rolled back)."""
-    if _pending(conn):
-        _info(conn)[PENDING] = []
+    info = _info(conn)
+    if info is not None and (info.get(PENDING) or info.get(SENT)):
+        info[PENDING] = []
+        info.pop(SENT, None)
 
 
 # -- when the queue leaves --------------------------------------------------------------------
@@ -221,6 +253,20 @@ def _ride_along(conn: Connection, _cursor, statement, parameters, context, execu
 @event.listens_for(Engine, "commit")
 def _before_commit(conn: Connection) -> None:
     flush(conn)
+    _info(conn).pop(SENT, None)
+
+
+@event.listens_for(Engine, "handle_error")
+def _queued_conflict(context) -> None:
+    """A unique violation of a sent INSERT that asked for it becomes :class:`QueuedConflict`."""
+    orig = context.original_exception
+    if getattr(orig, "pgcode", None) != _UNIQUE_VIOLATION or context.connection is None:
+        return
+    info = _info(context.connection)
+    constraint = getattr(getattr(orig, "diag", None), "constraint_name", None)
+    for name, tag in (info or {}).get(SENT, ()):
+        if name == constraint:
+            raise QueuedConflict(tag) from context.sqlalchemy_exception
 
 
 @event.listens_for(Engine, "savepoint")
