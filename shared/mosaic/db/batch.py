@@ -43,6 +43,8 @@ from mosaic.db.core_scope import TenantLeak
 PENDING = "mosaic.pending"
 #: ``conn.info`` key of the conflicts the transaction's sent INSERTs asked to be told of
 SENT = "mosaic.sent"
+#: ``session.info`` key of the connection of the session's transaction (see _connection)
+_CONNECTION = "mosaic.connection"
 #: PostgreSQL's unique_violation
 _UNIQUE_VIOLATION = "23505"
 #: execution option of a queue sent on its own (lets it past the refusal of driver-level SQL)
@@ -81,6 +83,22 @@ def _shape(key: tuple, stmt, dialect, names: list[str]) -> _Shape:
         template = _PLACEHOLDER.sub(lambda m: f"%(@{m.group(1)})s", compiled.string)
         shape = _shapes[key] = _Shape(template, processors)
     return shape
+
+
+def _connection(session: Session) -> Connection:
+    """``session.connection()``, remembered for the session's current (innermost) transaction: a
+    write queues several rows, and the session's lookup of its connection costs more than
+    queueing one. Another transaction (a savepoint begun, whose SAVEPOINT the lookup emits), or a
+    connection given back (commit, rollback, close), asks the session again."""
+    transaction = session._transaction
+    cached = session.info.get(_CONNECTION)
+    if cached is not None and cached[0] is transaction and transaction is not None:
+        conn = cached[1]
+        if not (conn.closed or conn.invalidated) and conn.in_transaction():
+            return conn
+    conn = session.connection()
+    session.info[_CONNECTION] = (session._transaction, conn)
+    return conn
 
 
 def _checked_tenant(conn: Connection, values: dict) -> dict:
@@ -131,7 +149,7 @@ def defer_insert(session: Session, table: Table, values: dict, *, conflict_tag: 
     statement (see the module docstring). With ``conflict_tag``, a row already holding its
     primary key (committed, or committed meanwhile by a concurrent transaction the INSERT waited
     for) raises :class:`QueuedConflict` with that tag, wherever the INSERT went out."""
-    conn = session.connection()
+    conn = _connection(session)
     values = _checked_tenant(conn, values) if "tenant_id" in table.c else values
     if conn.dialect.name != "postgresql":
         try:
@@ -151,7 +169,7 @@ def defer_insert(session: Session, table: Table, values: dict, *, conflict_tag: 
 def defer_update(session: Session, table: Table, key: dict, values: dict) -> None:
     """UPDATE the row of ``table`` whose columns equal ``key`` (its primary key, ``tenant_id``
     included for a tenant table) to ``values``, with the transaction's next statement."""
-    conn = session.connection()
+    conn = _connection(session)
     if "tenant_id" in table.c:
         key = _checked_tenant(conn, key)
     if conn.dialect.name != "postgresql":
@@ -179,7 +197,7 @@ def defer_locks(session: Session, keys) -> None:
     COMMITTED each statement of the round trip takes its snapshot when it starts, so that
     statement sees what the lock's previous holder committed. PostgreSQL only; other databases
     serialise writers already."""
-    conn = session.connection()
+    conn = _connection(session)
     if conn.dialect.name != "postgresql":
         return
     for key in sorted(set(keys)):

@@ -22,6 +22,7 @@ ORM's loader criteria, so a plain ORM query is not walked twice.
 from __future__ import annotations
 
 import re
+import weakref
 from typing import Any
 
 from sqlalchemy import String, and_, literal
@@ -265,9 +266,32 @@ def check_driver_sql(statement: str) -> None:
         raise TenantLeak("driver-level SQL cannot be tenant-scoped; use a SQLAlchemy expression")
 
 
+#: SELECTs already scoped, by statement object then tenant: a statement a module builds once and
+#: runs on every request (a duplicate check's candidates) is walked once per tenant, not per
+#: execution. Weak keys: a statement built per call leaves with its last reference.
+_SCOPED_SELECTS: "weakref.WeakKeyDictionary[Any, dict[str, Any]]" = weakref.WeakKeyDictionary()
+#: tenants remembered per statement before its entry starts again
+_SCOPED_TENANTS = 256
+
+
 def scope_statement(stmt: Any, multiparams: list, params: dict, tenant: str
                     ) -> tuple[Any, list, dict]:
     """``stmt`` and its parameters, scoped to ``tenant`` (or :class:`TenantLeak`)."""
+    if isinstance(stmt, (Select, CompoundSelect)):
+        # A SELECT's scoping depends on the statement and the tenant only (its parameters are
+        # not checked): remembered. SQLAlchemy statements are immutable once built.
+        by_tenant = _SCOPED_SELECTS.get(stmt)
+        scoped = by_tenant.get(tenant) if by_tenant is not None else None
+        if scoped is None:
+            scoped = _scope(stmt, multiparams, params, tenant)[0]
+            if by_tenant is None or len(by_tenant) >= _SCOPED_TENANTS:
+                by_tenant = _SCOPED_SELECTS[stmt] = {}
+            by_tenant[tenant] = scoped
+        return scoped, multiparams, params
+    return _scope(stmt, multiparams, params, tenant)
+
+
+def _scope(stmt: Any, multiparams: list, params: dict, tenant: str) -> tuple[Any, list, dict]:
     if not isinstance(stmt, (Select, CompoundSelect, UpdateBase, TextClause, TextualSelect)):
         return stmt, multiparams, params  # DDL, function calls, ...
     if isinstance(stmt, (TextClause, TextualSelect)):

@@ -13,6 +13,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import bindparam, select
+
 from mosaic.metadata.fields import FieldDef, FieldType, ObjectDef
 from mosaic.metadata.values import format_datetime, from_json_value, json_safe
 
@@ -56,6 +58,14 @@ class ReadPlan:
         order = {fd.name: i for i, fd in enumerate(obj.fields)}
         self.steps.sort(key=lambda step: order[step[0]])  # API order is the definition's order
         self.index = {name: (i, kind == _JSON) for name, i, kind in self.steps}
+        # One record by id, built once: on the table's plain columns (a Core statement, scoped to
+        # the tenant by mosaic.db.core_scope, which remembers its scoping per statement), the id
+        # and, in the generic table of custom objects, the object as parameters.
+        table = model.__table__
+        by_id = select(*(c.property.columns[0] for c in self.columns)).where(table.c.id == bindparam("record_id"))
+        if obj.model is None:
+            by_id = by_id.where(table.c.object == bindparam("object_name"))
+        self.by_id = by_id
 
     def api(self, row, wanted: set[str] | None = None) -> dict:
         """The API dict of a selected row (``wanted``: the field selection, or None for all)."""

@@ -187,12 +187,10 @@ class RecordStore(RecordChecks, RecordLists):
         obj = self.obj(obj_name)
         self.allow(obj, "read")
         self._check_fields(obj, fields)
-        model = self._model(obj)
-        plan = read_plan(obj, model, self._json_col(obj))
-        stmt = select(*plan.columns).where(model.id == str(record_id))
-        if obj.model is None:
-            stmt = stmt.where(Record.object == obj.name)
-        row = self.session.execute(stmt).first()
+        plan = read_plan(obj, self._model(obj), self._json_col(obj))
+        self.session.flush()  # a Core statement does not autoflush: this transaction's changes first
+        row = self.session.connection().execute(plan.by_id, {"record_id": str(record_id),
+                                                             "object_name": obj.name}).first()
         if row is None:
             raise NotFound(f"{obj.label} {record_id} not found")
         return plan.api(row, None if not fields else set(fields) | {"id", "version"})
