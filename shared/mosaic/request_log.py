@@ -49,7 +49,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mosaic.db.base import Base, JSONType, TenantScoped, UTCDateTime, utcnow
-from mosaic.db.batch import QueuedConflict, defer_insert, defer_update
+from mosaic.db.batch import QueuedConflict, Serialized, defer_insert, defer_update
 from mosaic.errors import Conflict, MosaicError, ValidationFailed, from_remote
 
 #: how long a write's outcome answers repeats; above the gateway's Idempotency-Key retention (24 h)
@@ -127,6 +127,15 @@ def _set(session: Session, request_id: str, **values) -> None:
                                                      table.c.request_id == request_id).values(**values))
 
 
+def _as_stored(result: Any, redact_fields: tuple[str, ...]) -> Any:
+    """``result`` as kombu sends it: its JSON text when nothing is redacted (queued as is on
+    PostgreSQL, :class:`mosaic.db.batch.Serialized`), else the redacted JSON value."""
+    text = kombu_dumps(result)
+    if not redact_fields:
+        return Serialized(text)
+    return redact(json.loads(text), redact_fields)
+
+
 def finish(session: Session, request_id: str, result: Any) -> None:
     """Store the write's result on its running row (same transaction as the write). Nothing
     reads it back before the commit: it rides with the commit (:mod:`mosaic.db.batch`)."""
@@ -182,8 +191,7 @@ def run_once(session: Session, request_id: str | None, method: str, args: tuple,
                 store_error(session, request_id, method, print_, exc)
             raise
         # Stored as it travels, so a replay is what the first caller got (dates and decimals included).
-        stored = json.loads(kombu_dumps(result))
-        finish(session, request_id, redact(stored, redact_fields))
+        finish(session, request_id, _as_stored(result, redact_fields))
         session.commit()
     except QueuedConflict:
         session.rollback()

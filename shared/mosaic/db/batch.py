@@ -27,6 +27,7 @@ Only for statements whose result the caller does not need (no RETURNING, no row 
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -67,9 +68,20 @@ class _Shape:
         out = dict(values)
         for name, process in self.processors:
             value = out.get(name)
-            if value is not None:
+            if value is not None and type(value) is not Serialized:
                 out[name] = process(value)
         return out
+
+
+class Serialized(str):
+    """A JSON column's value already in its JSON text: queued as is, not encoded again."""
+
+
+def _decoded(values: dict) -> dict:
+    """``values`` with :class:`Serialized` texts decoded, for a statement run through SQLAlchemy."""
+    if not any(type(v) is Serialized for v in values.values()):
+        return values
+    return {k: json.loads(v) if type(v) is Serialized else v for k, v in values.items()}
 
 
 _shapes: dict[tuple, _Shape] = {}
@@ -153,7 +165,7 @@ def defer_insert(session: Session, table: Table, values: dict, *, conflict_tag: 
     values = _checked_tenant(conn, values) if "tenant_id" in table.c else values
     if conn.dialect.name != "postgresql":
         try:
-            conn.execute(insert(table), values)
+            conn.execute(insert(table), _decoded(values))
         except IntegrityError:
             if conflict_tag is None:
                 raise
@@ -173,7 +185,7 @@ def defer_update(session: Session, table: Table, key: dict, values: dict) -> Non
     if "tenant_id" in table.c:
         key = _checked_tenant(conn, key)
     if conn.dialect.name != "postgresql":
-        conn.execute(update(table).where(*(table.c[k] == v for k, v in key.items())).values(**values))
+        conn.execute(update(table).where(*(table.c[k] == v for k, v in key.items())).values(**_decoded(values)))
         return
     key_names, value_names = sorted(key), sorted(values)
     shape_key = ("update", table, tuple(key_names), tuple(value_names))
