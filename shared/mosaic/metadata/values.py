@@ -349,8 +349,14 @@ def to_api_value(field: FieldDef, value: Any) -> Any:
     return json_safe(value)
 
 
+#: types json_safe returns as they are (checked first: most values of a record are these)
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def json_safe(value: Any) -> Any:
     """``value`` with dates, datetimes, Decimals, tuples and sets turned into JSON types."""
+    if type(value) in _JSON_SCALARS:
+        return value
     if isinstance(value, datetime):
         return format_datetime(value)
     if isinstance(value, date):
