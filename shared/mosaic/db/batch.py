@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool
 
 from mosaic.db.core_scope import TenantLeak
+from mosaic.db.reads import in_transaction
 
 #: ``conn.info`` key of the queue: the DBAPI connection's, so every ``Connection`` over it shares it
 PENDING = "mosaic.pending"
@@ -239,14 +240,17 @@ def flush(conn: Connection) -> None:
     """Run the connection's queued statements now, in one round trip."""
     batch = _take(conn)
     if batch is not None:
+        in_transaction(conn)
         conn.exec_driver_sql(batch[0], batch[1], execution_options={BATCH_OPTION: True})
 
 
 def flush_session(session: Session) -> None:
-    """:func:`flush` for the session's connection (before driver-level work such as COPY, which
-    no event sees)."""
+    """:func:`flush` for the session's connection, and its transaction begun (before
+    driver-level work such as COPY, which no event sees)."""
     if session.in_transaction():
-        flush(session.connection())
+        conn = session.connection()
+        flush(conn)
+        in_transaction(conn)  # what follows runs in the transaction (mosaic.db.reads)
 
 
 def discard(conn: Connection) -> None:
@@ -277,6 +281,7 @@ def _ride_along(conn: Connection, _cursor, statement, parameters, context, execu
         return statement, parameters
     sql, merged = batch
     merged.update(parameters)
+    in_transaction(conn)  # queued writes and locks need the transaction block (mosaic.db.reads)
     return f"{sql};\n{statement}", merged
 
 

@@ -27,6 +27,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
 from mosaic.config import Settings
+from mosaic.db.reads import in_transaction
 from mosaic.errors import ServiceUnavailable
 
 #: request: RPC and HTTP work; job: automation jobs, timers, deliveries; import: CSV imports;
@@ -168,7 +169,9 @@ def _enforce_timeouts(engine: Engine, timeouts: dict[str, int]) -> None:
         ms = int(timeouts.get(_role.get(), request))
         if ms != request and conn._execution_options.get("isolation_level") != "AUTOCOMMIT":
             # SET LOCAL ends with the transaction: the pooled connection keeps the request
-            # default. Straight on the DBAPI cursor: psycopg2 opens the transaction with it.
+            # default. Straight on the DBAPI cursor: psycopg2 opens the transaction with it
+            # (in_transaction: no SQLAlchemy event sees this statement, see mosaic.db.reads).
+            in_transaction(conn)
             with conn.connection.dbapi_connection.cursor() as cur:
                 cur.execute(f"SET LOCAL statement_timeout = {ms}")
 
