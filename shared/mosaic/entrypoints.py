@@ -24,6 +24,7 @@ consumes again by itself once the broker is back.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 
@@ -206,6 +207,7 @@ class FastRpcConsumer(RpcConsumer):
     def __init__(self):
         super().__init__()
         self.replies: ReplyChannel | None = None
+        self._routes: dict = {}
 
     def setup(self):
         """Read the reply settings once, for every reply of the container."""
@@ -226,6 +228,19 @@ class FastRpcConsumer(RpcConsumer):
         if self.replies is not None:
             self.replies.drop()
 
+    def get_provider_for_method(self, routing_key):
+        """nameko's lookup (which formats and compares every method's key on every request),
+        remembered per routing key."""
+        provider = self._routes.get(routing_key)
+        if provider is None:
+            provider = self._routes[routing_key] = super().get_provider_for_method(routing_key)
+        return provider
+
+    def unregister_provider(self, provider):
+        """Unregister ``provider`` and forget the routes remembered so far."""
+        super().unregister_provider(provider)
+        self._routes.clear()
+
     def handle_result(self, message, result, exc_info):
         """Reply, then ack the request, whether or not the reply went out.
 
@@ -243,6 +258,22 @@ class FastRpcConsumer(RpcConsumer):
 
 class FastRpc(Rpc):
     rpc_consumer = FastRpcConsumer()
+
+    def setup(self):
+        """Register with the consumer, and read the method's signature once."""
+        super().setup()
+        method = getattr(self.container.service_cls, self.method_name)
+        # follow_wrapped=False: nameko checks the decorated method itself (``getcallargs`` does
+        # not follow ``__wrapped__``), so a wrapper taking ``*args`` accepts what it accepts
+        self._signature = inspect.signature(method, follow_wrapped=False)
+
+    def check_signature(self, args, kwargs):
+        """nameko's check with the signature read once (``inspect.getcallargs`` reads it on every
+        request). A mismatch goes to nameko's own check, so it is refused in nameko's words."""
+        try:
+            self._signature.bind(None, *args, **kwargs)
+        except TypeError:
+            super().check_signature(args, kwargs)
 
 
 rpc = FastRpc.decorator
