@@ -133,6 +133,9 @@ class ReplyChannel:
         connection = Connection(self.amqp_uri, ssl=self.ssl, login_method=self.login_method,
                                 transport_options={**DEFAULT_TRANSPORT_OPTIONS, "confirm_publish": False})
         try:
+            # One attempt: kombu's default for a first channel sleeps 2 s and tries again, and this
+            # reply has the pool's retries to fall back on.
+            connection.ensure_connection(max_retries=0)
             self._producer = Producer(connection.channel())
         except Exception as exc:  # noqa: BLE001 - the broker is away: the pool's retries take over
             log.info("could not open the reply channel: %r", exc)
