@@ -224,7 +224,8 @@ class FastRpcConsumer(RpcConsumer):
     def stop(self):
         """Stop consuming, then close the reply channel (every worker has answered by now)."""
         super().stop()
-        self.replies.close()
+        if self.replies is not None:
+            self.replies.close()
 
     def kill(self):
         """Drop the reply channel without waiting for anyone."""

@@ -1,4 +1,5 @@
-"""What a service's RPC answers for failures that are not its own errors (``mosaic.entrypoints``)."""
+"""A service's RPC entrypoint (``mosaic.entrypoints``): what it answers for failures that are not
+its own errors, how it checks and routes a request, and a reply it cannot send."""
 from __future__ import annotations
 
 import functools
@@ -105,3 +106,10 @@ def test_a_request_finds_its_method_by_routing_key_and_an_unknown_one_is_refused
     assert consumer.get_provider_for_method("sig.create") is create  # remembered
     with pytest.raises(MethodNotFound):
         consumer.get_provider_for_method("sig.delete")
+
+
+def test_a_container_stopped_before_it_started_has_no_reply_channel_to_close():
+    container = ServiceContainer(Signatures, {"AMQP_URI": "memory://"})
+    consumer = next(iter(container.entrypoints)).rpc_consumer
+    consumer.stop()
+    consumer.kill()
