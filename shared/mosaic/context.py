@@ -14,6 +14,9 @@ from nameko.extensions import DependencyProvider
 
 from mosaic.errors import Forbidden, NotFound, Unauthorized
 
+#: where :meth:`RequestContext.of_worker` keeps a worker's context on its nameko WorkerContext
+_WORKER_ATTRIBUTE = "_mosaic_request_context"
+
 KEYS = ("tenant_id", "user_id", "roles", "modules", "plugins", "traceparent", "api_key_id", "request_id")
 
 
@@ -69,6 +72,17 @@ class RequestContext:
             request_id=data.get("request_id") or None,
         )
 
+    @classmethod
+    def of_worker(cls, worker_ctx) -> "RequestContext":
+        """The context of a nameko worker, read from its context data once: each dependency of
+        the worker (:class:`Tenancy`, ``Records``) asks for it while they are injected, before
+        any ``worker_setup`` (tracing) rewrites the data."""
+        ctx = getattr(worker_ctx, _WORKER_ATTRIBUTE, None)
+        if ctx is None:
+            ctx = cls.from_nameko(worker_ctx.data)
+            setattr(worker_ctx, _WORKER_ATTRIBUTE, ctx)
+        return ctx
+
     def with_trace(self, traceparent: str | None) -> "RequestContext":
         """The same context carrying another trace parent."""
         return replace(self, traceparent=traceparent)
@@ -114,8 +128,7 @@ class Tenancy(DependencyProvider):
         self.module = module
 
     def get_dependency(self, worker_ctx):
-        ctx = RequestContext.from_nameko(worker_ctx.data)
-        return _Guard(ctx, self.module)
+        return _Guard(RequestContext.of_worker(worker_ctx), self.module)
 
 
 class _Guard:

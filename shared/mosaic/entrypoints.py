@@ -3,8 +3,9 @@
 nameko answers every RPC with publisher confirms on, and serialises the result twice (a check,
 then the publish). A confirm costs each reply a round trip to the broker; a reply that is lost
 anyway (the broker died between publish and delivery) costs the caller its timeout, which it has
-in any case. So replies go out unconfirmed and serialised once. Requests keep nameko's behaviour:
-the caller's confirm is what tells "no such service" apart from a slow one.
+in any case. So replies go out unconfirmed and serialised once, on one channel the container keeps
+(:class:`ReplyChannel`) rather than a producer taken from kombu's pool for each reply. Requests keep
+nameko's behaviour: the caller's confirm is what tells "no such service" apart from a slow one.
 
 A worker that waited its whole pool timeout for a database connection (every connection of the
 service busy) answers :class:`~mosaic.errors.ServiceUnavailable` (503 with ``Retry-After``), as a
@@ -23,13 +24,17 @@ consumes again by itself once the broker is back.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 
 import kombu.serialization
+from eventlet.semaphore import Semaphore
+from kombu import Connection, Producer
 from nameko.amqp.publish import Publisher
 from nameko.constants import (AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, DEFAULT_SERIALIZER,
-                              LOGIN_METHOD_CONFIG_KEY, SERIALIZER_CONFIG_KEY)
+                              DEFAULT_TRANSPORT_OPTIONS, LOGIN_METHOD_CONFIG_KEY, PERSISTENT,
+                              SERIALIZER_CONFIG_KEY)
 from nameko.exceptions import UnserializableValueError, serialize
 from nameko.messaging import QueueConsumer
 from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
@@ -84,8 +89,89 @@ class ReplyPublisher(Publisher):
     use_confirms = False
 
 
+class ReplyChannel:
+    """The broker connection and channel a container's RPC replies go out on.
+
+    nameko takes a producer from kombu's pool for every reply: a ``Connection`` built from the
+    URL and looked up, a channel revived, then released; that costs as much CPU as the publish.
+    Replies are unconfirmed (see the module docstring), so one kept channel, written by one green
+    thread at a time, carries them all.
+
+    :meth:`publish` never retries: a failure (the broker dropped the connection) discards the
+    channel and answers False, and the caller sends that reply nameko's way, through the pool with
+    kombu's retries. The next reply opens a fresh channel. While one green thread opens it, the
+    others do not wait: they use the pool too.
+    """
+
+    def __init__(self, amqp_uri: str, ssl=None, login_method=None):
+        self.amqp_uri = amqp_uri
+        self.ssl = ssl
+        self.login_method = login_method
+        self._producer: Producer | None = None
+        self._opening = False
+        self._lock = Semaphore()
+
+    def publish(self, body: bytes, **properties) -> bool:
+        """Publish a serialised reply with nameko's message properties; False if it did not go
+        out (no channel, or it failed), and the caller should send it another way."""
+        producer = self._producer or self._open()
+        if producer is None:
+            return False
+        try:
+            with self._lock:  # a frame written by two green threads at once would be garbled
+                producer.publish(body, delivery_mode=PERSISTENT, priority=0, retry=False, **properties)
+            return True
+        except Exception as exc:  # noqa: BLE001 - any failure leaves the channel unusable
+            log.info("the reply channel failed (%r); this reply goes through the pool", exc)
+            self._drop(producer)
+            return False
+
+    def _open(self) -> Producer | None:
+        if self._opening:
+            return None
+        self._opening = True
+        connection = Connection(self.amqp_uri, ssl=self.ssl, login_method=self.login_method,
+                                transport_options={**DEFAULT_TRANSPORT_OPTIONS, "confirm_publish": False})
+        try:
+            # One attempt: kombu's default for a first channel sleeps 2 s and tries again, and this
+            # reply has the pool's retries to fall back on.
+            connection.ensure_connection(max_retries=0)
+            self._producer = Producer(connection.channel())
+        except Exception as exc:  # noqa: BLE001 - the broker is away: the pool's retries take over
+            log.info("could not open the reply channel: %r", exc)
+            connection.collect()
+        finally:
+            self._opening = False
+        return self._producer
+
+    def _drop(self, producer: Producer) -> None:
+        if self._producer is producer:
+            self._producer = None
+        # collect, not close: a dead socket must not make us wait for a close handshake
+        producer.connection.collect()
+
+    def drop(self) -> None:
+        """Forget the channel without a close handshake (the container is being killed)."""
+        if self._producer is not None:
+            self._drop(self._producer)
+
+    def close(self) -> None:
+        """Close the channel and its connection (the container is stopping)."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.connection.release()
+            except Exception as exc:  # noqa: BLE001 - closing a connection the broker dropped
+                log.debug("closing the reply connection failed: %r", exc)
+
+
 class FastResponder(Responder):
     publisher_cls = ReplyPublisher
+
+    def __init__(self, replies: ReplyChannel, exchange, serializer, message):
+        super().__init__(replies.amqp_uri, exchange, serializer, message, ssl=replies.ssl,
+                         login_method=replies.login_method)
+        self.replies = replies
 
     def send_response(self, result, exc_info):
         exc_info = typed_exc_info(exc_info)
@@ -99,22 +185,65 @@ class FastResponder(Responder):
             error = serialize(UnserializableValueError(result))
             result = None
             _ct, encoding, body = kombu.serialization.dumps({"result": None, "error": error}, serializer)
+        properties = {"content_type": content_type, "content_encoding": encoding, "exchange": self.exchange,
+                      "routing_key": self.message.properties["reply_to"],
+                      "correlation_id": self.message.properties.get("correlation_id")}
+        if not self.replies.publish(body, **properties):
+            self._publish_pooled(body, properties)
+        return result, exc_info
+
+    def _publish_pooled(self, body: bytes, properties: dict) -> None:
+        """nameko's way: a producer from kombu's pool, with its retries on a fresh connection."""
         publisher = self.publisher_cls(self.amqp_uri, ssl=self.ssl, login_method=self.login_method)
         try:
-            publisher.publish(body, content_type=content_type, content_encoding=encoding, exchange=self.exchange,
-                              routing_key=self.message.properties["reply_to"],
-                              correlation_id=self.message.properties.get("correlation_id"))
+            publisher.publish(body, **properties)
         except Exception as exc:  # noqa: BLE001 - nameko would kill the container for it
             # kombu has already retried on a fresh connection; the caller will see its own broker
             # error or timeout. The worker's effect stands either way (see handle_result).
             log.error("could not send the reply to %s (correlation id %s): %r",
-                      self.message.properties.get("reply_to"),
-                      self.message.properties.get("correlation_id"), exc)
-        return result, exc_info
+                      properties["routing_key"], properties["correlation_id"], exc)
 
 
 class FastRpcConsumer(RpcConsumer):
     queue_consumer = ResilientQueueConsumer()
+
+    def __init__(self):
+        super().__init__()
+        self.replies: ReplyChannel | None = None
+        self._routes: dict = {}
+
+    def setup(self):
+        """Read the reply settings once, for every reply of the container."""
+        super().setup()
+        config = self.container.config
+        self.reply_exchange = get_rpc_exchange(config)
+        self.serializer = config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER)
+        self.replies = ReplyChannel(config[AMQP_URI_CONFIG_KEY], ssl=config.get(AMQP_SSL_CONFIG_KEY),
+                                    login_method=config.get(LOGIN_METHOD_CONFIG_KEY))
+
+    def stop(self):
+        """Stop consuming, then close the reply channel (every worker has answered by now)."""
+        super().stop()
+        if self.replies is not None:
+            self.replies.close()
+
+    def kill(self):
+        """Drop the reply channel without waiting for anyone."""
+        if self.replies is not None:
+            self.replies.drop()
+
+    def get_provider_for_method(self, routing_key):
+        """nameko's lookup (which formats and compares every method's key on every request),
+        remembered per routing key."""
+        provider = self._routes.get(routing_key)
+        if provider is None:
+            provider = self._routes[routing_key] = super().get_provider_for_method(routing_key)
+        return provider
+
+    def unregister_provider(self, provider):
+        """Unregister ``provider`` and forget the routes remembered so far."""
+        super().unregister_provider(provider)
+        self._routes.clear()
 
     def handle_result(self, message, result, exc_info):
         """Reply, then ack the request, whether or not the reply went out.
@@ -125,11 +254,7 @@ class FastRpcConsumer(RpcConsumer):
         when the ack itself is lost with the connection; the write's request id (stored with its
         effect) then answers the stored result instead of writing again.
         """
-        config = self.container.config
-        responder = FastResponder(config[AMQP_URI_CONFIG_KEY], get_rpc_exchange(config),
-                                  config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER), message,
-                                  ssl=config.get(AMQP_SSL_CONFIG_KEY),
-                                  login_method=config.get(LOGIN_METHOD_CONFIG_KEY))
+        responder = FastResponder(self.replies, self.reply_exchange, self.serializer, message)
         result, exc_info = responder.send_response(result, exc_info)
         self.queue_consumer.ack_message(message)
         return result, exc_info
@@ -137,6 +262,22 @@ class FastRpcConsumer(RpcConsumer):
 
 class FastRpc(Rpc):
     rpc_consumer = FastRpcConsumer()
+
+    def setup(self):
+        """Register with the consumer, and read the method's signature once."""
+        super().setup()
+        method = getattr(self.container.service_cls, self.method_name)
+        # follow_wrapped=False: nameko checks the decorated method itself (``getcallargs`` does
+        # not follow ``__wrapped__``), so a wrapper taking ``*args`` accepts what it accepts
+        self._signature = inspect.signature(method, follow_wrapped=False)
+
+    def check_signature(self, args, kwargs):
+        """nameko's check with the signature read once (``inspect.getcallargs`` reads it on every
+        request). A mismatch goes to nameko's own check, so it is refused in nameko's words."""
+        try:
+            self._signature.bind(None, *args, **kwargs)
+        except TypeError:
+            super().check_signature(args, kwargs)
 
 
 rpc = FastRpc.decorator

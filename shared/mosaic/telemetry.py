@@ -379,6 +379,10 @@ class Tracing(DependencyProvider):
     RPC calls and events the worker makes chain under it. RPC entrypoints give a server span
     ``rpc <service>.<method>``; message consumers (event handlers) a consumer span
     ``event <service>.<method>``; anything else (timers) an internal ``task <service>.<method>``.
+
+    When the process records no spans (no exporter), a worker called with a trace context makes
+    the caller's span current instead of starting one: the context flows on unchanged to its
+    calls, events and log lines, for none of the cost of a span nobody reads.
     """
 
     def __init__(self):
@@ -399,10 +403,15 @@ class Tracing(DependencyProvider):
     def worker_setup(self, worker_ctx):
         """Start the worker's span and make it current (see the class docstring)."""
         service = worker_ctx.service_name
-        method = worker_ctx.entrypoint.method_name
-        prefix, kind = self._describe(worker_ctx.entrypoint)
         parent = context_from_traceparent(worker_ctx.data.get("traceparent"), otel_context.Context())
         parent = otel_context.set_value(_SERVICE_KEY, service, parent)
+        if not recording() and trace.get_current_span(parent).get_span_context().is_valid:
+            # Sampled out, a span of the worker's own would only carry the caller's trace context
+            # on, and the caller's span (already in the context data) carries it as well.
+            self._active[worker_ctx] = (None, otel_context.attach(parent))
+            return
+        method = worker_ctx.entrypoint.method_name
+        prefix, kind = self._describe(worker_ctx.entrypoint)
         attributes = {"rpc.system": "nameko", "rpc.service": service, "rpc.method": method,
                       "mosaic.call_id": worker_ctx.call_id}
         tenant = worker_ctx.data.get("tenant_id")
@@ -419,7 +428,7 @@ class Tracing(DependencyProvider):
     def worker_result(self, worker_ctx, result=None, exc_info=None):
         """Record the worker's exception, if any, on its span."""
         state = self._active.get(worker_ctx)
-        if state is not None and exc_info is not None:
+        if state is not None and state[0] is not None and exc_info is not None:
             record_exception(exc_info[1], state[0])
 
     def worker_teardown(self, worker_ctx):
@@ -428,7 +437,8 @@ class Tracing(DependencyProvider):
         if state is None:
             return
         worker_span, token = state
-        worker_span.end()
+        if worker_span is not None:
+            worker_span.end()
         otel_context.detach(token)
 
 

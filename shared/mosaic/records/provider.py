@@ -168,7 +168,7 @@ class Records(Database):
                                     getattr(settings_of(self.container), "rpc_timeout", 30.0))
 
     def get_dependency(self, worker_ctx):
-        handle = WorkerRecords(self.engine, RequestContext.from_nameko(worker_ctx.data), self.registry,
+        handle = WorkerRecords(self.engine, RequestContext.of_worker(worker_ctx), self.registry,
                                self.behaviours, self.module, settings_of(self.container), self)
         self._workers[worker_ctx] = handle
         return handle

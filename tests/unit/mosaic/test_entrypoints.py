@@ -1,11 +1,18 @@
-"""What a service's RPC answers for failures that are not its own errors (``mosaic.entrypoints``)."""
+"""A service's RPC entrypoint (``mosaic.entrypoints``): what it answers for failures that are not
+its own errors, how it checks and routes a request, and a reply it cannot send."""
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
 
+import pytest
+from nameko.containers import ServiceContainer
+from nameko.exceptions import IncorrectSignature, MethodNotFound
+from nameko.rpc import get_rpc_exchange
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from mosaic.entrypoints import typed_exc_info
+from mosaic.entrypoints import FastResponder, ReplyChannel, ReplyPublisher, rpc, typed_exc_info
 from mosaic.errors import ServiceUnavailable
 
 
@@ -27,3 +34,82 @@ def test_other_failures_are_answered_as_they_are():
     info = exc_info_of(ValueError("a bug"))
     assert typed_exc_info(info) is info
     assert typed_exc_info(None) is None
+
+
+class _Request:
+    """What a responder reads of the request it answers."""
+
+    properties = {"content_type": "application/json", "reply_to": "rpc.reply-caller-1", "correlation_id": "c1"}
+
+
+class _NoRetries(ReplyPublisher):
+    transport_options = {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0}
+    retry_policy = {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0}
+
+
+def test_a_reply_that_cannot_be_sent_anywhere_is_logged_not_raised(monkeypatch, caplog):
+    monkeypatch.setattr(FastResponder, "publisher_cls", _NoRetries)
+    replies = ReplyChannel("amqp://guest:guest@127.0.0.1:1//")  # nothing listens there
+    responder = FastResponder(replies, get_rpc_exchange({}), "json", _Request())
+    assert responder.send_response({"id": 1}, None) == ({"id": 1}, None)
+    assert "could not send the reply to rpc.reply-caller-1" in caplog.text
+    assert replies._producer is None  # the next reply tries to open a channel again
+
+
+def _takes_anything(fn):
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        return fn(self, *args, **kwargs)
+    return wrapper
+
+
+class Signatures:
+    name = "sig"
+
+    @rpc
+    def create(self, object_name, payload, *, dry_run=False):
+        return None
+
+    @rpc
+    @_takes_anything
+    def wrapped(self, object_name):
+        return None
+
+
+def _entrypoint(container, method):
+    found = next(ep for ep in container.entrypoints if ep.method_name == method)
+    found.setup()
+    return found
+
+
+def test_requests_are_checked_against_the_methods_signature_in_nameko_s_words():
+    container = ServiceContainer(Signatures, {"AMQP_URI": "memory://"})
+    create = _entrypoint(container, "create")
+    create.check_signature(["contact", {}], {})
+    create.check_signature(["contact"], {"payload": {}, "dry_run": True})
+    with pytest.raises(IncorrectSignature) as refused:
+        create.check_signature(["contact"], {})
+    with pytest.raises(TypeError) as nameko_says:
+        inspect.getcallargs(Signatures.create, None, "contact")
+    assert str(refused.value) == str(nameko_says.value)
+    with pytest.raises(IncorrectSignature):
+        create.check_signature(["contact", {}], {"colour": "red"})
+    # as in nameko, a wrapper taking *args is checked as it is, not as what it wraps
+    _entrypoint(container, "wrapped").check_signature([1, 2, 3], {"more": 4})
+
+
+def test_a_request_finds_its_method_by_routing_key_and_an_unknown_one_is_refused():
+    container = ServiceContainer(Signatures, {"AMQP_URI": "memory://"})
+    create = _entrypoint(container, "create")
+    consumer = create.rpc_consumer
+    assert consumer.get_provider_for_method("sig.create") is create
+    assert consumer.get_provider_for_method("sig.create") is create  # remembered
+    with pytest.raises(MethodNotFound):
+        consumer.get_provider_for_method("sig.delete")
+
+
+def test_a_container_stopped_before_it_started_has_no_reply_channel_to_close():
+    container = ServiceContainer(Signatures, {"AMQP_URI": "memory://"})
+    consumer = next(iter(container.entrypoints)).rpc_consumer
+    consumer.stop()
+    consumer.kill()

@@ -318,7 +318,7 @@ class TracedService:
         with telemetry.span("inside"):
             pass
         return {"propagated": self.data.get("traceparent"),
-                "current": telemetry.current_traceparent()}
+                "current": telemetry.current_traceparent(), "service": telemetry.current_service()}
 
     @rpc
     def missing(self):
@@ -353,6 +353,19 @@ def test_tracing_starts_a_server_span_under_the_callers_traceparent(spans):
     own = format(server.context.span_id, "016x")
     assert result["propagated"].split("-")[2] == own
     assert result["current"].split("-")[2] == own
+
+
+def test_tracing_carries_the_callers_trace_context_on_when_nothing_records(fresh):
+    telemetry.setup_telemetry(make_settings(), "tracedsvc")  # exporter none: sampled out
+    container = make_container()
+    with entrypoint_hook(container, "echo", context_data={"traceparent": REMOTE_PARENT}) as echo:
+        result = echo()
+    # the caller's span stays current: its calls, events and log lines carry the caller's trace
+    assert result == {"propagated": REMOTE_PARENT, "current": REMOTE_PARENT, "service": "tracedsvc"}
+    with entrypoint_hook(container, "echo") as echo:  # no caller's trace (a timer): a trace of its own
+        alone = echo()
+    assert TRACEPARENT.match(alone["current"]) and alone["propagated"] == alone["current"]
+    assert telemetry.current_traceparent() is None  # detached after each worker
 
 
 def test_tracing_records_server_errors_but_not_client_errors(spans):
