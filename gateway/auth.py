@@ -84,7 +84,7 @@ def init_app(app: Flask, settings: Settings, *, create_schema: bool = False,
 
 def _ext() -> dict[str, Any]:
     try:
-        return current_app.extensions["mosaic"]
+        return _request_app().extensions["mosaic"]
     except KeyError:
         raise RuntimeError("auth.init_app(app, settings) was not called") from None
 
@@ -99,10 +99,23 @@ def limiter() -> RateLimiter:
     return _ext()["limiter"]
 
 
+def _request_app() -> Flask:
+    """The current app itself: each attribute read through the ``current_app`` (or ``g``) proxy
+    costs four calls, and a request makes dozens of them."""
+    return current_app._get_current_object()
+
+
+def _request_g() -> Any:
+    """The current ``g`` itself (see :func:`_request_app`)."""
+    return g._get_current_object()
+
+
 def _sessions() -> dict[str, Session]:
-    if "_mosaic_sessions" not in g:
-        g._mosaic_sessions = {}
-    return g._mosaic_sessions
+    store = _request_g()
+    sessions = getattr(store, "_mosaic_sessions", None)
+    if sessions is None:
+        sessions = store._mosaic_sessions = {}
+    return sessions
 
 
 def gateway_session() -> Session:
@@ -221,8 +234,9 @@ def authenticate(req=None) -> Identity:
     """The caller of ``req`` (default: the current request), checked and rate-limited.
 
     Raises Unauthorized (no/bad credentials, inactive tenant or user) or RateLimited."""
-    if g.get("mosaic_identity") is not None:
-        return g.mosaic_identity
+    ident = g.get("mosaic_identity")
+    if ident is not None:  # a view asks several times (the guards, the RPC context)
+        return ident
     req = req if req is not None else request
     scheme, _, credential = req.headers.get("Authorization", "").strip().partition(" ")
     credential = credential.strip()
@@ -306,9 +320,10 @@ def request_context() -> RequestContext:
     """The RPC context of this request's authenticated caller, built once per identity (a view
     that re-reads the caller, after enabling a plugin, gets a new one)."""
     ident = authenticate()
-    built = g.get("mosaic_context")
+    store = _request_g()
+    built = getattr(store, "mosaic_context", None)
     if built is None or built[0] is not ident:
-        built = g.mosaic_context = (ident, to_context(ident))
+        built = store.mosaic_context = (ident, to_context(ident))
     return built[1]
 
 
@@ -331,9 +346,10 @@ def field_policy(ident: Identity, object: str) -> tuple[set[str], set[str]]:
     """``(hidden, readonly)`` field names of ``object`` for this caller, from the tenant's
     FieldPermission rows; worked out once per request, caller and object (a create asks for
     it twice: to check the body, to filter the answer), again after :func:`invalidate_tenant`."""
-    memo = g.get("mosaic_field_policy")
+    store = _request_g()
+    memo = getattr(store, "mosaic_field_policy", None)
     if memo is None or memo[0] is not ident:
-        memo = g.mosaic_field_policy = (ident, {})
+        memo = store.mosaic_field_policy = (ident, {})
     found = memo[1].get(object)
     if found is None:
         rows = _field_rows(ident)

@@ -63,8 +63,8 @@ def _record_url(record_id) -> str:
 _SEGMENT_SAFE = "!$&'()*+,/:;=@"
 
 
-def _one(obj: dict, record: dict, status: int = 200, **headers) -> Response:
-    resp = jsonify(FieldGuard(obj).out(record))
+def _one(obj: dict, record: dict, status: int = 200, guard: FieldGuard | None = None, **headers) -> Response:
+    resp = jsonify((guard or FieldGuard(obj)).out(record))
     resp.status_code = status
     resp.headers["ETag"] = etag(record)
     for k, v in headers.items():
@@ -103,7 +103,8 @@ def list_records(path: str):
 def create_record(path: str):
     obj = _object(path)
     data = json_body()
-    FieldGuard(obj).check_write(data)
+    guard = FieldGuard(obj)
+    guard.check_write(data)
     check_write(obj, data)
     policy = request.args.get("dedup", "block")
     if policy not in ("block", "allow"):
@@ -113,7 +114,7 @@ def create_record(path: str):
     headers = {"Location": _record_url(record["id"])}
     if result.get("duplicates"):
         headers["X_Possible_Duplicates"] = ",".join(d["id"] for d in result["duplicates"])
-    return _one(obj, record, 201, **headers)
+    return _one(obj, record, 201, guard, **headers)
 
 
 @bp.get("/<objpath:path>/<record_id>")
