@@ -160,33 +160,45 @@ def _read_session() -> Iterator[tuple[Session, bool]]:
 
 # ---------------------------------------------------------------- cached state
 
-def _cached(key: tuple, load: Callable[[Session], Any]) -> Any:
-    """``key``'s entry of the auth cache, loaded by ``load(session)`` on a miss (one load for
-    concurrent misses, unless this request holds a session: see :meth:`TTLCache.get_or_load`)."""
+def _caller_state(key: tuple, tenant_id: str, user_id: str | None) -> Any:
+    """``key``'s entry of the auth cache: the caller's tenant, its field permissions, or the
+    caller's user. A miss of any reads all three in one session and keeps them (one load for
+    concurrent misses of a key, unless this request holds a session: see
+    :meth:`TTLCache.get_or_load`), so they expire together and their refresh every few seconds
+    opens one session, not three."""
     cache: TTLCache = _ext()["auth_cache"]
     value = cache.get(key, MISSING)  # the usual case, a hit, looks at no session
     if value is not MISSING:
         return value
+    loads = {("tenant", tenant_id): lambda session: _load_tenant(session, tenant_id),
+             ("fieldperms", tenant_id): lambda session: _load_field_rows(session, tenant_id)}
+    if user_id is not None:
+        loads[("user", user_id)] = lambda session: _load_user(session, tenant_id, user_id)
 
     def run():
         with _read_session() as (session, _owned):
-            return load(session)
+            found = {k: load(session) for k, load in loads.items()}
+        for k, v in found.items():
+            if k != key:  # ``key`` itself is kept by get_or_load
+                cache.set(k, v)
+        return found[key]
     return cache.get_or_load(key, run, shared=not _sessions())
 
 
-def _tenant_state(tenant_id: str) -> dict | None:
-    def load(session: Session) -> dict | None:
-        t = session.get(Tenant, tenant_id)
-        return None if t is None else {"slug": t.slug, "active": t.active, "modules": tuple(t.modules or ()),
-                                       "plugins": tuple(t.plugins or ())}
-    return _cached(("tenant", tenant_id), load)
+def _load_tenant(session: Session, tenant_id: str) -> dict | None:
+    t = session.get(Tenant, tenant_id)
+    return None if t is None else {"slug": t.slug, "active": t.active, "modules": tuple(t.modules or ()),
+                                   "plugins": tuple(t.plugins or ())}
 
 
-def _user_state(tenant_id: str, user_id: str) -> dict | None:
-    def load(session: Session) -> dict | None:
-        u = session.scalar(select(User).where(User.id == user_id, User.tenant_id == tenant_id))
-        return None if u is None else {"active": u.active, "roles": tuple(u.roles or ())}
-    return _cached(("user", user_id), load)
+def _load_user(session: Session, tenant_id: str, user_id: str) -> dict | None:
+    u = session.scalar(select(User).where(User.id == user_id, User.tenant_id == tenant_id))
+    return None if u is None else {"active": u.active, "roles": tuple(u.roles or ())}
+
+
+def _load_field_rows(session: Session, tenant_id: str) -> list[dict]:
+    return [{"object": r.object, "field": r.field, "role": r.role, "access": r.access}
+            for r in session.scalars(select(FieldPermission).where(FieldPermission.tenant_id == tenant_id))]
 
 
 def _api_key_state(secret: str) -> dict:
@@ -255,8 +267,8 @@ def authenticate(req=None) -> Identity:
     return ident
 
 
-def _active_tenant(tenant_id: str) -> dict:
-    tenant = _tenant_state(tenant_id)
+def _active_tenant(tenant_id: str, user_id: str | None = None) -> dict:
+    tenant = _caller_state(("tenant", tenant_id), tenant_id, user_id)
     if tenant is None or not tenant["active"]:
         raise Unauthorized("tenant inactive or unknown")
     return tenant
@@ -280,8 +292,8 @@ def _verified_claims(token: str) -> dict:
 
 def _from_jwt(token: str) -> Identity:
     claims = _verified_claims(token)
-    tenant = _active_tenant(claims["tid"])
-    user = _user_state(claims["tid"], claims["sub"])
+    tenant = _active_tenant(claims["tid"], claims["sub"])
+    user = _caller_state(("user", claims["sub"]), claims["tid"], claims["sub"])
     if user is None or not user["active"]:
         raise Unauthorized("user inactive or unknown")
     # Roles come from the database, not the token: a demotion applies before the token expires.
@@ -336,10 +348,7 @@ def to_context(ident: Identity, traceparent: str | None = None) -> RequestContex
 
 def _field_rows(ident: Identity) -> list[dict]:
     """The tenant's FieldPermission rows (cached per tenant like the rest of the auth state)."""
-    def load(session: Session) -> list[dict]:
-        return [{"object": r.object, "field": r.field, "role": r.role, "access": r.access}
-                for r in session.scalars(select(FieldPermission).where(FieldPermission.tenant_id == ident.tenant_id))]
-    return _cached(("fieldperms", ident.tenant_id), load)
+    return _caller_state(("fieldperms", ident.tenant_id), ident.tenant_id, ident.user_id)
 
 
 def field_policy(ident: Identity, object: str) -> tuple[set[str], set[str]]:
