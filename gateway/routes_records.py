@@ -125,7 +125,7 @@ def get_record(path: str, record_id: str):
     guard = FieldGuard(obj)
     fields = fields_arg()
     guard.check_query(None, None, fields)
-    return _one(obj, call(obj["service"], "get_record", obj["name"], record_id, fields))
+    return _one(obj, call(obj["service"], "get_record", obj["name"], record_id, fields), guard=guard)
 
 
 @bp.patch("/<objpath:path>/<record_id>")
@@ -134,10 +134,11 @@ def get_record(path: str, record_id: str):
 def update_record(path: str, record_id: str):
     obj = _object(path)
     data = json_body()
-    FieldGuard(obj).check_write(data)
+    guard = FieldGuard(obj)
+    guard.check_write(data)
     check_write(obj, data, record_id)
     record = call(obj["service"], "update_record", obj["name"], record_id, data, expected_version=if_match())
-    return _one(obj, record)
+    return _one(obj, record, guard=guard)
 
 
 @bp.delete("/<objpath:path>/<record_id>")
