@@ -84,7 +84,7 @@ def init_app(app: Flask, settings: Settings, *, create_schema: bool = False,
 
 def _ext() -> dict[str, Any]:
     try:
-        return current_app.extensions["mosaic"]
+        return _request_app().extensions["mosaic"]
     except KeyError:
         raise RuntimeError("auth.init_app(app, settings) was not called") from None
 
@@ -99,10 +99,23 @@ def limiter() -> RateLimiter:
     return _ext()["limiter"]
 
 
+def _request_app() -> Flask:
+    """The current app itself: each attribute read through the ``current_app`` (or ``g``) proxy
+    costs four calls, and a request makes dozens of them."""
+    return current_app._get_current_object()
+
+
+def _request_g() -> Any:
+    """The current ``g`` itself (see :func:`_request_app`)."""
+    return g._get_current_object()
+
+
 def _sessions() -> dict[str, Session]:
-    if "_mosaic_sessions" not in g:
-        g._mosaic_sessions = {}
-    return g._mosaic_sessions
+    store = _request_g()
+    sessions = getattr(store, "_mosaic_sessions", None)
+    if sessions is None:
+        sessions = store._mosaic_sessions = {}
+    return sessions
 
 
 def gateway_session() -> Session:
@@ -147,33 +160,45 @@ def _read_session() -> Iterator[tuple[Session, bool]]:
 
 # ---------------------------------------------------------------- cached state
 
-def _cached(key: tuple, load: Callable[[Session], Any]) -> Any:
-    """``key``'s entry of the auth cache, loaded by ``load(session)`` on a miss (one load for
-    concurrent misses, unless this request holds a session: see :meth:`TTLCache.get_or_load`)."""
+def _caller_state(key: tuple, tenant_id: str, user_id: str | None) -> Any:
+    """``key``'s entry of the auth cache: the caller's tenant, its field permissions, or the
+    caller's user. A miss of any reads all three in one session and keeps them (one load for
+    concurrent misses of a key, unless this request holds a session: see
+    :meth:`TTLCache.get_or_load`), so they expire together and their refresh every few seconds
+    opens one session, not three."""
     cache: TTLCache = _ext()["auth_cache"]
     value = cache.get(key, MISSING)  # the usual case, a hit, looks at no session
     if value is not MISSING:
         return value
+    loads = {("tenant", tenant_id): lambda session: _load_tenant(session, tenant_id),
+             ("fieldperms", tenant_id): lambda session: _load_field_rows(session, tenant_id)}
+    if user_id is not None:
+        loads[("user", user_id)] = lambda session: _load_user(session, tenant_id, user_id)
 
     def run():
         with _read_session() as (session, _owned):
-            return load(session)
+            found = {k: load(session) for k, load in loads.items()}
+        for k, v in found.items():
+            if k != key:  # ``key`` itself is kept by get_or_load
+                cache.set(k, v)
+        return found[key]
     return cache.get_or_load(key, run, shared=not _sessions())
 
 
-def _tenant_state(tenant_id: str) -> dict | None:
-    def load(session: Session) -> dict | None:
-        t = session.get(Tenant, tenant_id)
-        return None if t is None else {"slug": t.slug, "active": t.active, "modules": tuple(t.modules or ()),
-                                       "plugins": tuple(t.plugins or ())}
-    return _cached(("tenant", tenant_id), load)
+def _load_tenant(session: Session, tenant_id: str) -> dict | None:
+    t = session.get(Tenant, tenant_id)
+    return None if t is None else {"slug": t.slug, "active": t.active, "modules": tuple(t.modules or ()),
+                                   "plugins": tuple(t.plugins or ())}
 
 
-def _user_state(tenant_id: str, user_id: str) -> dict | None:
-    def load(session: Session) -> dict | None:
-        u = session.scalar(select(User).where(User.id == user_id, User.tenant_id == tenant_id))
-        return None if u is None else {"active": u.active, "roles": tuple(u.roles or ())}
-    return _cached(("user", user_id), load)
+def _load_user(session: Session, tenant_id: str, user_id: str) -> dict | None:
+    u = session.scalar(select(User).where(User.id == user_id, User.tenant_id == tenant_id))
+    return None if u is None else {"active": u.active, "roles": tuple(u.roles or ())}
+
+
+def _load_field_rows(session: Session, tenant_id: str) -> list[dict]:
+    return [{"object": r.object, "field": r.field, "role": r.role, "access": r.access}
+            for r in session.scalars(select(FieldPermission).where(FieldPermission.tenant_id == tenant_id))]
 
 
 def _api_key_state(secret: str) -> dict:
@@ -221,8 +246,9 @@ def authenticate(req=None) -> Identity:
     """The caller of ``req`` (default: the current request), checked and rate-limited.
 
     Raises Unauthorized (no/bad credentials, inactive tenant or user) or RateLimited."""
-    if g.get("mosaic_identity") is not None:
-        return g.mosaic_identity
+    ident = g.get("mosaic_identity")
+    if ident is not None:  # a view asks several times (the guards, the RPC context)
+        return ident
     req = req if req is not None else request
     scheme, _, credential = req.headers.get("Authorization", "").strip().partition(" ")
     credential = credential.strip()
@@ -241,8 +267,8 @@ def authenticate(req=None) -> Identity:
     return ident
 
 
-def _active_tenant(tenant_id: str) -> dict:
-    tenant = _tenant_state(tenant_id)
+def _active_tenant(tenant_id: str, user_id: str | None = None) -> dict:
+    tenant = _caller_state(("tenant", tenant_id), tenant_id, user_id)
     if tenant is None or not tenant["active"]:
         raise Unauthorized("tenant inactive or unknown")
     return tenant
@@ -266,8 +292,8 @@ def _verified_claims(token: str) -> dict:
 
 def _from_jwt(token: str) -> Identity:
     claims = _verified_claims(token)
-    tenant = _active_tenant(claims["tid"])
-    user = _user_state(claims["tid"], claims["sub"])
+    tenant = _active_tenant(claims["tid"], claims["sub"])
+    user = _caller_state(("user", claims["sub"]), claims["tid"], claims["sub"])
     if user is None or not user["active"]:
         raise Unauthorized("user inactive or unknown")
     # Roles come from the database, not the token: a demotion applies before the token expires.
@@ -306,9 +332,10 @@ def request_context() -> RequestContext:
     """The RPC context of this request's authenticated caller, built once per identity (a view
     that re-reads the caller, after enabling a plugin, gets a new one)."""
     ident = authenticate()
-    built = g.get("mosaic_context")
+    store = _request_g()
+    built = getattr(store, "mosaic_context", None)
     if built is None or built[0] is not ident:
-        built = g.mosaic_context = (ident, to_context(ident))
+        built = store.mosaic_context = (ident, to_context(ident))
     return built[1]
 
 
@@ -321,19 +348,17 @@ def to_context(ident: Identity, traceparent: str | None = None) -> RequestContex
 
 def _field_rows(ident: Identity) -> list[dict]:
     """The tenant's FieldPermission rows (cached per tenant like the rest of the auth state)."""
-    def load(session: Session) -> list[dict]:
-        return [{"object": r.object, "field": r.field, "role": r.role, "access": r.access}
-                for r in session.scalars(select(FieldPermission).where(FieldPermission.tenant_id == ident.tenant_id))]
-    return _cached(("fieldperms", ident.tenant_id), load)
+    return _caller_state(("fieldperms", ident.tenant_id), ident.tenant_id, ident.user_id)
 
 
 def field_policy(ident: Identity, object: str) -> tuple[set[str], set[str]]:
     """``(hidden, readonly)`` field names of ``object`` for this caller, from the tenant's
     FieldPermission rows; worked out once per request, caller and object (a create asks for
     it twice: to check the body, to filter the answer), again after :func:`invalidate_tenant`."""
-    memo = g.get("mosaic_field_policy")
+    store = _request_g()
+    memo = getattr(store, "mosaic_field_policy", None)
     if memo is None or memo[0] is not ident:
-        memo = g.mosaic_field_policy = (ident, {})
+        memo = store.mosaic_field_policy = (ident, {})
     found = memo[1].get(object)
     if found is None:
         rows = _field_rows(ident)

@@ -21,13 +21,20 @@ class TTLCache:
         self._loading: dict[Any, threading.Lock] = {}
 
     def get(self, key: Any, default: Any = None) -> Any:
-        """The live value of ``key``, else ``default``."""
-        with self._lock:
-            hit = self._data.get(key)
-            if hit is None or hit[0] <= self._clock():
-                self._data.pop(key, None)
-                return default
+        """The live value of ``key``, else ``default``.
+
+        A hit takes no lock: a request reads five entries, and under eventlet the lock is a
+        green one, costing more than the read. An entry is an immutable (expiry, value) pair that
+        ``dict.get`` reads whole, so a reader sees the old entry or the new, never half of one."""
+        hit = self._data.get(key)
+        if hit is not None and hit[0] > self._clock():
             return hit[1]
+        if hit is not None:
+            with self._lock:
+                current = self._data.get(key)
+                if current is not None and current[0] <= self._clock():  # not replaced meanwhile
+                    del self._data[key]
+        return default
 
     def set(self, key: Any, value: Any) -> None:
         """Keep ``value`` for ``ttl`` seconds (not at all when ttl is 0)."""

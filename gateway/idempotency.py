@@ -62,10 +62,11 @@ UNKNOWN_FROM = 500
 
 def _scope() -> tuple[str, str] | None:
     """(tenant scope, principal) of the caller, or None when there is nobody to scope keys to."""
-    ident = g.get("mosaic_identity")
+    store = auth._request_g()
+    ident = getattr(store, "mosaic_identity", None)
     if ident is not None:
         return ident.tenant_id, ident.principal
-    if g.get("mosaic_operator"):
+    if getattr(store, "mosaic_operator", None):
         return OPERATOR_SCOPE, "operator"
     return None
 
@@ -93,10 +94,11 @@ def request_id(service: str, method: str) -> str:
     """The request id of this HTTP request's next call of ``service.method``: the same on every
     attempt of the request (a retry with its ``Idempotency-Key`` calls in the same order), another
     for each call, so a view writing twice names two writes."""
-    base = g.get("mosaic_request_base")
+    store = auth._request_g()
+    base = getattr(store, "mosaic_request_base", None)
     if base is None:  # no key: one id per HTTP request still makes a redelivered RPC run once
-        base = g.mosaic_request_base = "r:" + new_id()
-    calls = g.setdefault("mosaic_request_calls", {})
+        base = store.mosaic_request_base = "r:" + new_id()
+    calls = store.__dict__.setdefault("mosaic_request_calls", {})
     n = calls[(service, method)] = calls.get((service, method), 0) + 1
     return f"{base}:{method}" if n == 1 else f"{base}:{method}:{n}"
 

@@ -32,7 +32,7 @@ import json
 import re
 from typing import Any, Callable, Iterable, Mapping
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, request
 
 from mosaic.errors import MosaicError
 
@@ -221,16 +221,17 @@ def visible_columns(policy: Policy, obj: str, header: list) -> list:
 def current_policy() -> Policy:
     """The authenticated caller's policy (:data:`EMPTY` for anonymous requests, for admins and
     for every caller without a hidden field), computed once per request."""
-    ident = g.get("mosaic_identity")
+    from mosaic_gateway import auth
+
+    store = auth._request_g()
+    ident = getattr(store, "mosaic_identity", None)
     if ident is None:
         return EMPTY
-    policy = g.get("mosaic_redaction")
+    policy = getattr(store, "mosaic_redaction", None)
     if policy is None:
-        from mosaic_gateway import auth
-
         hidden = auth.hidden_fields_by_object(ident)
         policy = Policy(hidden, _describe, _templates) if hidden else EMPTY
-        g.mosaic_redaction = policy
+        store.mosaic_redaction = policy
     return policy
 
 

@@ -63,8 +63,8 @@ def _record_url(record_id) -> str:
 _SEGMENT_SAFE = "!$&'()*+,/:;=@"
 
 
-def _one(obj: dict, record: dict, status: int = 200, **headers) -> Response:
-    resp = jsonify(FieldGuard(obj).out(record))
+def _one(obj: dict, record: dict, status: int = 200, guard: FieldGuard | None = None, **headers) -> Response:
+    resp = jsonify((guard or FieldGuard(obj)).out(record))
     resp.status_code = status
     resp.headers["ETag"] = etag(record)
     for k, v in headers.items():
@@ -103,7 +103,8 @@ def list_records(path: str):
 def create_record(path: str):
     obj = _object(path)
     data = json_body()
-    FieldGuard(obj).check_write(data)
+    guard = FieldGuard(obj)
+    guard.check_write(data)
     check_write(obj, data)
     policy = request.args.get("dedup", "block")
     if policy not in ("block", "allow"):
@@ -113,7 +114,7 @@ def create_record(path: str):
     headers = {"Location": _record_url(record["id"])}
     if result.get("duplicates"):
         headers["X_Possible_Duplicates"] = ",".join(d["id"] for d in result["duplicates"])
-    return _one(obj, record, 201, **headers)
+    return _one(obj, record, 201, guard, **headers)
 
 
 @bp.get("/<objpath:path>/<record_id>")
@@ -124,7 +125,7 @@ def get_record(path: str, record_id: str):
     guard = FieldGuard(obj)
     fields = fields_arg()
     guard.check_query(None, None, fields)
-    return _one(obj, call(obj["service"], "get_record", obj["name"], record_id, fields))
+    return _one(obj, call(obj["service"], "get_record", obj["name"], record_id, fields), guard=guard)
 
 
 @bp.patch("/<objpath:path>/<record_id>")
@@ -133,10 +134,11 @@ def get_record(path: str, record_id: str):
 def update_record(path: str, record_id: str):
     obj = _object(path)
     data = json_body()
-    FieldGuard(obj).check_write(data)
+    guard = FieldGuard(obj)
+    guard.check_write(data)
     check_write(obj, data, record_id)
     record = call(obj["service"], "update_record", obj["name"], record_id, data, expected_version=if_match())
-    return _one(obj, record)
+    return _one(obj, record, guard=guard)
 
 
 @bp.delete("/<objpath:path>/<record_id>")

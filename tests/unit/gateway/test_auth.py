@@ -254,3 +254,25 @@ def test_the_rpc_context_follows_a_re_read_caller(app, make_tenant, settings):
         assert auth.request_context() is first and first.tenant_id == tenant.id
         g.pop("mosaic_identity")
         assert auth.request_context() is not first  # a new identity, a new context
+
+
+def test_a_miss_of_the_callers_state_reads_tenant_user_and_field_permissions_in_one_session(
+        make_app, make_tenant, settings, monkeypatch):
+    app = make_app(cache_ttl=60)
+    tenant, admin = make_tenant()
+    token = tokens.issue_access_token(settings, admin)
+    opened = []
+    real = auth.system_session
+    monkeypatch.setattr(auth, "system_session", lambda engine: opened.append(1) or real(engine))
+    with app.test_request_context("/", headers={"Authorization": f"Bearer {token}"}):
+        ident = auth.authenticate()
+        assert auth.field_policy(ident, "contact") == (set(), set())
+    assert len(opened) == 1
+    cache = app.extensions["mosaic"]["auth_cache"]
+    assert cache.get(("tenant", tenant.id))["slug"] == tenant.slug
+    assert cache.get(("user", admin.id))["roles"] == ("admin",)
+    assert cache.get(("fieldperms", tenant.id)) == []
+    cache.invalidate(("user", admin.id))  # any one missing reads the three again
+    with app.test_request_context("/", headers={"Authorization": f"Bearer {token}"}):
+        assert auth.authenticate().user_id == admin.id
+    assert len(opened) == 2 and cache.get(("tenant", tenant.id)) is not None

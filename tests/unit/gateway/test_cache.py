@@ -65,3 +65,16 @@ def test_invalidate_where_forgets_matching_keys_only():
         cache.set(key, 1)
     cache.invalidate_where(lambda key: key[0] == "t1")
     assert cache.get(("t1", "a")) is None and cache.get(("t1", "b")) is None and cache.get(("t2", "a")) == 1
+
+
+def test_an_entry_is_served_until_it_expires_then_dropped():
+    now = [100.0]
+    cache = TTLCache(2.0, clock=lambda: now[0])
+    cache.set("k", "v")
+    now[0] = 101.9
+    assert cache.get("k") == "v"
+    now[0] = 102.0
+    assert cache.get("k", "gone") == "gone"
+    assert "k" not in cache._data  # an expired entry does not linger
+    cache.set("k", "fresh")
+    assert cache.get("k") == "fresh"
