@@ -132,7 +132,7 @@ def test_executemany_and_driver_level_work_send_the_queue_first(engine, statemen
     with tenant_session(engine, "a") as s:
         defer_insert(s, rows, {"id": "q", "note": "queued"})
         s.connection().execute(insert(locks), [{"who": "m1"}, {"who": "m2"}])
-        assert statements[0].startswith("INSERT INTO batch_rows")  # on its own, first
+        assert statements[0].startswith("BEGIN;\nINSERT INTO batch_rows")  # on its own, first
         s.commit()
     assert stored(engine) == [("q", "queued")]
 

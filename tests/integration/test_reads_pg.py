@@ -1,6 +1,7 @@
-"""Reads open no transaction (mosaic.db.reads) on the real PostgreSQL: a session of plain SELECTs
-sends no BEGIN and nothing at its end; the first statement that needs a transaction begins one,
-and from there the transaction behaves as before."""
+"""Transaction blocks begin with their first statement that needs one (mosaic.db.reads), on the
+real PostgreSQL: a session of plain SELECTs sends no BEGIN and nothing at its end; the first
+statement that needs a block carries its BEGIN, the commit carries the queued statements and the
+COMMIT, and from there the transaction behaves as before."""
 from __future__ import annotations
 
 import pytest
@@ -40,7 +41,8 @@ def sent(engine):
 
     def record(_conn, cursor, statement, *_args):
         status = cursor.connection.get_transaction_status()
-        seen.append((statement.split()[0].upper(), status != extensions.TRANSACTION_STATUS_IDLE))
+        verbs = "+".join(part.split()[0].upper() for part in statement.split(";") if part.strip())
+        seen.append((verbs, status != extensions.TRANSACTION_STATUS_IDLE))
 
     event.listen(engine, "after_cursor_execute", record)
     yield seen
@@ -61,7 +63,7 @@ def test_the_first_statement_that_needs_one_begins_the_transaction(engine, sent)
         s.connection().execute(rows.insert(), {"id": "w1", "note": "kept"})
         s.execute(select(rows.c.id).with_for_update()).all()
         s.commit()
-    assert sent == [("SELECT", False), ("INSERT", True), ("SELECT", True)]
+    assert sent == [("SELECT", False), ("BEGIN+INSERT", True), ("SELECT", True), ("COMMIT", False)]
     with tenant_session(engine, "a") as s:
         s.connection().execute(rows.insert(), {"id": "w2", "note": "dropped"})
         s.rollback()
@@ -73,7 +75,7 @@ def test_queued_statements_and_locks_run_in_the_transaction(engine, sent):
         defer_insert(s, rows, {"id": "q1", "note": "queued"})
         s.execute(select(func.count()).select_from(rows)).scalar()  # carries the queued INSERT
         s.rollback()
-    assert sent[-1] == ("INSERT", True)
+    assert sent[-1] == ("BEGIN+INSERT+SELECT", True)  # the ROLLBACK goes out on the driver
     assert all(r[0] != "q1" for r in stored(engine))
 
 

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool
 
 from mosaic.db.core_scope import TenantLeak
-from mosaic.db.reads import in_transaction
+from mosaic.db.reads import OWN_BLOCK_OPTION, begin_sql, end_sql, in_transaction, ours
 
 #: ``conn.info`` key of the queue: the DBAPI connection's, so every ``Connection`` over it shares it
 PENDING = "mosaic.pending"
@@ -236,12 +236,16 @@ def _take(conn: Connection) -> tuple[str, dict] | None:
     return ";\n".join(parts), params
 
 
+#: execution options of a queue sent on its own: past the refusal of driver SQL, and beginning
+#: (and at the commit, ending) its transaction block itself (mosaic.db.reads)
+_SEND_OPTIONS = {BATCH_OPTION: True, OWN_BLOCK_OPTION: True}
+
+
 def flush(conn: Connection) -> None:
     """Run the connection's queued statements now, in one round trip."""
     batch = _take(conn)
     if batch is not None:
-        in_transaction(conn)
-        conn.exec_driver_sql(batch[0], batch[1], execution_options={BATCH_OPTION: True})
+        conn.exec_driver_sql(begin_sql(conn) + batch[0], batch[1], execution_options=_SEND_OPTIONS)
 
 
 def flush_session(session: Session) -> None:
@@ -281,13 +285,21 @@ def _ride_along(conn: Connection, _cursor, statement, parameters, context, execu
         return statement, parameters
     sql, merged = batch
     merged.update(parameters)
-    in_transaction(conn)  # queued writes and locks need the transaction block (mosaic.db.reads)
-    return f"{sql};\n{statement}", merged
+    # queued writes and locks need the transaction block (mosaic.db.reads): it begins here
+    return f"{begin_sql(conn, context)}{sql};\n{statement}", merged
 
 
 @event.listens_for(Engine, "commit")
 def _before_commit(conn: Connection) -> None:
-    flush(conn)
+    # The queue and, when the transaction block is ours (mosaic.db.reads), its COMMIT: one round
+    # trip; the driver's own commit is then a no-op.
+    batch = _take(conn)
+    commit = end_sql(conn) or ("COMMIT" if batch is not None and ours(conn) else "")
+    if batch is not None:
+        sql = begin_sql(conn) + batch[0] + (f";\n{commit}" if commit else "")
+        conn.exec_driver_sql(sql, batch[1], execution_options=_SEND_OPTIONS)
+    elif commit:
+        conn.exec_driver_sql(commit, execution_options={**_SEND_OPTIONS, "no_parameters": True})
     _info(conn).pop(SENT, None)
 
 
