@@ -1,0 +1,196 @@
+"""The gateway's HTTP protocol (mosaic.http_protocol), over real sockets: what it answers, what
+the application sees, and that a malformed head gets a clear refusal and never a crash."""
+import json
+import socket
+
+import eventlet
+import pytest
+
+from mosaic.runtime import serve_wsgi
+
+ENVIRON_KEYS = ("REQUEST_METHOD", "PATH_INFO", "RAW_PATH_INFO", "QUERY_STRING", "CONTENT_TYPE", "CONTENT_LENGTH",
+                "SERVER_PROTOCOL", "REMOTE_ADDR", "SERVER_NAME", "SCRIPT_NAME")
+
+
+def echo(environ, start_response):
+    """Answers what it was given: the body it read, the environ keys it cares about, HTTP_*."""
+    seen = {k: v for k, v in environ.items() if k in ENVIRON_KEYS or k.startswith("HTTP_")}
+    seen["body"] = environ["wsgi.input"].read().decode("latin-1")
+    body = json.dumps(seen).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("ETag", '"1"'),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+
+
+@pytest.fixture
+def server():
+    listener = eventlet.listen(("127.0.0.1", 0))
+    thread = eventlet.spawn(serve_wsgi, echo, "127.0.0.1", 0, listener)
+    clients = []
+
+    def connect():
+        conn = socket.create_connection(listener.getsockname(), timeout=5)
+        clients.append(conn)
+        return conn
+
+    yield connect
+    for conn in clients:
+        conn.close()
+    thread.kill()
+
+
+def read_response(reader):
+    """(status, headers by lower-cased name, body) of one response read from ``reader``."""
+    status_line = reader.readline()
+    assert status_line, "the server closed the connection without an answer"
+    status = int(status_line.split()[1])
+    headers = {}
+    while (line := reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.lower()] = (name, value.strip())
+    body = reader.read(int(headers["content-length"][1])) if "content-length" in headers else b""
+    return status, headers, body
+
+
+def exchange(server, raw: bytes):
+    conn = server()
+    conn.sendall(raw)
+    reader = conn.makefile("rb")
+    status, headers, body = read_response(reader)
+    return status, headers, body, reader
+
+
+def closed(reader) -> bool:
+    return reader.read() == b""
+
+
+def test_a_post_reaches_the_app_with_the_environ_eventlet_gave(server):
+    status, headers, body, _ = exchange(server, (
+        b"POST /api/v1/caf%C3%A9s?limit=2 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 7\r\nX-Trace:  a \r\nX-Trace: b\r\nX_Trace: forged\r\n"
+        b"X-Folded: one\r\n  two\r\n\r\n{\"a\":1}"))
+    seen = json.loads(body)
+    assert status == 200
+    assert seen["REQUEST_METHOD"] == "POST" and seen["SERVER_PROTOCOL"] == "HTTP/1.1"
+    assert seen["RAW_PATH_INFO"] == "/api/v1/caf%C3%A9s"
+    assert seen["PATH_INFO"] == "/api/v1/caf\xc3\xa9s"  # latin-1, as PEP 3333 and werkzeug expect
+    assert seen["QUERY_STRING"] == "limit=2"
+    assert seen["CONTENT_TYPE"] == "application/json" and seen["CONTENT_LENGTH"] == "7"
+    assert seen["REMOTE_ADDR"] == "127.0.0.1" and seen["SCRIPT_NAME"] == ""
+    assert seen["HTTP_X_TRACE"] == "a,b"  # repeats joined as eventlet joins them; the _ spelling dropped
+    assert seen["HTTP_X_FOLDED"] == "one two"
+    assert "HTTP_CONTENT_TYPE" not in seen and "HTTP_CONTENT_LENGTH" not in seen
+    assert seen["body"] == '{"a":1}'
+    assert headers["etag"][0] == "Etag"  # eventlet's capitalisation of response names is kept
+
+
+def test_without_content_type_the_app_sees_eventlets_default(server):
+    _, _, body, _ = exchange(server, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    seen = json.loads(body)
+    assert seen["CONTENT_TYPE"] == "text/plain" and "CONTENT_LENGTH" not in seen and "QUERY_STRING" not in seen
+
+
+def test_two_requests_on_one_keep_alive_connection(server):
+    conn = server()
+    reader = conn.makefile("rb")
+    for n in range(2):
+        conn.sendall(b"POST /r HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n#%d" % n)
+        status, headers, body = read_response(reader)
+        assert status == 200 and "connection" not in headers
+        assert json.loads(body)["body"] == f"#{n}"
+
+
+def test_an_unread_body_is_skipped_before_the_next_request(server):
+    conn = server()
+    reader = conn.makefile("rb")
+    conn.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+                 b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert json.loads(read_response(reader)[2])["PATH_INFO"] == "/a"
+    assert json.loads(read_response(reader)[2])["PATH_INFO"] == "/b"
+
+
+def test_a_chunked_body_is_read_whole(server):
+    status, _, body, _ = exchange(server, (
+        b"POST /r HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: t\r\n\r\n"))
+    assert status == 200 and json.loads(body)["body"] == "hello world"
+
+
+def test_expect_100_continue_is_answered_before_the_body_is_sent(server):
+    conn = server()
+    reader = conn.makefile("rb")
+    conn.sendall(b"POST /r HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+    assert reader.readline() == b"HTTP/1.1 100 Continue\r\n" and reader.readline() == b"\r\n"
+    conn.sendall(b"body")
+    status, _, body = read_response(reader)
+    assert status == 200 and json.loads(body)["body"] == "body"
+
+
+def test_an_http_1_0_client_is_answered_and_closed_unless_it_asks_for_keep_alive(server):
+    status, headers, body, reader = exchange(server, b"GET / HTTP/1.0\r\n\r\n")
+    assert status == 200 and headers["connection"][1] == "close" and closed(reader)
+    assert json.loads(body)["SERVER_PROTOCOL"] == "HTTP/1.0"
+    status, headers, _, _ = exchange(server, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    assert status == 200 and headers["connection"][1] == "keep-alive"
+
+
+def test_connection_close_is_honoured(server):
+    status, headers, _, reader = exchange(server, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+    assert status == 200 and headers["connection"][1] == "close" and closed(reader)
+
+
+@pytest.mark.parametrize("raw, status", [
+    (b"GET /\r\n\r\n", 400),
+    (b"GET / HTTP/1.1 extra\r\n\r\n", 400),
+    (b"GET / HTTP/1\r\n\r\n", 400),
+    (b"GET / HTTPS/1.1\r\n\r\n", 400),
+    (b"GET / HTTP/2.0\r\n\r\n", 505),
+    (b"GET / HTTP/1.1\r\nno colon here\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\n: empty name\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\n folded: first\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nX-A: a\rb\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\nhello", 400),
+    (b"POST / HTTP/1.1\r\nContent-Length: 1_0\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400),
+    (b"POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501),
+])
+def test_a_malformed_head_is_refused_with_a_problem_and_closed(server, raw, status):
+    answered, headers, body, reader = exchange(server, raw)
+    assert answered == status
+    assert headers["content-type"][1] == "application/problem+json" and headers["connection"][1] == "close"
+    assert json.loads(body)["status"] == status
+    assert closed(reader)
+
+
+@pytest.mark.parametrize("raw, status", [
+    (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n", 414),
+    (b"GET / HTTP/1.1\r\nX-Big: " + b"v" * 9000 + b"\r\n\r\n", 431),
+    (b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: %s\r\n" % (n, b"v" * 8000) for n in range(9)) + b"\r\n", 431),
+    (b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: v\r\n" % n for n in range(101)) + b"\r\n", 431),
+])
+def test_limits_on_the_head_answer_414_or_431(server, raw, status):
+    answered, _, body, reader = exchange(server, raw)
+    assert answered == status and json.loads(body)["status"] == status and closed(reader)
+
+
+def test_a_hundred_headers_are_still_served(server):
+    status, _, body, _ = exchange(server, b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: v\r\n" % n for n in range(100))
+                                  + b"\r\n")
+    assert status == 200 and json.loads(body)["HTTP_X_99"] == "v"
+
+
+def test_a_client_leaving_mid_head_does_not_stop_the_server(server):
+    conn = server()
+    conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Half")
+    conn.shutdown(socket.SHUT_WR)
+    assert closed(conn.makefile("rb"))
+    status, _, _, _ = exchange(server, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status == 200
+
+
+def test_lf_line_ends_are_accepted(server):
+    status, _, body, _ = exchange(server, b"GET /lf HTTP/1.1\nHost: x\nX-A: 1\n\n")
+    assert status == 200 and json.loads(body)["HTTP_X_A"] == "1"
