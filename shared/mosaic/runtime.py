@@ -99,7 +99,8 @@ def serve_wsgi(app, host: str, port: int, sock=None) -> None:
     # for the client's delayed ACK (~40 ms) between them (Nagle's algorithm).
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     log.info("gateway listening on http://%s:%s", host, port)
-    wsgi.server(sock, app, log_output=False, max_size=2000, socket_timeout=60, protocol=HttpProtocol)
+    # debug=False: an exception escaping the app answers an empty 500, never its traceback.
+    wsgi.server(sock, app, log_output=False, max_size=2000, socket_timeout=60, protocol=HttpProtocol, debug=False)
 
 
 def run_embedded(settings: Settings, *, sock=None, announce=print) -> None:

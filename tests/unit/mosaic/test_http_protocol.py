@@ -1,11 +1,15 @@
 """The gateway's HTTP protocol (mosaic.http_protocol), over real sockets: what it answers, what
 the application sees, and that a malformed head gets a clear refusal and never a crash."""
 import json
+import re
 import socket
 
 import eventlet
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from mosaic import http_protocol
 from mosaic.runtime import serve_wsgi
 
 ENVIRON_KEYS = ("REQUEST_METHOD", "PATH_INFO", "RAW_PATH_INFO", "QUERY_STRING", "CONTENT_TYPE", "CONTENT_LENGTH",
@@ -22,10 +26,32 @@ def echo(environ, start_response):
     return [body]
 
 
+def failing(environ, start_response):
+    """Reads a (possibly chunked) body, answers 400 when it is malformed, and fails on /boom."""
+    try:
+        environ["wsgi.input"].read()
+    except ValueError:
+        start_response("400 Bad Request", [("Content-Length", "0")])
+        return [b""]
+    if environ["PATH_INFO"] == "/boom":
+        raise RuntimeError("secret detail")
+    start_response("200 OK", [("Content-Length", "2")])
+    return [b"ok"]
+
+
 @pytest.fixture
 def server():
+    yield from serve(echo)
+
+
+@pytest.fixture
+def bare_server():
+    yield from serve(failing)
+
+
+def serve(app):
     listener = eventlet.listen(("127.0.0.1", 0))
-    thread = eventlet.spawn(serve_wsgi, echo, "127.0.0.1", 0, listener)
+    thread = eventlet.spawn(serve_wsgi, app, "127.0.0.1", 0, listener)
     clients = []
 
     def connect():
@@ -68,7 +94,7 @@ def test_a_post_reaches_the_app_with_the_environ_eventlet_gave(server):
     status, headers, body, _ = exchange(server, (
         b"POST /api/v1/caf%C3%A9s?limit=2 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         b"Content-Length: 7\r\nX-Trace:  a \r\nX-Trace: b\r\nX_Trace: forged\r\n"
-        b"X-Folded: one\r\n  two\r\n\r\n{\"a\":1}"))
+        b"X-Folded: one\r\n  two\r\nX-Empty: \t \r\n\r\n{\"a\":1}"))
     seen = json.loads(body)
     assert status == 200
     assert seen["REQUEST_METHOD"] == "POST" and seen["SERVER_PROTOCOL"] == "HTTP/1.1"
@@ -78,7 +104,7 @@ def test_a_post_reaches_the_app_with_the_environ_eventlet_gave(server):
     assert seen["CONTENT_TYPE"] == "application/json" and seen["CONTENT_LENGTH"] == "7"
     assert seen["REMOTE_ADDR"] == "127.0.0.1" and seen["SCRIPT_NAME"] == ""
     assert seen["HTTP_X_TRACE"] == "a,b"  # repeats joined as eventlet joins them; the _ spelling dropped
-    assert seen["HTTP_X_FOLDED"] == "one two"
+    assert seen["HTTP_X_FOLDED"] == "one two" and seen["HTTP_X_EMPTY"] == ""
     assert "HTTP_CONTENT_TYPE" not in seen and "HTTP_CONTENT_LENGTH" not in seen
     assert seen["body"] == '{"a":1}'
     assert headers["etag"][0] == "Etag"  # eventlet's capitalisation of response names is kept
@@ -194,3 +220,49 @@ def test_a_client_leaving_mid_head_does_not_stop_the_server(server):
 def test_lf_line_ends_are_accepted(server):
     status, _, body, _ = exchange(server, b"GET /lf HTTP/1.1\nHost: x\nX-A: 1\n\n")
     assert status == 200 and json.loads(body)["HTTP_X_A"] == "1"
+
+
+def test_a_head_arriving_in_pieces_is_read_line_by_line(server):
+    conn = server()
+    reader = conn.makefile("rb")
+    conn.sendall(b"GET /pieces HTTP/1.1\r\nHost: x\r\n")
+    eventlet.sleep(0.05)
+    conn.sendall(b"X-A:  1 \r\n\r\n")
+    status, _, body = read_response(reader)
+    assert status == 200 and json.loads(body)["HTTP_X_A"] == "1"
+
+
+@pytest.mark.parametrize("head", [
+    "Host: x\r\n",
+    "A: 1\r\nB:2\r\nC:  spaced  out \t\r\nD:\r\nE: \t \r\n",
+    "Authorization: Bearer abc.def\r\nX-Odd-Name!#$%&'*+.^`|~: v:w:x\r\n",
+    "Latin: caf\xe9\r\nCtl: a\x01b\r\n",
+])
+def test_the_buffered_head_parser_agrees_with_the_line_parser(head):
+    plain = http_protocol._PLAIN_FIELD.findall(head)
+    assert http_protocol._PLAIN_HEAD.fullmatch(head)
+    assert plain == http_protocol.parse_fields(head.split("\r\n")[:-1])
+
+
+def test_an_application_error_is_a_500_without_its_traceback(bare_server):
+    status, _, body, reader = exchange(bare_server, b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status == 500 and b"secret" not in body + reader.read()
+
+
+HEAD_PIECES = st.one_of(st.sampled_from([
+    b"GET", b"POST", b" ", b"/", b"?", b"%", b"HTTP/1.1", b"HTTP/1.0", b"HTTP/9.9", b"\r\n", b"\n", b"\r", b":",
+    b"\t", b"_", b"Content-Length: 3", b"Content-Length: 99999", b"Transfer-Encoding: chunked",
+    b"Expect: 100-continue", b"Connection: close", b"Connection: keep-alive", b"0\r\n", b"zz\r\n"]),
+    st.binary(max_size=8))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(HEAD_PIECES, max_size=40))
+def test_any_bytes_get_answers_below_500_or_a_close_and_never_a_hang(bare_server, pieces):
+    conn = bare_server()
+    conn.sendall(b"".join(pieces))
+    conn.shutdown(socket.SHUT_WR)
+    answers = conn.makefile("rb").read()  # the server closes once the client has sent all: no hang
+    statuses = {int(code) for code in re.findall(rb"HTTP/1\.[01] (\d{3}) ", answers)}
+    assert statuses <= {100, 200, 400, 414, 431, 501, 505}
+    assert exchange(bare_server, b"GET / HTTP/1.1\r\n\r\n")[0] == 200
