@@ -2,11 +2,12 @@
 
 eventlet.wsgi reads each request's head through ``http.server``'s ``parse_request``, which
 builds an ``email.message.Message`` with ``email.parser`` for every request, then walks it
-again to build the WSGI environ: about a third of the server's CPU per request (measured in
-docs/benchmarks.md). :class:`HttpProtocol` reads the head line by line with eventlet's limits,
-parses it once into the lower-cased header map the response side reads and the environ the
-application reads, and leaves the rest of eventlet's protocol (keep-alive, the response,
-chunked and ``100-continue`` request bodies) as it is.
+again to build the WSGI environ: about a third of the server's CPU per request (py-spy of
+eventlet.wsgi serving a trivial app). :class:`HttpProtocol` takes a head that arrived whole from
+the read buffer in one go (else line by line), with eventlet's limits, parses it once into the
+lower-cased header map the response side reads and the environ the application reads, and
+leaves the rest of eventlet's protocol (keep-alive, the response, chunked and ``100-continue``
+request bodies) as it is.
 
 Where eventlet let a malformed head through, this parser refuses it, with a small
 ``application/problem+json`` answer and the connection closed: a header line without a colon
@@ -140,6 +141,9 @@ class HttpProtocol(wsgi.HttpProtocol):
         if self.server.max_http_version:
             self.protocol_version = self.server.max_http_version
         self.raw_requestline = self._read_request_line()
+        if self.raw_requestline in (b"\r\n", b"\n"):
+            # RFC 9112 §2.2: ignore an empty line before a request (some clients end a body with one).
+            self.raw_requestline = self._read_request_line()
         self.conn_state[2] = wsgi.STATE_REQUEST
         self.close_connection = 1
         if not self.raw_requestline:
@@ -226,7 +230,8 @@ class HttpProtocol(wsgi.HttpProtocol):
             lines.append(str(line[:-2] if line.endswith(b"\r\n") else line[:-1], "iso-8859-1"))
 
     def get_environ(self):
-        """The request's WSGI environ, with the keys and values eventlet's own protocol gives."""
+        """The request's WSGI environ, with the keys and values eventlet's own protocol gives, but
+        for ``SERVER_PROTOCOL``: the request's version, where eventlet always said HTTP/1.0."""
         env = self.base_environ.copy()
         env["REQUEST_METHOD"] = self.command
         path, question, query = self.path.partition("?")

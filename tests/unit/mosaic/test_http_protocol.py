@@ -160,6 +160,15 @@ def test_an_http_1_0_client_is_answered_and_closed_unless_it_asks_for_keep_alive
     assert status == 200 and headers["connection"][1] == "keep-alive"
 
 
+def test_an_empty_line_before_a_request_is_ignored(server):
+    conn = server()
+    reader = conn.makefile("rb")
+    conn.sendall(b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab\r\n"
+                 b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert json.loads(read_response(reader)[2])["body"] == "ab"
+    assert json.loads(read_response(reader)[2])["PATH_INFO"] == "/b"
+
+
 def test_connection_close_is_honoured(server):
     status, headers, _, reader = exchange(server, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
     assert status == 200 and headers["connection"][1] == "close" and closed(reader)
