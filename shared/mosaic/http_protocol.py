@@ -5,9 +5,9 @@ builds an ``email.message.Message`` with ``email.parser`` for every request, the
 again to build the WSGI environ: about a third of the server's CPU per request (py-spy of
 eventlet.wsgi serving a trivial app). :class:`HttpProtocol` takes a head that arrived whole from
 the read buffer in one go (else line by line), with eventlet's limits, parses it once into the
-lower-cased header map the response side reads and the environ the application reads, and
-leaves the rest of eventlet's protocol (keep-alive, the response, chunked and ``100-continue``
-request bodies) as it is.
+lower-cased header map the response side reads and the environ the application reads; the
+response side is in :mod:`mosaic.http_response`. The rest of eventlet's protocol (the connection
+loop, keep-alive, chunked and ``100-continue`` request bodies) is eventlet's.
 
 Where eventlet let a malformed head through, this parser refuses it, with a small
 ``application/problem+json`` answer and the connection closed: a header line without a colon
@@ -24,6 +24,8 @@ import urllib.parse
 from http import HTTPStatus
 
 from eventlet import support, wsgi
+
+from mosaic.http_response import ResponseWriter
 
 MAX_HEADERS = 100  # http.client's limit, which eventlet's protocol inherited
 
@@ -120,12 +122,9 @@ def body_framing(headers: Headers) -> None:
             raise Refused(HTTPStatus.NOT_IMPLEMENTED, "Only the chunked transfer coding is served here.")
 
 
-class HttpProtocol(wsgi.HttpProtocol):
-    """eventlet's protocol with :func:`parse_request_line` and :func:`parse_fields` for its head.
-
-    The response side (status line, Date, keep-alive, chunked answers, unread body discarded)
-    is eventlet's own, unchanged.
-    """
+class HttpProtocol(ResponseWriter, wsgi.HttpProtocol):
+    """eventlet's protocol with :func:`parse_request_line` and :func:`parse_fields` for its head,
+    and :class:`~mosaic.http_response.ResponseWriter`'s leaner writing of eventlet's answers."""
 
     def setup(self):
         super().setup()

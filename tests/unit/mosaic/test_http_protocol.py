@@ -275,3 +275,61 @@ def test_any_bytes_get_answers_below_500_or_a_close_and_never_a_hang(bare_server
     statuses = {int(code) for code in re.findall(rb"HTTP/1\.[01] (\d{3}) ", answers)}
     assert statuses <= {100, 200, 400, 414, 431, 501, 505}
     assert exchange(bare_server, b"GET / HTTP/1.1\r\n\r\n")[0] == 200
+
+
+def _listed(environ, start_response):
+    start_response("201 CREATED", [("Content-Type", "application/json"), ("ETag", '"1"'), ("x-lower", "v")])
+    return [b'{"id":', b'"x"}']
+
+
+def _streamed(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"one"
+    yield b""
+    yield "two"
+
+
+def _empty(environ, start_response):
+    start_response("204 No Content", [])
+    return []
+
+
+def _failing_late(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    raise RuntimeError("after start_response")
+
+
+RESPONSE_CASES = [
+    (_listed, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"),
+    (_listed, b"GET / HTTP/1.0\r\n\r\n"),
+    (_listed, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n"),
+    (_listed, b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"),
+    (_listed, b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"),
+    (_listed, b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\r\n\r\n"),
+    (_streamed, b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nConnection: close\r\n\r\n"),
+    (_streamed, b"GET / HTTP/1.0\r\n\r\n"),
+    (_empty, b"DELETE / HTTP/1.1\r\nHost: x\r\n\r\n"),
+    (_failing_late, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+    (failing, b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\n"),
+]
+
+
+def _answer(protocol, app, raw: bytes) -> bytes:
+    """All an eventlet server with ``protocol`` sends back for ``raw``, Date values blanked."""
+    from eventlet import wsgi
+
+    listener = eventlet.listen(("127.0.0.1", 0))
+    thread = eventlet.spawn(wsgi.server, listener, app, log_output=False, debug=False, protocol=protocol)
+    with socket.create_connection(listener.getsockname(), timeout=5) as conn:
+        conn.sendall(raw)
+        conn.shutdown(socket.SHUT_WR)
+        answer = conn.makefile("rb").read()
+    thread.kill()
+    return re.sub(rb"Date: [^\r]*\r\n", b"Date: -\r\n", answer)
+
+
+@pytest.mark.parametrize("app, raw", RESPONSE_CASES)
+def test_the_response_bytes_are_eventlets(app, raw):
+    from eventlet import wsgi
+
+    assert _answer(http_protocol.HttpProtocol, app, raw) == _answer(wsgi.HttpProtocol, app, raw)
