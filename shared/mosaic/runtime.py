@@ -86,8 +86,9 @@ def gateway_app(settings: Settings):
 
 
 def serve_wsgi(app, host: str, port: int, sock=None) -> None:
-    """Serve ``app`` on eventlet's WSGI server, with our cheaper request head parser
-    (``mosaic.http_protocol``), until the process is stopped."""
+    """Serve ``app`` on eventlet's WSGI server with our cheaper HTTP protocol (request heads
+    parsed by ``mosaic.http_protocol``, answers written by ``mosaic.http_response``), until the
+    process is stopped."""
     import socket
 
     from eventlet import wsgi
