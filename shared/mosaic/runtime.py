@@ -86,17 +86,22 @@ def gateway_app(settings: Settings):
 
 
 def serve_wsgi(app, host: str, port: int, sock=None) -> None:
-    """Serve ``app`` on eventlet's WSGI server until the process is stopped."""
+    """Serve ``app`` on eventlet's WSGI server with our cheaper HTTP protocol (request heads
+    parsed by ``mosaic.http_protocol``, answers written by ``mosaic.http_response``), until the
+    process is stopped."""
+    import socket
+
     from eventlet import wsgi
 
-    import socket
+    from mosaic.http_protocol import HttpProtocol
 
     sock = sock or eventlet.listen((host, port))
     # Accepted connections inherit this: without it a response written in several pieces waits
     # for the client's delayed ACK (~40 ms) between them (Nagle's algorithm).
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     log.info("gateway listening on http://%s:%s", host, port)
-    wsgi.server(sock, app, log_output=False, max_size=2000, socket_timeout=60)
+    # debug=False: an exception escaping the app answers an empty 500, never its traceback.
+    wsgi.server(sock, app, log_output=False, max_size=2000, socket_timeout=60, protocol=HttpProtocol, debug=False)
 
 
 def run_embedded(settings: Settings, *, sock=None, announce=print) -> None:
