@@ -35,6 +35,7 @@ from sqlalchemy.sql.selectable import Select
 
 log = logging.getLogger(__name__)
 
+
 class FailedTransaction(RuntimeError):
     """A commit asked of a transaction whose block a failed statement aborted."""
 
