@@ -110,6 +110,9 @@ class RecordStore(RecordChecks, RecordLists):
         self.clock = clock
         #: the tenant's fuzzy duplicate threshold, 0-100 (behaviours' duplicate checks use it)
         self.dedup_threshold = dedup_threshold
+        #: the API form of the record this store last inserted, with the row and its version then
+        #: (see _api_of_created)
+        self._created: tuple | None = None
         self.dialect = session.get_bind().dialect.name
 
     def now(self) -> datetime:
@@ -205,7 +208,7 @@ class RecordStore(RecordChecks, RecordLists):
         if values["owner_id"] is None:
             values["owner_id"] = self.ctx.user_id
         row = self.insert_values(obj, values, action=action)
-        return self.to_api(obj, self.values_of(obj, row))
+        return self._api_of_created(obj, row)
 
     def create_checked(self, obj_name: str, data: dict, dedup_policy: str = "block") -> dict:
         """:meth:`create` with the object's duplicate rule applied before the insert: an exact
@@ -221,7 +224,16 @@ class RecordStore(RecordChecks, RecordLists):
         if values["owner_id"] is None:
             values["owner_id"] = self.ctx.user_id
         row = self.insert_values(obj, values, notes=notes)
-        return {"record": self.to_api(obj, self.values_of(obj, row)), "duplicates": notes.get(DUPLICATES, [])}
+        return {"record": self._api_of_created(obj, row), "duplicates": notes.get(DUPLICATES, [])}
+
+    def _api_of_created(self, obj: ObjectDef, row) -> dict:
+        """The API form of a record just inserted: the one its audit entry and event carry, built
+        once, unless the write's pipeline changed the row since (every later change goes through
+        :meth:`update_values`, which moves its version)."""
+        made = self._created
+        if made is not None and made[0] is row and made[1] == row.version:
+            return dict(made[2])
+        return self.to_api(obj, self.values_of(obj, row))
 
     def lock_keys(self, keys: Iterable[str]) -> None:
         """Hold a transaction-scoped lock on each of ``keys`` (of this tenant) until the commit
@@ -284,6 +296,7 @@ class RecordStore(RecordChecks, RecordLists):
         self._add_new(obj, model, row)
         after = self.values_of(obj, row)
         api_after = self.to_api(obj, after)
+        self._created = (row, row.version, api_after)
         write_change(self.session, self.ctx.actor, obj.name, row.id, w.action, {}, api_after)
         w.row, w.after = row, after
         if emit_event:

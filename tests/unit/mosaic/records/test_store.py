@@ -9,6 +9,7 @@ from sqlalchemy import select
 from mosaic.audit import AuditEntry
 from mosaic.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from mosaic.events.outbox import OutboxEvent
+from mosaic.records.pipeline import Step
 from tests.unit.mosaic.records.conftest import make_gadget
 
 
@@ -148,3 +149,22 @@ def test_bad_values_name_their_field(store):
     with pytest.raises(ValidationFailed) as err:
         make_gadget(store, price={"amount": "lots"})
     assert "price" in err.value.errors
+
+
+class _RenameAfterWrite(Step):
+    """A pipeline step that changes the record it was told about, after the insert."""
+
+    def after_write(self, store, w):
+        if w.action == "create" and w.obj.name == "gadget":
+            store.update_values(w.obj, w.row, {"notes": "renamed by a step"}, action="automation")
+
+
+def test_a_create_answers_the_record_as_it_ends_the_write(make_store):
+    plain = make_store()
+    made = plain.create("gadget", {"name": "as-inserted"})
+    assert made == plain.get("gadget", made["id"])  # the form built once at the insert is the record
+    plain.session.commit()
+    stepped = make_store(steps=[_RenameAfterWrite()])
+    changed = stepped.create("gadget", {"name": "changed-after"})
+    assert (changed["notes"], changed["version"]) == ("renamed by a step", 2)
+    assert changed == stepped.get("gadget", changed["id"])
