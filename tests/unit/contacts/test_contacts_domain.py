@@ -6,11 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from mosaic.audit import AuditEntry
-from mosaic.config import load_settings
 from mosaic.context import RequestContext
-from mosaic.db import get_engine, tenant_session
-from mosaic.db.engine import dispose_engines
-from mosaic.db.migrate import migrate
+from mosaic.db import tenant_session
 from mosaic.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from mosaic.events.outbox import OutboxEvent
 from mosaic.metadata.store import add_field, metadata_version, tenant_objects
@@ -23,14 +20,6 @@ from mosaic_contacts.objects import build_registry
 from mosaic_contacts.timeline import timeline
 
 REGISTRY = build_registry()
-
-
-@pytest.fixture
-def engine(tmp_path):
-    settings = load_settings({"MOSAIC_DATA_DIR": str(tmp_path)})
-    migrate(settings, "contacts")
-    yield get_engine(settings, "contacts")
-    dispose_engines()
 
 
 def make_store(session, user="u1", roles=("admin",)) -> RecordStore:

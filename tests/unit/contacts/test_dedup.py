@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import random
 
-import pytest
 from rapidfuzz import fuzz
 
-from mosaic.config import load_settings
 from mosaic.context import RequestContext
-from mosaic.db import get_engine, tenant_session
-from mosaic.db.engine import dispose_engines
-from mosaic.db.migrate import migrate
+from mosaic.db import tenant_session
 from mosaic.metadata.store import metadata_version, tenant_objects
 from mosaic.records.store import RecordStore
 from mosaic_contacts import dedup
@@ -60,14 +56,6 @@ def test_a_name_alone_is_matched_by_its_words_in_any_order_within_the_block():
     assert dedup.same_tokens("a b c d e") is None  # 120 orders: the length window serves
     for key in dedup.same_tokens("ann marie van lee"):
         assert fuzz.token_sort_ratio("ann marie van lee", key) == 100
-
-
-@pytest.fixture
-def engine(tmp_path):
-    settings = load_settings({"MOSAIC_DATA_DIR": str(tmp_path)})
-    migrate(settings, "contacts")
-    yield get_engine(settings, "contacts")
-    dispose_engines()
 
 
 def _store(session) -> RecordStore:
