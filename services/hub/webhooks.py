@@ -2,10 +2,11 @@
 for real; the deliveries of every service's domain events to them.
 
 The hub consumes every published event from the topic exchange on a queue of its own
-(``mosaic.hub.webhooks``, bound to ``#``), skips platform-internal ones (``platform.*``), and
-queues one delivery per matching active subscription of the event's tenant in the transaction
-that records the event as processed (``apply_once``): a redelivered event queues nothing twice,
-and a crash before that commit leaves the message unacked, so nothing is lost. Its timer posts
+(``mosaic.hub.webhooks``, bound to ``#``), skips platform-internal ones (``platform.*``), reads
+the active subscriptions of the event's tenant that want it, and only when some do, queues one
+delivery per match in the transaction that records the event as processed (``apply_once``): a
+redelivered event queues nothing twice, and a crash before that commit leaves the message
+unacked, so nothing is lost. An event nobody subscribed to costs one read and writes nothing. Its timer posts
 what is due (signing, retries with backoff, the egress policy ``MOSAIC_WEBHOOK_ALLOW``) and an
 hourly one purges finished deliveries. An automation rule's own ``webhook`` action is not here:
 it is part of the rule and is queued and posted by the rule's service (docs/webhooks.md).
@@ -15,12 +16,13 @@ and ``data``.
 """
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
-from mosaic.db import utcnow
+from mosaic.db import tenant_session, utcnow
 from mosaic.db.provider import settings_of
 from mosaic.entrypoints import rpc, settings_timer
 from mosaic.errors import ServiceUnavailable
@@ -121,10 +123,18 @@ class WebhooksRpc:
 
     @domain_events("hub", "#", queue=QUEUE)
     def queue_webhook_deliveries(self, envelope):
-        """Queue the deliveries a published event matches, exactly once per event id."""
+        """Queue the deliveries a published event matches, exactly once per event id.
+
+        Most events of most tenants match no subscription: those are answered by one read and
+        leave nothing behind (no transaction, no processed-event row). Only an event that some
+        subscription wants opens the ``apply_once`` transaction that queues its deliveries."""
         if is_internal(envelope):  # the platform talking to itself: no subscriber's business
             return
-        apply_once(self.data.engine, CONSUMER, envelope, delivery.enqueue_subscribed)
+        with tenant_session(self.data.engine, envelope["tenant_id"]) as session:
+            wanted = delivery.subscribed(session, envelope["type"])
+        if wanted:
+            apply_once(self.data.engine, CONSUMER, envelope,
+                       functools.partial(delivery.enqueue_subscribed, wanted=wanted))
 
     @settings_timer("jobs_interval", 1.0)
     def post_webhook_deliveries(self):

@@ -14,6 +14,7 @@ Receivers deduplicate on ``Mosaic-Delivery`` (or the envelope id).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -103,25 +104,39 @@ def verify(secret: str, body: bytes, header: str | None, tolerance: int = 300,
 
 # --- queueing ------------------------------------------------------------------------------------
 
-def enqueue_subscribed(session: Session, envelope: dict, now: datetime | None = None) -> list[str]:
+@functools.cache
+def _active_subscriptions():
+    """The SELECT of :func:`subscribed`, built once: a Core statement reused keeps its cache key,
+    and the tenant scope adds ``tenant_id`` to it (mosaic.db.core_scope)."""
+    t = WebhookSubscription.__table__
+    return select(t.c.id, t.c.url, t.c.events).where(t.c.active.is_(True)).order_by(t.c.created_at, t.c.id)
+
+
+def subscribed(session: Session, kind: str) -> list[tuple[str, str]]:
+    """``(subscription id, URL)`` of every active subscription of the session's tenant that wants
+    events of type ``kind``, oldest first: one SELECT of id, URL and patterns (no secret, no ORM
+    objects), on the session's connection."""
+    return [(sub_id, url) for sub_id, url, events in session.connection().execute(_active_subscriptions())
+            if wants(events, kind)]
+
+
+def enqueue_subscribed(session: Session, envelope: dict, now: datetime | None = None,
+                       wanted: list[tuple[str, str]] | None = None) -> list[str]:
     """Queue a consumed event for every active subscription of its tenant that wants it, in the
     caller's transaction (``session`` is the event's tenant's); returns the ids of the
     subscriptions it was queued for. A platform-internal event (``platform.*``,
     :func:`mosaic.events.envelope.is_internal`) is never a webhook's business.
 
-    The hub's hot path, once per published event: one SELECT of the active subscriptions' id, URL
-    and patterns (no secret, no ORM objects), and, when some match, one multi-row INSERT that
-    skips a subscription already holding the event (the unique (subscription, event) key) instead
-    of asking first.
+    The hub's hot path, once per published event: the matching subscriptions (:func:`subscribed`,
+    unless the caller read them already and passes them as ``wanted``), and, when some match, one
+    multi-row INSERT that skips a subscription already holding the event (the unique
+    (subscription, event) key) instead of asking first.
     """
     if is_internal(envelope):
         return []
     kind = envelope["type"]
-    wanted = [(sub_id, url) for sub_id, url, events in session.execute(
-        select(WebhookSubscription.id, WebhookSubscription.url, WebhookSubscription.events)
-        .where(WebhookSubscription.active.is_(True))
-        .order_by(WebhookSubscription.created_at, WebhookSubscription.id))
-        if wants(events, kind)]
+    if wanted is None:
+        wanted = subscribed(session, kind)
     if not wanted:
         return []
     payload, now = json_safe(envelope), now or utcnow()

@@ -35,6 +35,11 @@ def count(engine, model, *where) -> int:
         return conn.scalar(select(func.count()).select_from(model).where(*where))
 
 
+def deliveries(engine) -> list:
+    with engine.connect() as conn:
+        return list(conn.execute(select(WebhookDelivery.subscription_id, WebhookDelivery.event_id)))
+
+
 def consume(engine, envelope: dict) -> None:
     """What the hub's webhook consumer does with a message from its queue."""
     HubService.queue_webhook_deliveries(SimpleNamespace(data=SimpleNamespace(engine=engine)), envelope)
@@ -60,6 +65,21 @@ def test_an_event_is_queued_once_per_matching_subscription_of_its_tenant(engine)
     assert count(engine, WebhookDelivery, WebhookDelivery.event_id == event["id"]) == 1
     assert count(engine, WebhookDelivery, WebhookDelivery.subscription_id == wanted) == 1
     assert count(engine, ProcessedEvent, ProcessedEvent.consumer == CONSUMER) == 1
+
+
+def test_an_event_no_subscription_wants_writes_nothing_until_one_does(engine):
+    subscribe(engine, "t1", ["deal.*"])
+    subscribe(engine, "t2", ["*"])  # another tenant's catch-all is not t1's
+    event = make_envelope("contact.created", "t1", "user:u1", "contact", "c1", {"record": {}}, 1)
+    consume(engine, event)
+    assert count(engine, WebhookDelivery) == 0
+    assert count(engine, ProcessedEvent, ProcessedEvent.event_id == event["id"]) == 0
+    # A subscription made before the event is (re)consumed gets it, once however often it comes.
+    wanted = subscribe(engine, "t1", ["contact.*"])
+    for _ in range(2):
+        consume(engine, event)
+    assert [(d.subscription_id, d.event_id) for d in deliveries(engine)] == [(wanted, event["id"])]
+    assert count(engine, ProcessedEvent, ProcessedEvent.event_id == event["id"]) == 1
 
 
 def test_a_platform_internal_event_is_skipped_before_any_effect(engine):
