@@ -15,10 +15,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from urllib.parse import urlsplit
 
@@ -167,6 +169,47 @@ def wrk_get(url: str, headers: dict, concurrency: int, duration: float, threads:
     for k, v in headers.items():
         argv += ["-H", f"{k}: {v}"]
     done = subprocess.run([*argv, url], capture_output=True, text=True, timeout=duration + 60)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed: {done.stderr.strip()}")
+    result = parse_wrk(done.stdout, duration)
+    result["concurrency"] = concurrency
+    return result
+
+
+#: wrk's request for a body template: ``@N@`` becomes ``MOSAIC_WRK_TAG`` + a per-request number
+_WRK_BODY_SCRIPT = """
+local template = os.getenv("MOSAIC_WRK_BODY")
+local tag = os.getenv("MOSAIC_WRK_TAG") or ""
+local method = os.getenv("MOSAIC_WRK_METHOD")
+local n = 0
+request = function()
+  n = n + 1
+  local body = template:gsub("@N@", tag .. tostring(n))
+  return wrk.format(method, nil, nil, body)
+end
+"""
+
+
+def wrk_send(method: str, url: str, headers: dict, body: str, concurrency: int, duration: float,
+             tag: str = "") -> dict:
+    """Send ``method`` requests with a JSON ``body`` to ``url`` with ``wrk`` (one thread,
+    ``concurrency`` connections) for ``duration`` s; ``@N@`` in the body becomes ``tag`` and a
+    number unique to the run, so every create is a new record. One thread: one Lua state, one
+    counter."""
+    _local_only(url)
+    duration = min(duration, MAX_DURATION)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(_WRK_BODY_SCRIPT)
+    try:
+        argv = ["wrk", "-t1", f"-c{concurrency}", f"-d{int(max(1, duration))}s", "--latency", "--timeout", "30s",
+                "-s", script.name, "-H", "Content-Type: application/json"]
+        for k, v in headers.items():
+            argv += ["-H", f"{k}: {v}"]
+        wrk_env = {**os.environ, "MOSAIC_WRK_BODY": body, "MOSAIC_WRK_TAG": tag,
+                   "MOSAIC_WRK_METHOD": method}
+        done = subprocess.run([*argv, url], capture_output=True, text=True, timeout=duration + 60, env=wrk_env)
+    finally:
+        os.unlink(script.name)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed: {done.stderr.strip()}")
     result = parse_wrk(done.stdout, duration)
