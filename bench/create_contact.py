@@ -20,7 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from bench import fields, loadgen
 from bench.get_contact import rpc_ping
 from bench.report import Check, Measure, Report, latency_summary, ratio
-from bench.stack import Stacks, cpu_per_request, start_baseline
+from bench.stack import Stacks, cpu_per_request, start_baseline, start_thin_gateway
 
 NAME = "create_contact"
 
@@ -52,12 +52,23 @@ def add_arguments(parser) -> None:
                         help="HTTP load generator: wrk if installed (auto), or Python green threads")
 
 
-def insert_latencies(database_url: str, count: int) -> list[float]:
-    """``count`` single-row ORM inserts, each in its own session and transaction; their latencies."""
+def _engine(database_url: str):
+    """A plain SQLAlchemy engine on the run's database, with the baseline's table created."""
     engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg2://", 1))
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS bench")
     _Base.metadata.create_all(engine)
+    return engine
+
+
+def create_plain_table(database_url: str) -> None:
+    """Create the baseline's table (``bench.plain_contacts``) if it is not there."""
+    _engine(database_url).dispose()
+
+
+def insert_latencies(database_url: str, count: int) -> list[float]:
+    """``count`` single-row ORM inserts, each in its own session and transaction; their latencies."""
+    engine = _engine(database_url)
     latencies = []
     try:
         for n in range(count):
@@ -111,6 +122,15 @@ def run(args, stacks: Stacks) -> Report:
     insert = latency_summary(insert_latencies(stack.database_url, args.inserts))
     floor_ms = ping["latency"]["mean_ms"] + insert["mean_ms"]
     value = ratio(floor_ms, gateway["latency"]["mean_ms"])
+    # The ceiling: the thinnest gateway (bench.thin_gateway: HTTP, Flask, one RPC to a service that
+    # makes the baseline's insert) measured the same way. No product can score above it.
+    thin_url, thin_pid = start_thin_gateway(stack)
+    thin_warm_up, thin_measure = http_post(f"{thin_url}/insert", "", body, args)
+    thin_warm_up()
+    insert_pid = stack.procs.procs["baseline-insert"].pid
+    thin, thin_cpu = cpu_per_request({"thin gateway": thin_pid, "insert service": insert_pid}, thin_measure,
+                                     lambda r: r["requests"])
+    ceiling = ratio(floor_ms, thin["latency"]["mean_ms"])
     return Report(
         name=NAME,
         figure=Measure(f"gateway POST /contacts (5 custom fields) mean latency at {args.concurrency} client(s)"
@@ -125,5 +145,11 @@ def run(args, stacks: Stacks) -> Report:
         params={"concurrency": args.concurrency, "duration_s": args.duration, "inserts": args.inserts,
                 "client": gateway["client"]},
         details={"gateway": gateway, "ping": ping, "insert": insert, "cpu_ms_per_request": cpu,
-                 "gateway_throughput_rps": gateway["throughput_rps"]},
+                 "gateway_throughput_rps": gateway["throughput_rps"], "thin_gateway": thin,
+                 "thin_cpu_ms_per_request": thin_cpu, "ceiling": ceiling},
+        notes=[f"ceiling: the thinnest gateway (HTTP + Flask + one RPC to a service making the insert) "
+               f"{thin['latency']['mean_ms']:.3g} ms mean, ratio {ceiling:.3g}; the product's create takes "
+               f"{ratio(gateway['latency']['mean_ms'], thin['latency']['mean_ms']):.3g} x that",
+               "CPU ms per create: " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
+               + "; thin: " + ", ".join(f"{k} {v:.2f}" for k, v in thin_cpu.items())],
     )

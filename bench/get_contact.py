@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bench import loadgen
 from bench.report import Check, Measure, Report, ratio
-from bench.stack import Stacks, cpu_per_request, start_baseline
+from bench.stack import Stacks, cpu_per_request, start_baseline, start_thin_gateway
 
 NAME = "get_contact"
 
@@ -55,8 +55,16 @@ def run(args, stacks: Stacks) -> Report:
         pids, lambda: http_get(client.url(f"contacts/{contact['id']}"), client.token, args.concurrency,
                                args.duration, args.client),
         lambda r: r["requests"])
+    # The ceiling: the thinnest gateway (bench.thin_gateway: HTTP, Flask, one RPC to the bare ping
+    # service) measured the same way. No product can score above it against this baseline.
+    thin_url, thin_pid = start_thin_gateway(stack)
+    thin, thin_cpu = cpu_per_request({"thin gateway": thin_pid, "ping service": ping_pid},
+                                     lambda: http_get(f"{thin_url}/ping", "", args.concurrency, args.duration,
+                                                      args.client),
+                                     lambda r: r["requests"])
     spread = ratio(gateway["latency"]["p99_ms"], gateway["latency"]["p50_ms"])
     throughput_ratio = ratio(gateway["throughput_rps"], ping["throughput_rps"])
+    ceiling = ratio(thin["throughput_rps"], ping["throughput_rps"])
     return Report(
         name=NAME,
         figure=Measure(f"gateway GET /contacts/<id> at {args.concurrency} clients ({gateway['client']})",
@@ -67,5 +75,11 @@ def run(args, stacks: Stacks) -> Report:
         checks=[Check("gateway / ping throughput", throughput_ratio, ">=", 0.7),
                 Check("gateway p99 / p50 latency", spread, "<=", 3.0)],
         params={"concurrency": args.concurrency, "duration_s": args.duration, "client": gateway["client"]},
-        details={"gateway": gateway, "ping": ping, "cpu_ms_per_request": {**gateway_cpu, **ping_cpu}},
+        details={"gateway": gateway, "ping": ping, "cpu_ms_per_request": {**gateway_cpu, **ping_cpu},
+                 "thin_gateway": thin, "thin_cpu_ms_per_request": thin_cpu, "ceiling": ceiling},
+        notes=[f"ceiling: the thinnest gateway (HTTP + Flask + one RPC to the ping service) "
+               f"{thin['throughput_rps']:,.0f} req/s, {ceiling:.3g} of the ping; the product is "
+               f"{ratio(gateway['throughput_rps'], thin['throughput_rps']):.3g} of that ceiling",
+               "CPU ms per request: " + ", ".join(f"{k} {v:.2f}" for k, v in {**gateway_cpu, **ping_cpu}.items())
+               + "; thin: " + ", ".join(f"{k} {v:.2f}" for k, v in thin_cpu.items())],
     )

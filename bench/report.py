@@ -88,6 +88,8 @@ class Report:
     checks: list[Check] = field(default_factory=list)
     params: dict = field(default_factory=dict)
     details: dict = field(default_factory=dict)
+    #: references measured in the same run that put the figure in context (printed, not targets)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def met(self) -> bool:
@@ -139,6 +141,8 @@ def render(report: Report) -> str:
     for check in report.checks:
         verdict = "met" if check.met else "NOT met"
         lines.append(f"  target    {check.label}: {_num(check.value)} {check.op} {_num(check.target)}  -> {verdict}")
+    for note in report.notes:
+        lines.append(f"  note      {note}")
     if report.params:
         lines.append("  params    " + ", ".join(f"{k}={v}" for k, v in report.params.items()))
     return "\n".join(lines)

@@ -3,6 +3,8 @@
     python -m bench.services ping     a trivial ``bench_ping.ping()`` (the bare RPC baseline)
     python -m bench.services sleeper  ``bench_sleeper.sleep(s)``: ``SELECT pg_sleep(s)`` through the
                                       platform's :class:`mosaic.db.provider.Database` engine
+    python -m bench.services insert   ``bench_insert.insert(values)``: the ``create`` baseline's
+                                      single-row ORM insert and commit, on that engine
 
 Configuration comes from the environment: ``MOSAIC_AMQP_URI`` and ``MOSAIC_DATABASE_URL``.
 ``BENCH_NO_PSYCOGREEN=1`` starts the sleeper with psycopg2 blocking (no wait callback), which is the baseline
@@ -52,7 +54,31 @@ class SleeperService:
         return session.execute(text("SELECT pg_backend_pid()")).scalar()
 
 
-SERVICES = {"ping": PingService, "sleeper": SleeperService}
+class InsertService:
+    """The ``create`` baseline's write behind an RPC: one row, its own session and commit."""
+
+    name = "bench_insert"
+
+    db = Database("bench")
+
+    @rpc
+    def insert(self, values):
+        """Insert one ``bench.plain_contacts`` row from ``values`` (the contact's usual columns,
+        everything else as its JSONB); returns its id."""
+        import uuid
+
+        from bench.create_contact import PlainContact
+
+        columns = {k: values.get(k) for k in ("first_name", "last_name", "email")}
+        custom = {k: v for k, v in values.items() if k not in columns}
+        row = PlainContact(id=str(uuid.uuid4()), tenant_id="bench", custom=custom, **columns)
+        session = self.db.system()
+        session.add(row)
+        session.commit()
+        return {"id": row.id}
+
+
+SERVICES = {"ping": PingService, "sleeper": SleeperService, "insert": InsertService}
 
 
 def config() -> dict:

@@ -246,6 +246,37 @@ class Stacks:
                 stack.stop(keep_logs)
 
 
+#: the RPC that says a baseline service is up (the insert's table exists before it starts)
+_READY_CALLS = {"ping": ("bench_ping", "ping", ()), "sleeper": ("bench_sleeper", "sleep", (0,)),
+                "insert": ("bench_insert", "insert", ({"first_name": "ready"},))}
+
+
+def start_thin_gateway(stack: Stack, timeout: float = 60) -> tuple[str, int]:
+    """Start ``python -m bench.thin_gateway`` (with the ping and insert baselines it calls) on
+    ``stack``'s broker; its base URL and pid once ``GET /ping`` answers."""
+    from bench.create_contact import create_plain_table
+
+    create_plain_table(stack.database_url)
+    start_baseline(stack, "ping")
+    start_baseline(stack, "insert")
+    running = stack.procs.procs.get("thin-gateway")
+    if running is not None and running.poll() is None:
+        return stack.thin_url, running.pid
+    port = free_port()
+    proc = stack.procs.spawn("thin-gateway", [sys.executable, "-m", "bench.thin_gateway", str(port)], stack.env)
+    stack.thin_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stack.procs.check_alive()
+        try:
+            if requests.get(f"{stack.thin_url}/ping", timeout=5).status_code == 200:
+                return stack.thin_url, proc.pid
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"the thin gateway did not answer in {timeout}s:\n{stack.procs.logs()}")
+
+
 def start_baseline(stack: Stack, kind: str, *, name: str | None = None, extra_env: dict | None = None,
                    timeout: float = 60) -> int:
     """Start ``python -m bench.services <kind>`` on ``stack``'s broker and database, as a process of
@@ -259,7 +290,7 @@ def start_baseline(stack: Stack, kind: str, *, name: str | None = None, extra_en
         return running.pid
     env = {**stack.env, **(extra_env or {})}
     proc = stack.procs.spawn(name, [sys.executable, "-m", "bench.services", kind], env)
-    service, method, args = ("bench_ping", "ping", ()) if kind == "ping" else ("bench_sleeper", "sleep", (0,))
+    service, method, args = _READY_CALLS[kind]
     pool = RpcPool(stack.amqp_uri, size=1, timeout=5)
     deadline = time.monotonic() + timeout
     try:

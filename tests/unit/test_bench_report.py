@@ -77,3 +77,11 @@ def test_write_produces_json_with_null_for_missing_figures(tmp_path):
     assert body["details"] == {"p99": None, "samples": [1.0, None]}
     assert [c["met"] for c in body["checks"]] == [True, True] and body["met"] is True
     assert body["machine"]["python"] and body["measured_at"].endswith("Z")
+
+
+def test_notes_are_printed_after_the_targets_and_kept_in_the_json(tmp_path):
+    report = make_report(notes=["ceiling: 0.8 of the ping"])
+    lines = render(report).splitlines()
+    assert lines.index("  note      ceiling: 0.8 of the ping") > max(
+        i for i, line in enumerate(lines) if line.startswith("  target"))
+    assert json.loads(write(report, tmp_path).read_text())["notes"] == ["ceiling: 0.8 of the ping"]
