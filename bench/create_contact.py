@@ -147,9 +147,9 @@ def run(args, stacks: Stacks) -> Report:
         details={"gateway": gateway, "ping": ping, "insert": insert, "cpu_ms_per_request": cpu,
                  "gateway_throughput_rps": gateway["throughput_rps"], "thin_gateway": thin,
                  "thin_cpu_ms_per_request": thin_cpu, "ceiling": ceiling},
-        notes=[f"ceiling: the thinnest gateway (HTTP + Flask + one RPC to a service making the insert) "
-               f"{thin['latency']['mean_ms']:.3g} ms mean, ratio {ceiling:.3g}; the product's create takes "
-               f"{ratio(gateway['latency']['mean_ms'], thin['latency']['mean_ms']):.3g} x that",
+        notes=[(f"ceiling: the thinnest gateway (HTTP + Flask + one RPC to a service making the insert) "
+                f"{thin['latency']['mean_ms']:.3g} ms mean, ratio {ceiling:.3g}; the product's create takes "
+                f"{ratio(gateway['latency']['mean_ms'], thin['latency']['mean_ms']):.3g} x that"),
                "CPU ms per create: " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
                + "; thin: " + ", ".join(f"{k} {v:.2f}" for k, v in thin_cpu.items())],
     )

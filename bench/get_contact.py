@@ -77,9 +77,9 @@ def run(args, stacks: Stacks) -> Report:
         params={"concurrency": args.concurrency, "duration_s": args.duration, "client": gateway["client"]},
         details={"gateway": gateway, "ping": ping, "cpu_ms_per_request": {**gateway_cpu, **ping_cpu},
                  "thin_gateway": thin, "thin_cpu_ms_per_request": thin_cpu, "ceiling": ceiling},
-        notes=[f"ceiling: the thinnest gateway (HTTP + Flask + one RPC to the ping service) "
-               f"{thin['throughput_rps']:,.0f} req/s, {ceiling:.3g} of the ping; the product is "
-               f"{ratio(gateway['throughput_rps'], thin['throughput_rps']):.3g} of that ceiling",
+        notes=[(f"ceiling: the thinnest gateway (HTTP + Flask + one RPC to the ping service) "
+                f"{thin['throughput_rps']:,.0f} req/s, {ceiling:.3g} of the ping; the product is "
+                f"{ratio(gateway['throughput_rps'], thin['throughput_rps']):.3g} of that ceiling"),
                "CPU ms per request: " + ", ".join(f"{k} {v:.2f}" for k, v in {**gateway_cpu, **ping_cpu}.items())
                + "; thin: " + ", ".join(f"{k} {v:.2f}" for k, v in thin_cpu.items())],
     )
