@@ -60,7 +60,7 @@ def test_a_fresh_database_gets_what_every_model_describes():
 
 
 #: the platform branch's head revision
-PLATFORM_HEAD = "platform_0004_tenant_users"
+PLATFORM_HEAD = "platform_0005_import_job_modules"
 #: platform tables added after the platform got its own branch: no old database has them
 LATER_PLATFORM = ("field_indexes", "request_log", "tenant_users")
 #: the platform tables the contacts service's old revision 0001 created (0002 made the rest)
@@ -82,6 +82,7 @@ def test_a_database_from_before_the_platform_branch_is_adopted(old_version):
             Base.metadata.create_all(conn, tables=[Base.metadata.tables[t] for t in built])
             if old_version == "0001":  # 0002 added the task fields
                 conn.execute(text("ALTER TABLE activities DROP COLUMN due_at, DROP COLUMN status"))
+            conn.execute(text("ALTER TABLE import_jobs DROP COLUMN modules"))  # platform_0005 added it
             conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)"))
             conn.execute(text(f"INSERT INTO alembic_version VALUES ('{old_version}')"))
         migrate(settings, "contacts")

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from mosaic.context import RequestContext
 from mosaic.db import new_id, system_session, tenant_session, utcnow
 from mosaic.db.engine import statement_role
-from mosaic.errors import BadRequest, Conflict, Forbidden, MosaicError, NotFound, ValidationFailed
+from mosaic.errors import BadRequest, Conflict, Forbidden, MosaicError, NotFound, ServiceUnavailable, ValidationFailed
 from mosaic.metadata.fields import FieldType, ObjectDef
 from mosaic.metadata.registry import ObjectRegistry
 from mosaic.metadata.values import format_datetime
@@ -147,7 +147,7 @@ def start_import(store: RecordStore, obj_name: str, policy: str, filename: str |
     ctx = store.ctx
     job = ImportJob(id=new_id(), object=obj.name, status="uploading", policy=body["policy"],
                     filename=body["filename"], actor=ctx.actor, header=list(header), columns=columns,
-                    roles=",".join(ctx.roles), created_at=utcnow())
+                    roles=",".join(ctx.roles), modules=",".join(ctx.modules), created_at=utcnow())
     store.session.add(job)
     store.session.flush()
     return job_dict(job)
@@ -270,10 +270,11 @@ def _abandon_uploads(session: Session, now) -> None:
 def run_pending(engine, registry: ObjectRegistry, behaviours: dict, *, module: str,
                 worker: str = PROCESS_TOKEN, budget: float | None = TICK_BUDGET,
                 pause: Callable[[], None] | None = None, batch_size: int = BATCH_SIZE,
-                stale_after: float = STALE_AFTER, threshold: int = 90) -> str | None:
+                stale_after: float = STALE_AFTER, threshold: int = 90, remote=None) -> str | None:
     """One timer tick: claim a job and work on it for up to ``budget`` seconds. Returns the job's
     status afterwards (None when there was nothing to do). ``pause`` runs between batches (the
-    service passes ``eventlet.sleep`` so RPCs are served meanwhile)."""
+    service passes ``eventlet.sleep`` so RPCs are served meanwhile); ``remote`` checks the records
+    rows name in other services (:class:`mosaic.records.references.RemoteRecords`)."""
     with statement_role("import"):  # the imports' statement timeout, not a request's
         claimed = claim_job(engine, worker, stale_after)
         if claimed is None:
@@ -281,25 +282,28 @@ def run_pending(engine, registry: ObjectRegistry, behaviours: dict, *, module: s
         job_id, tenant_id = claimed
         return process_job(engine, registry, behaviours, job_id, tenant_id, module=module,
                            worker=worker, budget=budget, pause=pause, batch_size=batch_size,
-                           threshold=threshold)
+                           threshold=threshold, remote=remote)
 
 
 def job_context(job: ImportJob, tenant_id: str, plugins: tuple[str, ...] = ()) -> RequestContext:
-    """The uploader, as far as the record engine needs: its actor name and its roles, and the
-    tenant's plugins."""
+    """The uploader, as far as the record engine needs: its actor name, its roles and modules
+    (the services a row's references are asked of), and the tenant's plugins."""
     kind, _, ident = job.actor.partition(":")
     return RequestContext(tenant_id=tenant_id, user_id=ident if kind == "user" else None,
                           api_key_id=ident if kind == "apikey" else None,
                           roles=tuple(r for r in (job.roles or "").split(",") if r) or ("system",),
+                          modules=tuple(m for m in (job.modules or "").split(",") if m),
                           plugins=plugins)
 
 
 def process_job(engine, registry: ObjectRegistry, behaviours: dict, job_id: str, tenant_id: str, *,
                 module: str, worker: str = PROCESS_TOKEN, budget: float | None = None,
                 pause: Callable[[], None] | None = None, batch_size: int = BATCH_SIZE,
-                threshold: int = 90) -> str:
+                threshold: int = 90, remote=None) -> str:
     """Work through a job claimed by ``worker`` from its cursor until done (or ``budget`` seconds
-    are spent). Returns the job's status."""
+    are spent). Returns the job's status. A batch that cannot be checked because a service its
+    rows name does not answer is rolled back and tried again on a later tick: the job waits,
+    it does not fail."""
     started = time.monotonic()
     plugins = tenant_plugins_of(engine, tenant_id)  # before the session: SQLite has one connection
     with tenant_session(engine, tenant_id) as session:
@@ -310,6 +314,7 @@ def process_job(engine, registry: ObjectRegistry, behaviours: dict, job_id: str,
         # records run the same processes, rules, formulas and validation rules as created ones.
         store = build_store(session, registry, job_context(job, tenant_id, plugins),
                             module=module, behaviours=behaviours, max_age=0)
+        store.remote = remote
         try:
             obj = store.obj(job.object)
             plan = RowPlan(obj, job.header, job.columns)
@@ -336,6 +341,10 @@ def process_job(engine, registry: ObjectRegistry, behaviours: dict, job_id: str,
             except LostClaim:
                 session.rollback()
                 log.warning("import %s was taken over by another process", job_id)
+                return "running"
+            except ServiceUnavailable as exc:  # a service its rows name is down: wait, don't fail
+                session.rollback()
+                log.warning("import %s waits: %s", job_id, exc.detail)
                 return "running"
             except Exception as exc:  # a batch that cannot be written fails the job, whole
                 session.rollback()

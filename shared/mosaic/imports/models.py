@@ -36,6 +36,8 @@ class ImportJob(TenantScoped, Base):
     columns: Mapped[list] = mapped_column(JSONType, nullable=False, default=list)
     # The uploader's roles: processing runs later, without the caller, but with its permissions.
     roles: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+    # And its modules: the services its rows' references are asked of (mosaic.records.references).
+    modules: Mapped[str] = mapped_column(String(255), nullable=False, default="", server_default="")
     # Resume point: the next row to process is row ``next_row`` of chunk ``next_seq``. Advanced in
     # the same transaction as each batch's writes, so a crash resumes exactly after the last batch.
     next_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

@@ -20,6 +20,7 @@ from sqlalchemy import String, inspect, or_, select
 from mosaic.errors import MosaicError
 from mosaic.metadata.fields import FieldDef, FieldType, ObjectDef
 from mosaic.metadata.values import check_value, json_safe, to_json_value
+from mosaic.records.checks import RELATED_ID, RELATED_OBJECT
 from mosaic.records.models import Record
 from mosaic.records.store import RecordStore
 from mosaic.users.directory import OWNER, owner_error, unknown_users
@@ -230,8 +231,15 @@ class BatchSorter:
         self.companion = behaviour.fuzzy_companion if behaviour is not None else None
         self.unique = [f for f in obj.fields if f.unique and not f.read_only]
         self.lookups = [f for f in obj.fields if f.type is FieldType.LOOKUP and f.lookup in store.objects]
+        #: lookups to objects another service hosts, asked of it (``mosaic.records.references``)
+        self.remote_lookups = [f for f in obj.fields
+                               if f.type is FieldType.LOOKUP and f.lookup and f.lookup not in store.objects]
+        #: whether rows name a record by a ``related_object``/``related_id`` pair
+        self.related = obj.field(RELATED_OBJECT) is not None and obj.field(RELATED_ID) is not None
         #: the batch's owners that are no users of the tenant (``mosaic.users``)
         self.bad_owners: set[str] = set()
+        #: (object, record id) the batch names -> None if it exists, else "object" or "record"
+        self.named: dict[tuple[str, str], str | None] = {}
 
     def sort(self, rows: list[tuple[int, list[str]]]) -> Sorted:
         """``rows`` are ``(row number, cells)`` in file order."""
@@ -252,6 +260,7 @@ class BatchSorter:
         pending_names: dict[str, list[tuple[int, str | None]]] = {}
         taken = self._existing_unique(converted)
         refs = self._existing_refs(converted)
+        self.named = self._named_records(converted)
         # owners: one query for the batch (the caller, who owns by default, is a user already)
         self.bad_owners = unknown_users(self.store.session, {c[3].get(OWNER) for c in converted} - {self.store.ctx.user_id})
         pending_by: dict[str, dict[str, int]] = {k: {} for k in self.match_keys}
@@ -379,9 +388,39 @@ class BatchSorter:
             value = values.get(fd.name)
             if value is not None and value not in refs[fd.name]:
                 problems[fd.name] = [f"no {self.store.objects[fd.lookup].label} with id {value}"]
+        for fd in self.remote_lookups:
+            value = values.get(fd.name)
+            if value is not None:
+                problems.update(self._named_problem(fd.lookup, value, fd.name, fd.name))
+        if self.related:
+            problems.update(self._related_problems(values))
         if values.get(OWNER) in self.bad_owners:
             problems[OWNER] = owner_error(values[OWNER]).errors[OWNER]
         return problems or None
+
+    def _related_problems(self, values: dict) -> dict[str, list[str]]:
+        """A row's ``related_object``/``related_id`` pair, as a single write checks it
+        (:meth:`RecordStore._related_errors`): both or neither, naming a record that exists."""
+        target, related = values.get(RELATED_OBJECT), values.get(RELATED_ID)
+        if related and not target:
+            return {RELATED_OBJECT: [f"required with {RELATED_ID}"]}
+        if target and not related:
+            return {RELATED_ID: [f"required with {RELATED_OBJECT}"]}
+        if not target:
+            return {}
+        return self._named_problem(target, related, RELATED_OBJECT, RELATED_ID)
+
+    def _named_problem(self, object_name, record_id, object_field: str, id_field: str) -> dict[str, list[str]]:
+        key = (str(object_name), str(record_id))
+        if key not in self.named:  # a pair the batch's look-up did not see (never expected): ask now
+            self.named.update(self._look_up({key}))
+        problem = self.named[key]
+        if problem == "object":
+            return {object_field: [f"no object {key[0]!r} in this tenant"]}
+        if problem == "record":
+            target = self.store.objects.get(key[0])
+            return {id_field: [f"no {target.label if target is not None else key[0]} with id {key[1]}"]}
+        return {}
 
     def _claim_unique(self, values: dict, batch_unique: dict) -> None:
         for fd in self.unique:
@@ -430,6 +469,41 @@ class BatchSorter:
                 taken[fd.name] = {_hashable(v) for v in self.store.session.scalars(stmt)}
         return taken
 
+    def _named_records(self, converted: list) -> dict[tuple[str, str], str | None]:
+        """Whether each record the batch names by a remote lookup or a related pair exists."""
+        if not self.remote_lookups and not self.related:
+            return {}
+        return self._look_up(_named_pairs(self, converted))
+
+    def _look_up(self, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        """``pairs`` checked: one query per object this service hosts; the hosting service asked
+        once per distinct record otherwise (ServiceUnavailable if it does not answer: the batch
+        waits). Without a way to ask (no ``store.remote``), a remote record passes, as a single
+        write's check does."""
+        by_object: dict[str, set[str]] = {}
+        for object_name, record_id in pairs:
+            by_object.setdefault(object_name, set()).add(record_id)
+        found: dict[tuple[str, str], str | None] = {}
+        store = self.store
+        for object_name, ids in by_object.items():
+            target = store.objects.get(object_name)
+            if target is not None:
+                model = target.model if target.model is not None else Record
+                stmt = select(model.id).where(model.id.in_(sorted(ids)))
+                if model is Record:
+                    stmt = stmt.where(Record.object == target.name)
+                have = set(store.session.scalars(stmt))
+                found.update({(object_name, i): None if i in have else "record" for i in ids})
+                continue
+            for record_id in sorted(ids):
+                problem = None
+                if store.remote is not None:
+                    errors = store.remote.errors(store.ctx, object_name, record_id, object_field="object",
+                                                 id_field="record")
+                    problem = next(iter(errors), None)
+                found[(object_name, record_id)] = problem
+        return found
+
     def _existing_refs(self, converted: list) -> dict[str, set]:
         refs: dict[str, set] = {}
         for fd in self.lookups:
@@ -443,6 +517,21 @@ class BatchSorter:
                     stmt = stmt.where(Record.object == target.name)
                 refs[fd.name] = set(self.store.session.scalars(stmt))
         return refs
+
+
+def _named_pairs(sorter: "BatchSorter", converted: list) -> set[tuple[str, str]]:
+    """Every (object, record id) the batch's rows name by a remote lookup or a related pair,
+    defaults included."""
+    pairs: set[tuple[str, str]] = set()
+    defaults = sorter.plan.defaults
+    for c in converted:
+        values = {**defaults, **c[3]} if defaults else c[3]
+        for fd in sorter.remote_lookups:
+            if values.get(fd.name) is not None:
+                pairs.add((fd.lookup, str(values[fd.name])))
+        if sorter.related and values.get(RELATED_OBJECT) and values.get(RELATED_ID):
+            pairs.add((str(values[RELATED_OBJECT]), str(values[RELATED_ID])))
+    return pairs
 
 
 def _hashable(value):

@@ -81,4 +81,5 @@ class ImportsService(Piece):
     def run_imports(self):
         """Process queued imports, and take over those whose process died, a few seconds a tick."""
         jobs.run_pending(self.data.engine, self.data.registry, self.data.behaviours,
-                         module=self.data.module, pause=eventlet.sleep, threshold=self.data.settings.dedup_threshold)
+                         module=self.data.module, pause=eventlet.sleep, threshold=self.data.settings.dedup_threshold,
+                         remote=self.data.provider.remote)

@@ -20,7 +20,7 @@ from mosaic.records.store import RecordStore
 from mosaic.imports import export as exporter, jobs as importer
 from mosaic_contacts.behaviours import build_behaviours
 from mosaic.imports.models import ImportChunk, ImportJob, ImportRowError
-from mosaic_contacts.models import Contact, LifecycleChange
+from mosaic_contacts.models import Activity, Contact, LifecycleChange
 from mosaic_contacts.objects import build_registry
 
 TENANT = "t1"
@@ -82,9 +82,9 @@ def csv_text(rows: list[list[str]]) -> str:
 def upload(make_store):
     """``upload(rows, header=HEADER, policy="skip", chunk_rows=3, **start_kw)`` -> job dict
     (queued): what the gateway does over RPC, as direct domain calls."""
-    def factory(rows, header=HEADER, policy="skip", chunk_rows=3, store=None, **kw):
+    def factory(rows, header=HEADER, policy="skip", chunk_rows=3, store=None, object_name="contacts", **kw):
         store = store or make_store()
-        job = importer.start_import(store, "contacts", policy, "people.csv", header, **kw)
+        job = importer.start_import(store, object_name, policy, "people.csv", header, **kw)
         for seq, start in enumerate(range(0, len(rows), chunk_rows)):
             piece = rows[start:start + chunk_rows]
             importer.add_chunk(store.session, store.ctx, job["id"], seq, csv_text(piece), len(piece))
@@ -411,3 +411,85 @@ def test_owners_must_be_users_of_the_tenant_checked_once_per_batch(engine, uploa
     page = importer.job_errors(store.session, store.ctx, job["id"])
     store.session.commit()
     assert [(e["row"], e["errors"]) for e in page["items"]] == [(3, {"owner_id": ["no user 'ghost' in this tenant"]})]
+
+
+class FakeRemote:
+    """Stands in for ``mosaic.records.references.RemoteRecords``: answers what the hosting service
+    would, records each question, and can be down."""
+
+    def __init__(self, records: dict[str, set[str]], down: int = 0):
+        self.records, self.down, self.asked = records, down, []
+
+    def errors(self, ctx, object_name, record_id, *, object_field, id_field):
+        from mosaic.errors import ServiceUnavailable
+
+        self.asked.append((ctx.modules, object_name, record_id))
+        if self.down:
+            self.down -= 1
+            raise ServiceUnavailable("the sales service is not running")
+        if object_name not in self.records:
+            return {object_field: [f"no object {object_name!r} in this tenant"]}
+        if record_id not in self.records[object_name]:
+            return {id_field: [f"no {object_name} with id {record_id}"]}
+        return {}
+
+
+ACTIVITY_HEADER = ["type", "subject", "related_object", "related_id"]
+
+
+def test_related_pairs_name_records_that_exist_here_or_in_the_hosting_service(engine, upload, run, make_store):
+    store = make_store()
+    ann = store.create("contact", {"first_name": "Ann", "last_name": "Lee"})["id"]
+    store.session.commit()
+    remote = FakeRemote({"opportunity": {"o1"}})
+    rows = [["note", "About Ann", "contact", ann], ["note", "About nobody", "contact", "nope"],
+            ["note", "Half", "", ann], ["note", "Deal", "opportunity", "o1"],
+            ["note", "Lost deal", "opportunity", "o2"], ["note", "Deal again", "opportunity", "o1"],
+            ["note", "Odd", "spaceship", "x"], ["note", "Plain", "", ""]]
+    job = upload(rows, header=ACTIVITY_HEADER, object_name="activity")
+    assert run(batch_size=10, remote=remote) == "finished"
+    with tenant_session(engine, TENANT) as s:
+        landed = sorted(s.scalars(select(Activity.subject)))
+    assert landed == ["About Ann", "Deal", "Deal again"]
+    store = make_store()
+    page = importer.job_errors(store.session, store.ctx, job["id"])
+    store.session.commit()
+    assert [(e["row"], e["errors"]) for e in page["items"]] == [
+        (3, {"related_id": ["no Contact with id nope"]}),
+        (4, {"related_object": ["required with related_id"]}),
+        (6, {"related_id": ["no opportunity with id o2"]}),
+        (8, {"related_object": ["no object 'spaceship' in this tenant"]}),
+        (9, {"contact_id": ["link the activity to a contact, an account or a record"]})]
+    # the hosting service is asked of its records only, as the uploader (with its modules) could ask
+    assert set(remote.asked) == {(("contacts",), "opportunity", "o1"), (("contacts",), "opportunity", "o2"),
+                                 (("contacts",), "spaceship", "x")}
+
+
+def test_a_batch_naming_a_service_that_is_down_waits_and_lands_once_it_answers(engine, upload, run, make_store):
+    store = make_store()
+    ann = store.create("contact", {"first_name": "Ann", "last_name": "Lee"})["id"]
+    store.session.commit()
+    remote = FakeRemote({"opportunity": {"o1"}}, down=1)
+    upload([["note", "Deal", "opportunity", "o1"], ["note", "Call", "contact", ann]], header=ACTIVITY_HEADER,
+           object_name="activity")
+    first = importer.run_pending(engine, build_registry(), build_behaviours(), module="contacts", batch_size=10,
+                                 remote=remote)
+    assert first == "running" and count(engine, Activity) == 0  # the batch rolled back, the job waits
+    assert run(batch_size=10, remote=remote) == "finished"
+    assert count(engine, Activity) == 2
+
+
+def test_a_batch_is_sorted_with_its_references_checked_once_each_before_any_write(make_store):
+    from mosaic.imports.rows import BatchSorter, RowPlan
+
+    store = make_store()
+    store.remote = FakeRemote({"opportunity": {"o1"}})
+    obj = store.obj("activity")
+    plan = RowPlan(obj, ACTIVITY_HEADER, importer.map_header(obj, ACTIVITY_HEADER))
+    rows = [(2, ["note", "Deal", "opportunity", "o1"]), (3, ["note", "Lost", "opportunity", "o2"]),
+            (4, ["note", "Deal again", "opportunity", "o1"])]
+    out = BatchSorter(store, obj, plan, "create").sort(rows)
+    assert [c.row for c in out.creates] == [2, 4]
+    assert [(number, errors) for number, _cells, errors in out.errors] == [
+        (3, {"related_id": ["no opportunity with id o2"]})]
+    assert sorted(r for _m, _o, r in store.remote.asked) == ["o1", "o2"]  # one question per record
