@@ -36,7 +36,8 @@ from mosaic.metadata.values import format_datetime, to_api_value, to_json_value
 from mosaic.records.models import Record
 from mosaic.records.store import Behaviour, RecordStore
 from mosaic.telemetry import current_traceparent
-from mosaic.imports.rows import BatchSorter, error_dict
+from mosaic.imports.batches import BatchSorter
+from mosaic.imports.rows import error_dict
 
 AUDIT_ACTION = "import"
 

@@ -34,7 +34,8 @@ from mosaic.records.provider import build_store, tenant_plugins_of
 from mosaic.records.store import RecordStore
 from mosaic.imports.bulk import BulkWriter, apply_updates
 from mosaic.imports.models import ImportChunk, ImportJob, ImportRowError
-from mosaic.imports.rows import BatchSorter, RowPlan
+from mosaic.imports.batches import BatchSorter
+from mosaic.imports.rows import RowPlan
 
 log = logging.getLogger(__name__)
 

@@ -480,7 +480,8 @@ def test_a_batch_naming_a_service_that_is_down_waits_and_lands_once_it_answers(e
 
 
 def test_a_batch_is_sorted_with_its_references_checked_once_each_before_any_write(make_store):
-    from mosaic.imports.rows import BatchSorter, RowPlan
+    from mosaic.imports.batches import BatchSorter
+    from mosaic.imports.rows import RowPlan
 
     store = make_store()
     store.remote = FakeRemote({"opportunity": {"o1"}})
