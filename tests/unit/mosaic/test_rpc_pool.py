@@ -231,3 +231,71 @@ def test_parallel_calls_carry_the_callers_trace_context(monkeypatch):
     finally:
         otel_context.detach(token)
     assert made and all(s._worker_ctx.data["traceparent"] == parent for s in made)
+
+
+# -- the request frames (byte for byte py-amqp's) ------------------------------------------------
+
+class _Written:
+    """A py-amqp transport that keeps what is written to it."""
+
+    def __init__(self):
+        self.data = b""
+
+    def write(self, data):
+        self.data += bytes(data)
+
+
+def _py_amqp_frames(channel_id, frame_max, exchange, routing_key, body, headers, correlation_id, reply_to,
+                    expiration):
+    """What py-amqp writes for the same publish (``Channel.basic_publish``'s method and message)."""
+    from types import SimpleNamespace
+
+    import amqp
+    from amqp import spec
+    from amqp.method_framing import frame_writer
+    from amqp.serialization import dumps
+
+    written = _Written()
+    write_frame = frame_writer(SimpleNamespace(frame_max=frame_max, bytes_sent=0), written)
+    message = amqp.Message(body, content_type="application/json", content_encoding="utf-8",
+                           application_headers=headers, delivery_mode=2, priority=0, reply_to=reply_to,
+                           correlation_id=correlation_id, expiration=expiration)
+    write_frame(1, channel_id, spec.Basic.Publish, dumps("Bssbb", (0, exchange, routing_key, True, False)), message)
+    return written.data
+
+
+_HEADERS = {"nameko.tenant_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "nameko.roles": "admin,sales",
+            "nameko.request_id": "r:0f8fad5b:create_record", "nameko.note": "Zoë ✓",
+            "nameko.call_id_stack": ["standalone_rpc_proxy.call.1f3c", "second"]}
+
+
+@pytest.mark.parametrize("body", [b"", b'{"args": ["contact", {"first_name": "Ada"}], "kwargs": {}}',
+                                  b'{"args": ["' + b"x" * 10_000 + b'"], "kwargs": {}}'],
+                         ids=["empty", "small", "larger-than-a-frame"])
+def test_request_frames_are_what_py_amqp_writes(body):
+    expected = _py_amqp_frames(3, 4096, "nameko-rpc", "contacts.create_record", body, _HEADERS,
+                               "c0rrelation", "rpc.reply-standalone_rpc_proxy-1", "30000")
+    built = rpc_module.request_frames(3, 4096, "nameko-rpc", "contacts.create_record", body, "application/json",
+                                      "utf-8", rpc_module.header_table(_HEADERS), "c0rrelation",
+                                      "rpc.reply-standalone_rpc_proxy-1", "30000")
+    assert built == expected
+
+
+def test_header_table_leaves_other_values_to_py_amqp():
+    assert rpc_module.header_table({"nameko.tenant_id": "t", "nameko.count": 3}) is None
+    assert rpc_module.header_table({"nameko.call_id_stack": ["a", 1]}) is None
+    assert rpc_module.header_table({}) == b"\x00\x00\x00\x00"
+
+
+def test_a_request_carries_nameko_headers_and_its_json_body():
+    from kombu.exceptions import EncodeError
+    from nameko.messaging import HeaderEncoder
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    standalone = ClusterRpcProxy({"AMQP_URI": "memory://"}, timeout=1)  # not started: no connection
+    standalone._worker_ctx.data = data = {"tenant_id": "t1", "roles": "a,b", "traceparent": "00-ab-cd-01"}
+    assert rpc_module._message_headers(standalone, data) == HeaderEncoder().get_message_headers(standalone._worker_ctx)
+    assert rpc_module._request_body(("contact", {"a": 1}), {"dedup_policy": "block"}) == (
+        "application/json", "utf-8", b'{"args": ["contact", {"a": 1}], "kwargs": {"dedup_policy": "block"}}')
+    with pytest.raises(EncodeError):  # as kombu's registry reports it
+        rpc_module._request_body((object(),), {})
