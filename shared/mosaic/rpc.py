@@ -29,29 +29,35 @@ reply, so it is seen as promptly, without the extra round trip. The reply queue 
 without acks and read ahead (:func:`read_ahead`). Together that halves the CPU a call costs the
 caller (docs/benchmarks.md). The request's frames are built here (:func:`request_frames`: byte for
 byte what py-amqp writes, a unit test compares them), not by py-amqp's general property and table
-serialiser. The embedded mode's in-process broker goes through nameko's own proxy.
+serialiser; a reply on the proxy's reply channel is read and decoded directly
+(:func:`_read_delivery`: kombu's decoder, nameko's checks and timeouts), anything else on the
+connection still goes through py-amqp's frame handler. The embedded mode's in-process broker goes
+through nameko's own proxy.
 """
 from __future__ import annotations
 
 import logging
 import queue
+import socket
 import threading
 import uuid
-from struct import pack
+from struct import pack, unpack_from
 from contextlib import contextmanager
 from typing import Any, Iterable
 
 import amqp
 from amqp import spec
 from amqp.exceptions import AMQPError, ChannelError, RecoverableConnectionError
+from amqp.exceptions import ConnectionError as AMQPConnectionError
+from amqp.serialization import decode_properties_basic
 from amqp.transport import TCPTransport
 from eventlet.patcher import original
 from kombu.common import maybe_declare
 from kombu.exceptions import EncodeError, KombuError
 from kombu.messaging import Consumer
 from kombu.serialization import registry
-from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
-from nameko.rpc import RpcReply, ServiceProxy, get_rpc_exchange
+from nameko.exceptions import RemoteError, RpcTimeout, UnknownService, deserialize
+from nameko.rpc import ServiceProxy, get_rpc_exchange
 from nameko.standalone.rpc import ClusterRpcProxy, PollingQueueConsumer, SingleThreadedReplyListener
 
 from mosaic.context import RequestContext
@@ -268,6 +274,78 @@ def _message_headers(standalone: ClusterRpcProxy, data: dict) -> dict:
     return headers
 
 
+#: the basic.deliver method (class 60, method 60)
+_BASIC_DELIVER = pack(">HH", 60, 60)
+
+
+def _read_delivery(consumer: PollingQueueConsumer) -> None:
+    """Read the next message or frame on ``consumer``'s connection. A reply delivered to its
+    queue is decoded (kombu's decoder and accepted content types, as its ``Consumer`` would) and
+    kept in ``consumer.replies`` by correlation id, without the objects py-amqp's frame handler,
+    kombu's ``Message`` and nameko's callbacks build for it on the way; anything else (another
+    channel's frame, the broker's ``basic.return`` or close, a compressed body) is handed to
+    py-amqp's frame handler, with whatever was read before it, in order."""
+    channel = consumer.consumer.channel
+    connection = channel.connection
+    transport = connection.transport
+    on_frame = connection.on_inbound_frame
+    with transport.having_timeout(consumer.timeout):
+        frame = transport.read_frame()
+        frame_type, channel_id, payload = frame
+        if frame_type != 1 or channel_id != channel.channel_id or payload[:4] != _BASIC_DELIVER:
+            on_frame(frame)
+            return
+        frames = [frame]
+        header = transport.read_frame()
+        frames.append(header)
+        if header[0] == 2 and header[1] == channel_id:
+            body_size, = unpack_from(">Q", header[2], 4)
+            parts, received = [], 0
+            while received < body_size:
+                part = transport.read_frame()
+                frames.append(part)
+                if part[0] != 3 or part[1] != channel_id:
+                    break
+                parts.append(part[2])
+                received += len(part[2])
+            else:
+                properties, _offset = decode_properties_basic(header[2], 12)
+                tag = payload[5:5 + payload[4]].decode()
+                ours = channel.callbacks.get(tag) == consumer.consumer._receive_callback
+                if ours and "compression" not in (properties.get("application_headers") or {}):
+                    connection.bytes_recv += len(frames)
+                    body = parts[0] if len(parts) == 1 else b"".join(parts)
+                    consumer.replies[properties.get("correlation_id")] = (registry.loads(
+                        body, properties.get("content_type"), properties.get("content_encoding"),
+                        accept=consumer.consumer.accept), None)
+                    return
+    for frame in frames:
+        on_frame(frame)
+
+
+def _await_reply(standalone: ClusterRpcProxy, correlation_id: str) -> dict:
+    """The body of the reply to ``correlation_id``: what nameko's ``ConsumeEvent.wait`` and its
+    polling consumer's ``get_message`` answer (same checks, same timeout, same reconnection), with
+    the reply read by :func:`_read_delivery`."""
+    consumer = standalone._reply_listener.queue_consumer
+    if consumer.stopped:
+        raise RuntimeError("This consumer has been stopped, and can no longer be used")
+    if consumer.connection.connected is False:
+        raise RuntimeError("This consumer has been disconnected, and can no longer be used")
+    replies = consumer.replies
+    while True:
+        try:
+            while correlation_id not in replies:
+                _read_delivery(consumer)
+            return replies.pop(correlation_id)[0]
+        except socket.timeout:
+            # the socket timed out mid-read: the consumer starts afresh, as nameko's does
+            consumer._setup_consumer()
+            raise RpcTimeout(consumer.timeout) from None
+        except (OSError, AMQPConnectionError):
+            consumer._setup_consumer()  # as nameko's: wait again, on the new channel
+
+
 def publish_request(standalone: ClusterRpcProxy, channel, exchange: str, service: str, method: str,
                     args: tuple, kwargs: dict, expiration: float) -> Any:
     """Send ``service.method(*args, **kwargs)`` as nameko's ``MethodProxy`` does (same body,
@@ -284,7 +362,6 @@ def publish_request(standalone: ClusterRpcProxy, channel, exchange: str, service
     content_type, content_encoding, body = _request_body(args, kwargs)
     headers = _message_headers(standalone, data)
     table = header_table(headers)
-    reply = RpcReply(listener.get_reply_event(correlation_id))
     try:
         connection = channel.connection
         if connection is None:
@@ -304,12 +381,15 @@ def publish_request(standalone: ClusterRpcProxy, channel, exchange: str, service
                                    reply_to=listener.routing_key, correlation_id=correlation_id,
                                    expiration=str(int(expiration * 1000)))
             channel.send_method(spec.Basic.Publish, _PUBLISH_ARGS, (0, exchange, routing_key, True, False), message)
-        return reply.result()
+        body = _await_reply(standalone, correlation_id)
     except ChannelError as exc:
-        listener._reply_events.pop(correlation_id, None)
         if "NO_ROUTE" in str(exc):  # py-amqp raises basic.return when no handler is set
             raise UnknownService(service) from None
         raise
+    error = body.get("error")
+    if error:
+        raise deserialize(error)
+    return body["result"]
 
 
 class RpcPool:
