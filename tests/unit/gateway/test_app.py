@@ -93,3 +93,44 @@ def test_the_body_is_what_werkzeug_reads(app, case):
     assert ours == theirs
     if case == "body":
         assert ours == [body, body, b""]
+
+
+# -- the URL adapter: Flask's, its host part worked out once per host ---------------------------
+
+def _adapter_state(app, environ):
+    req = app.request_class(dict(environ))
+    adapter = app.create_url_adapter(req)
+    return (req.host, adapter.server_name, adapter.script_name, adapter.subdomain, adapter.url_scheme,
+            adapter.path_info, adapter.default_method, adapter.query_args, adapter.websocket)
+
+
+@pytest.mark.parametrize("extra", [
+    {}, {"QUERY_STRING": "fields=a,b&x=%C3%A9"}, {"SCRIPT_NAME": "/crm"}, {"PATH_INFO": "/api/v1/caf\xc3\xa9"},
+    {"HTTP_HOST": "Gateway.Example:8080"}, {"HTTP_HOST": "b\xc3\xbccher.example"}, {"HTTP_HOST": "bad host"},
+    {"HTTP_CONNECTION": "keep-alive, Upgrade", "HTTP_UPGRADE": "websocket"}, {"wsgi.url_scheme": "https"},
+    {"REQUEST_METHOD": "DELETE"}])
+def test_the_url_adapter_is_flasks(app, extra):
+    from werkzeug.test import EnvironBuilder
+
+    environ = {**EnvironBuilder(path="/api/v1/contacts", method="POST").get_environ(), **extra}
+    with app.app_context():
+        flasks = _adapter_state(Flask("plain"), environ)
+        assert _adapter_state(app, environ) == flasks  # the first of its host: Flask's own
+        assert _adapter_state(app, environ) == flasks  # the host remembered
+        assert len(app._bound_hosts) == 1
+
+
+def test_remembered_hosts_are_bounded_and_other_bindings_are_flasks(app):
+    from werkzeug.test import EnvironBuilder
+
+    with app.app_context():
+        for n in range(app.BOUND_HOSTS + 5):
+            _adapter_state(app, EnvironBuilder(path="/", headers={"Host": f"h{n}.example"}).get_environ())
+        assert len(app._bound_hosts) <= app.BOUND_HOSTS
+        app.config["SERVER_NAME"] = "api.example"
+        environ = EnvironBuilder(path="/", headers={"Host": "api.example"}).get_environ()
+        remembered = dict(app._bound_hosts)
+        plain = Flask("plain")
+        plain.config["SERVER_NAME"] = "api.example"
+        assert _adapter_state(app, environ) == _adapter_state(plain, environ)
+        assert app._bound_hosts == remembered
