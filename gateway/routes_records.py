@@ -65,7 +65,8 @@ _SEGMENT_SAFE = "!$&'()*+,/:;=@"
 
 
 def _one(obj: dict, record: dict, status: int = 200, guard: FieldGuard | None = None, **headers) -> Response:
-    resp = jsonify((guard or FieldGuard(obj)).out(record))
+    # jsonify is current_app.json.response, read here without the proxy
+    resp = auth._request_app().json.response((guard or FieldGuard(obj)).out(record))
     resp.status_code = status
     resp.headers["ETag"] = etag(record)
     for k, v in headers.items():
