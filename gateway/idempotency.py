@@ -62,11 +62,11 @@ UNKNOWN_FROM = 500
 
 def _scope() -> tuple[str, str] | None:
     """(tenant scope, principal) of the caller, or None when there is nobody to scope keys to."""
-    store = auth._request_g()
-    ident = getattr(store, "mosaic_identity", None)
+    found = auth._request_g().__dict__
+    ident = found.get("mosaic_identity")
     if ident is not None:
         return ident.tenant_id, ident.principal
-    if getattr(store, "mosaic_operator", None):
+    if found.get("mosaic_operator"):
         return OPERATOR_SCOPE, "operator"
     return None
 
@@ -95,7 +95,7 @@ def request_id(service: str, method: str) -> str:
     attempt of the request (a retry with its ``Idempotency-Key`` calls in the same order), another
     for each call, so a view writing twice names two writes."""
     store = auth._request_g()
-    base = getattr(store, "mosaic_request_base", None)
+    base = store.__dict__.get("mosaic_request_base")
     if base is None:  # no key: one id per HTTP request still makes a redelivered RPC run once
         base = store.mosaic_request_base = "r:" + new_id()
     calls = store.__dict__.setdefault("mosaic_request_calls", {})
@@ -190,9 +190,11 @@ def idempotent(view: Callable) -> Callable:
     scoped to the authenticated tenant (or the operator)."""
     @wraps(view)
     def wrapper(*args, **kwargs):
-        key = request.headers.get(HEADER)
+        key = auth._request().headers.get(HEADER)
+        if key is None:
+            return view(*args, **kwargs)
         scope = _scope()
-        if key is None or scope is None:
+        if scope is None:
             return view(*args, **kwargs)
         key = key.strip()
         if not key or len(key) > MAX_KEY_LENGTH:

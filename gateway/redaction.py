@@ -224,10 +224,10 @@ def current_policy() -> Policy:
     from mosaic_gateway import auth
 
     store = auth._request_g()
-    ident = getattr(store, "mosaic_identity", None)
+    ident = store.__dict__.get("mosaic_identity")
     if ident is None:
         return EMPTY
-    policy = getattr(store, "mosaic_redaction", None)
+    policy = store.__dict__.get("mosaic_redaction")
     if policy is None:
         hidden = auth.hidden_fields_by_object(ident)
         policy = Policy(hidden, _describe, _templates) if hidden else EMPTY

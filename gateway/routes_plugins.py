@@ -194,7 +194,7 @@ def mount_plugin_routes(app: Flask) -> None:
 
     @app.before_request
     def _plugin_gate():
-        owner = owners.get(request.blueprint or "")
+        owner = owners.get(auth._request().blueprint or "")
         if owner is None:
             return None
         ident = auth.authenticate()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-from flask import current_app, request
-
 from mosaic.errors import BadRequest, Forbidden, PayloadTooLarge, PreconditionFailed
 from mosaic.metadata.fields import ObjectDef
 from mosaic_gateway import auth, idempotency, redaction
@@ -14,11 +12,11 @@ MAX_FILTER = 4096
 
 
 def rpc():
-    return current_app.extensions["mosaic"]["rpc"]
+    return auth._request_app().extensions["mosaic"]["rpc"]
 
 
 def directory():
-    return current_app.extensions["mosaic"]["directory"]
+    return auth._request_app().extensions["mosaic"]["directory"]
 
 
 def context():
@@ -37,10 +35,11 @@ def call(service: str, method: str, *args, **kwargs):
 def json_body() -> dict:
     """The request's JSON object; 400 for a missing or malformed body, 413 for an oversized one."""
     limit = auth.settings().max_body
-    declared = request.content_length
+    req = auth._request()
+    declared = req.content_length
     if declared is not None and declared > limit:
         raise PayloadTooLarge(f"JSON bodies are limited to {limit} bytes")
-    raw = request.get_data(cache=True)
+    raw = req.get_data(cache=True)
     if len(raw) > limit:
         raise PayloadTooLarge(f"JSON bodies are limited to {limit} bytes")
     if not raw.strip():
@@ -60,7 +59,7 @@ def etag(record: dict) -> str:
 
 def if_match() -> int | None:
     """The version an ``If-Match`` header names (``"3"``, ``W/"3"``), or None when absent/``*``."""
-    raw = request.headers.get("If-Match")
+    raw = auth._request().headers.get("If-Match")
     if raw is None or raw.strip() == "*":
         return None
     value = raw.strip()
@@ -73,7 +72,7 @@ def if_match() -> int | None:
 
 
 def int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
+    raw = auth._request().args.get(name)
     if raw is None or raw == "":
         return default
     try:
@@ -87,7 +86,7 @@ def int_arg(name: str, default: int, low: int, high: int) -> int:
 
 def count_arg() -> bool:
     """``count=true`` asks a list for its ``total`` (``false``, absent: no count)."""
-    raw = (request.args.get("count") or "false").strip().lower()
+    raw = (auth._request().args.get("count") or "false").strip().lower()
     if raw not in ("true", "false", "1", "0"):
         raise BadRequest("count must be true or false", errors={"count": ["true or false"]})
     return raw in ("true", "1")
@@ -103,14 +102,14 @@ def page_out(page: dict, guard: "FieldGuard") -> dict:
 
 
 def fields_arg() -> list[str] | None:
-    raw = request.args.get("fields")
+    raw = auth._request().args.get("fields")
     if not raw:
         return None
     return [f.strip() for f in raw.split(",") if f.strip()]
 
 
 def filter_arg() -> str | None:
-    raw = request.args.get("filter")
+    raw = auth._request().args.get("filter")
     if raw is not None and len(raw) > MAX_FILTER:
         raise BadRequest(f"filters are limited to {MAX_FILTER} characters", errors={"filter": ["too long"]})
     return raw or None

@@ -122,6 +122,20 @@ def body_framing(headers: Headers) -> None:
             raise Refused(HTTPStatus.NOT_IMPLEMENTED, "Only the chunked transfer coding is served here.")
 
 
+def environ_key(name: str) -> str:
+    """The environ key of header field ``name`` (``HTTP_X_REQUEST_ID``), or "" for a field the
+    environ does not carry as ``HTTP_*``: one with "_" in its name (as eventlet: X_Forwarded_For
+    must not pass for X-Forwarded-For), and Content-Type and Content-Length (``CONTENT_*``)."""
+    if "_" in name:
+        return ""
+    key = name.upper().replace("-", "_")
+    return "" if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
+
+
+#: header field name -> :func:`environ_key`, for the names requests keep sending
+_ENVIRON_KEYS: dict[str, str] = {}
+
+
 class HttpProtocol(ResponseWriter, wsgi.HttpProtocol):
     """eventlet's protocol with :func:`parse_request_line` and :func:`parse_fields` for its head,
     and :class:`~mosaic.http_response.ResponseWriter`'s leaner writing of eventlet's answers."""
@@ -178,7 +192,7 @@ class HttpProtocol(ResponseWriter, wsgi.HttpProtocol):
             key = name.lower()
             headers[key] = f"{headers[key]},{value}" if key in headers else value
         body_framing(headers)
-        connection = headers.get("connection", "").lower()
+        connection = dict.get(headers, "connection", "").lower()  # the keys are lower-case already
         self.close_connection = connection == "close" or (
             self.version_number < (1, 1) and connection != "keep-alive")
 
@@ -240,20 +254,20 @@ class HttpProtocol(ResponseWriter, wsgi.HttpProtocol):
             env["QUERY_STRING"] = query
         headers = self.headers
         # email.message's default, which eventlet reported for a request without a Content-Type.
-        env["CONTENT_TYPE"] = headers.get("content-type", "text/plain")
-        length = headers.get("content-length")
+        env["CONTENT_TYPE"] = dict.get(headers, "content-type", "text/plain")
+        length = dict.get(headers, "content-length")
         if length:
             env["CONTENT_LENGTH"] = length
         env["SERVER_PROTOCOL"] = self.request_version
         env["headers_raw"] = tuple(self.fields)
         for name, value in self.fields:
-            if "_" in name:
-                continue  # as eventlet: X_Forwarded_For must not pass for X-Forwarded-For
-            key = name.upper().replace("-", "_")
-            if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-                continue
-            key = "HTTP_" + key
-            env[key] = f"{env[key]},{value}" if key in env else value
+            key = _ENVIRON_KEYS.get(name)
+            if key is None:
+                key = environ_key(name)
+                if len(_ENVIRON_KEYS) < 512:  # header names repeat; a client's odd ones are not kept
+                    _ENVIRON_KEYS[name] = key
+            if key:
+                env[key] = f"{env[key]},{value}" if key in env else value
         self._attach_input(env, length)
         return env
 

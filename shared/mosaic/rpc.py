@@ -27,30 +27,37 @@ needs the confirm to learn that no queue took a ``mandatory`` request (an unknow
 the broker's ``basic.return`` arrives on the connection the caller is reading anyway for the
 reply, so it is seen as promptly, without the extra round trip. The reply queue is consumed
 without acks and read ahead (:func:`read_ahead`). Together that halves the CPU a call costs the
-caller (docs/benchmarks.md). The embedded mode's in-process broker goes through nameko's own
-proxy.
+caller (docs/benchmarks.md). The request's frames are built here (:func:`request_frames`: byte for
+byte what py-amqp writes, a unit test compares them), not by py-amqp's general property and table
+serialiser; a reply on the proxy's reply channel is read and decoded directly
+(:func:`_read_delivery`: kombu's decoder, nameko's checks and timeouts), anything else on the
+connection still goes through py-amqp's frame handler. The embedded mode's in-process broker goes
+through nameko's own proxy.
 """
 from __future__ import annotations
 
 import logging
 import queue
+import socket
 import threading
 import uuid
+from struct import pack, unpack_from
 from contextlib import contextmanager
 from typing import Any, Iterable
 
 import amqp
 from amqp import spec
-from amqp.exceptions import AMQPError, ChannelError
+from amqp.exceptions import AMQPError, ChannelError, RecoverableConnectionError
+from amqp.exceptions import ConnectionError as AMQPConnectionError
+from amqp.serialization import decode_properties_basic
 from amqp.transport import TCPTransport
 from eventlet.patcher import original
 from kombu.common import maybe_declare
-from kombu.exceptions import KombuError
+from kombu.exceptions import EncodeError, KombuError
 from kombu.messaging import Consumer
-from kombu.serialization import dumps
-from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
-from nameko.messaging import HeaderEncoder
-from nameko.rpc import RpcReply, ServiceProxy, get_rpc_exchange
+from kombu.serialization import registry
+from nameko.exceptions import RemoteError, RpcTimeout, UnknownService, deserialize
+from nameko.rpc import ServiceProxy, get_rpc_exchange
 from nameko.standalone.rpc import ClusterRpcProxy, PollingQueueConsumer, SingleThreadedReplyListener
 
 from mosaic.context import RequestContext
@@ -70,7 +77,6 @@ BUSY_RETRY_AFTER = 1
 #: disconnected or stopped.
 BROKER_ERRORS = (OSError, ConnectionError, KombuError, AMQPError, RuntimeError)
 
-_HEADERS = HeaderEncoder()
 #: the blocking select: a zero-timeout poll of one socket needs no green thread switch, and
 #: eventlet's green select registers the socket with its hub and runs a hub iteration each time
 _poll = original("select").select
@@ -184,33 +190,206 @@ def _request_channel(standalone: ClusterRpcProxy):
     return channel
 
 
+def _shortstr(value: str) -> bytes:
+    """An AMQP short string, as py-amqp writes one (struct.error beyond 255 bytes, as there)."""
+    raw = value.encode("utf-8", "surrogatepass")
+    return pack("B", len(raw)) + raw
+
+
+def _longstr_item(value: str) -> bytes:
+    """A string value of an AMQP field table or array (type ``S``), as py-amqp writes one."""
+    raw = value.encode("utf-8", "surrogatepass")
+    return b"S" + pack(">I", len(raw)) + raw
+
+
+#: header names as table keys, encoded once
+_TABLE_KEYS: dict[str, bytes] = {}
+
+
+def header_table(headers: dict) -> bytes | None:
+    """``headers`` as py-amqp writes an AMQP field table, when every value is a string or a list
+    of strings (what nameko's context headers hold); None for any other value, which the caller
+    leaves to py-amqp's general serialiser."""
+    parts = []
+    for key, value in headers.items():
+        name = _TABLE_KEYS.get(key)
+        if name is None:
+            name = _shortstr(key)
+            if len(_TABLE_KEYS) < 64:  # nameko's handful of context keys
+                _TABLE_KEYS[key] = name
+        parts.append(name)
+        if type(value) is str:
+            parts.append(_longstr_item(value))
+        elif type(value) is list and all(type(item) is str for item in value):
+            items = b"".join(_longstr_item(item) for item in value)
+            parts.append(b"A" + pack(">I", len(items)) + items)
+        else:
+            return None
+    table = b"".join(parts)
+    return pack(">I", len(table)) + table
+
+
+#: property flags of a request: content type and encoding, headers, delivery mode, priority,
+#: correlation id, reply-to and expiration present (AMQP 0-9-1 basic properties, in that order)
+_REQUEST_PROPERTY_FLAGS = 0xFF00
+#: the basic.publish method (class 60, method 40)
+_BASIC_PUBLISH = pack(">HH", 60, 40)
+
+
+def request_frames(channel_id: int, frame_max: int, exchange: str, routing_key: str, body: bytes,
+                   content_type: str, content_encoding: str, headers: bytes, correlation_id: str,
+                   reply_to: str, expiration: str) -> bytes:
+    """The frames py-amqp writes for ``basic.publish`` (mandatory, not immediate) of ``body`` with
+    these properties, persistent, priority 0 (``headers`` is a :func:`header_table`): the method
+    frame, the content header, and the body in frames of at most ``frame_max`` bytes."""
+    method = b"".join((_BASIC_PUBLISH, b"\x00\x00", _shortstr(exchange), _shortstr(routing_key), b"\x01"))
+    header = b"".join((pack(">HHQH", 60, 0, len(body), _REQUEST_PROPERTY_FLAGS), _shortstr(content_type),
+                       _shortstr(content_encoding), headers, pack("BB", _PERSISTENT, 0), _shortstr(correlation_id),
+                       _shortstr(reply_to), _shortstr(expiration)))
+    frames = [pack(">BHI", 1, channel_id, len(method)), method, b"\xce",
+              pack(">BHI", 2, channel_id, len(header)), header, b"\xce"]
+    chunk = frame_max - 8
+    for start in range(0, len(body), chunk):
+        part = body[start:start + chunk]
+        frames += (pack(">BHI", 3, channel_id, len(part)), part, b"\xce")
+    return b"".join(frames)
+
+
+def _request_body(args: tuple, kwargs: dict) -> tuple[str, str, bytes]:
+    """(content type, encoding, body) of a request as nameko serialises it: kombu's ``json``
+    serialiser, whose errors kombu's registry reports as EncodeError."""
+    content_type, content_encoding, encode = registry._encoders["json"]
+    try:
+        payload = encode({"args": args, "kwargs": kwargs})
+    except Exception as exc:
+        raise EncodeError(exc) from exc
+    return content_type, content_encoding, payload.encode(content_encoding) if isinstance(payload, str) else payload
+
+
+def _message_headers(standalone: ClusterRpcProxy, data: dict) -> dict:
+    """nameko's headers of a request carrying context ``data``: each key prefixed ``nameko.``, and
+    the proxy's call id stack (``HeaderEncoder.get_message_headers``; ``data`` holds no None)."""
+    headers = {f"nameko.{key}": value for key, value in data.items()}
+    headers["nameko.call_id_stack"] = standalone._worker_ctx.call_id_stack
+    return headers
+
+
+#: the basic.deliver method (class 60, method 60)
+_BASIC_DELIVER = pack(">HH", 60, 60)
+
+
+def _read_delivery(consumer: PollingQueueConsumer) -> None:
+    """Read the next message or frame on ``consumer``'s connection. A reply delivered to its
+    queue is decoded (kombu's decoder and accepted content types, as its ``Consumer`` would) and
+    kept in ``consumer.replies`` by correlation id, without the objects py-amqp's frame handler,
+    kombu's ``Message`` and nameko's callbacks build for it on the way; anything else (another
+    channel's frame, the broker's ``basic.return`` or close, a compressed body) is handed to
+    py-amqp's frame handler, with whatever was read before it, in order."""
+    channel = consumer.consumer.channel
+    connection = channel.connection
+    transport = connection.transport
+    on_frame = connection.on_inbound_frame
+    with transport.having_timeout(consumer.timeout):
+        frame = transport.read_frame()
+        frame_type, channel_id, payload = frame
+        if frame_type != 1 or channel_id != channel.channel_id or payload[:4] != _BASIC_DELIVER:
+            on_frame(frame)
+            return
+        frames = [frame]
+        header = transport.read_frame()
+        frames.append(header)
+        if header[0] == 2 and header[1] == channel_id:
+            body_size, = unpack_from(">Q", header[2], 4)
+            parts, received = [], 0
+            while received < body_size:
+                part = transport.read_frame()
+                frames.append(part)
+                if part[0] != 3 or part[1] != channel_id:
+                    break
+                parts.append(part[2])
+                received += len(part[2])
+            else:
+                properties, _offset = decode_properties_basic(header[2], 12)
+                tag = payload[5:5 + payload[4]].decode()
+                ours = channel.callbacks.get(tag) == consumer.consumer._receive_callback
+                if ours and "compression" not in (properties.get("application_headers") or {}):
+                    connection.bytes_recv += len(frames)
+                    body = parts[0] if len(parts) == 1 else b"".join(parts)
+                    consumer.replies[properties.get("correlation_id")] = (registry.loads(
+                        body, properties.get("content_type"), properties.get("content_encoding"),
+                        accept=consumer.consumer.accept), None)
+                    return
+    for frame in frames:
+        on_frame(frame)
+
+
+def _await_reply(standalone: ClusterRpcProxy, correlation_id: str) -> dict:
+    """The body of the reply to ``correlation_id``: what nameko's ``ConsumeEvent.wait`` and its
+    polling consumer's ``get_message`` answer (same checks, same timeout, same reconnection), with
+    the reply read by :func:`_read_delivery`."""
+    consumer = standalone._reply_listener.queue_consumer
+    if consumer.stopped:
+        raise RuntimeError("This consumer has been stopped, and can no longer be used")
+    if consumer.connection.connected is False:
+        raise RuntimeError("This consumer has been disconnected, and can no longer be used")
+    replies = consumer.replies
+    while True:
+        try:
+            while correlation_id not in replies:
+                _read_delivery(consumer)
+            return replies.pop(correlation_id)[0]
+        except socket.timeout:
+            # the socket timed out mid-read: the consumer starts afresh, as nameko's does
+            consumer._setup_consumer()
+            raise RpcTimeout(consumer.timeout) from None
+        except (OSError, AMQPConnectionError):
+            consumer._setup_consumer()  # as nameko's: wait again, on the new channel
+
+
 def publish_request(standalone: ClusterRpcProxy, channel, exchange: str, service: str, method: str,
                     args: tuple, kwargs: dict, expiration: float) -> Any:
     """Send ``service.method(*args, **kwargs)`` as nameko's ``MethodProxy`` does (same body,
     headers, properties, ``mandatory``) on ``channel``, then wait for the reply; the result, or
     the remote error raised. A request no queue takes comes back as ``basic.return`` on this
-    connection while the reply is awaited: :class:`~nameko.exceptions.UnknownService`."""
+    connection while the reply is awaited: :class:`~nameko.exceptions.UnknownService`.
+
+    The frames are built here, byte for byte what py-amqp's ``Message`` and frame writer make
+    (:func:`request_frames`): its general serialiser walks a type ladder for every property and
+    header, and its writer takes a lock the pool's checkout already makes needless."""
     listener = standalone._reply_listener
-    content_type, encoding, body = dumps({"args": args, "kwargs": kwargs}, serializer="json")
+    data = standalone._worker_ctx.data
     correlation_id = str(uuid.uuid4())
-    message = amqp.Message(body.encode(encoding) if isinstance(body, str) else body,
-                           content_type=content_type, content_encoding=encoding,
-                           application_headers=_HEADERS.get_message_headers(standalone._worker_ctx),
-                           delivery_mode=_PERSISTENT, priority=0, reply_to=listener.routing_key,
-                           correlation_id=correlation_id, expiration=str(int(expiration * 1000)))
-    reply = RpcReply(listener.get_reply_event(correlation_id))
+    content_type, content_encoding, body = _request_body(args, kwargs)
+    headers = _message_headers(standalone, data)
+    table = header_table(headers)
     try:
-        # py-amqp's basic_publish first drains the socket (timeout 0) on every publish, for a
-        # connection.blocked notice: a fifth of a call's CPU in the gateway. The proxy was just found idle with
-        # nothing on its socket (proxy_is_healthy), so the publish frames are sent straight away.
-        channel.send_method(spec.Basic.Publish, _PUBLISH_ARGS,
-                            (0, exchange, f"{service}.{method}", True, False), message)
-        return reply.result()
+        connection = channel.connection
+        if connection is None:
+            raise RecoverableConnectionError("connection already closed")
+        routing_key = f"{service}.{method}"
+        if table is not None:
+            # py-amqp's basic_publish first drains the socket (timeout 0) on every publish, for a
+            # connection.blocked notice: a fifth of a call's CPU in the gateway. The proxy was just
+            # found idle with nothing on its socket (proxy_is_healthy), so the frames go straight out.
+            connection.transport.write(request_frames(
+                channel.channel_id, connection.frame_max, exchange, routing_key, body, content_type,
+                content_encoding, table, correlation_id, listener.routing_key, str(int(expiration * 1000))))
+            connection.bytes_sent += 1
+        else:
+            message = amqp.Message(body, content_type=content_type, content_encoding=content_encoding,
+                                   application_headers=headers, delivery_mode=_PERSISTENT, priority=0,
+                                   reply_to=listener.routing_key, correlation_id=correlation_id,
+                                   expiration=str(int(expiration * 1000)))
+            channel.send_method(spec.Basic.Publish, _PUBLISH_ARGS, (0, exchange, routing_key, True, False), message)
+        body = _await_reply(standalone, correlation_id)
     except ChannelError as exc:
-        listener._reply_events.pop(correlation_id, None)
         if "NO_ROUTE" in str(exc):  # py-amqp raises basic.return when no handler is set
             raise UnknownService(service) from None
         raise
+    error = body.get("error")
+    if error:
+        raise deserialize(error)
+    return body["result"]
 
 
 class RpcPool:

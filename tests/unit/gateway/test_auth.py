@@ -276,3 +276,23 @@ def test_a_miss_of_the_callers_state_reads_tenant_user_and_field_permissions_in_
     with app.test_request_context("/", headers={"Authorization": f"Bearer {token}"}):
         assert auth.authenticate().user_id == admin.id
     assert len(opened) == 2 and cache.get(("tenant", tenant.id)) is not None
+
+
+def test_the_request_objects_are_the_ones_flasks_proxies_stand_for(app):
+    from flask import current_app, request
+
+    with app.test_request_context("/probe/context?x=1"):
+        assert auth._request() is request._get_current_object()
+        assert auth._request_g() is g._get_current_object()
+        assert auth._request_app() is current_app._get_current_object() is app
+        assert auth._g_value("mosaic_identity") is None
+        g.mosaic_identity = "someone"
+        assert auth._g_value("mosaic_identity") == "someone"
+    with app.app_context():  # no request: what the request proxy says
+        with pytest.raises(RuntimeError, match="outside of request context"):
+            auth._request()
+        assert auth._request_g() is g._get_current_object()
+    with pytest.raises(RuntimeError, match="outside of application context"):
+        auth._request_app()
+    with pytest.raises(RuntimeError, match="outside of application context"):
+        auth._request_g()

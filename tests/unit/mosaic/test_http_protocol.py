@@ -327,3 +327,12 @@ def test_the_response_bytes_are_eventlets(app, raw):
     from eventlet import wsgi
 
     assert _answer(http_protocol.HttpProtocol, app, raw) == _answer(wsgi.HttpProtocol, app, raw)
+
+
+def test_environ_keys_of_header_names():
+    from mosaic.http_protocol import environ_key
+
+    assert environ_key("X-Request-Id") == "HTTP_X_REQUEST_ID"
+    assert environ_key("authorization") == "HTTP_AUTHORIZATION"
+    assert environ_key("X_Forwarded_For") == ""  # never passes for X-Forwarded-For
+    assert environ_key("content-type") == environ_key("Content-Length") == ""  # CONTENT_* instead
