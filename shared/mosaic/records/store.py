@@ -442,12 +442,14 @@ class RecordStore(RecordChecks, RecordLists):
     # -- events --------------------------------------------------------------------------------
     def _emit(self, obj: ObjectDef, verb: str, row, data: dict) -> dict:
         return self.emit_envelope(make_envelope(f"{obj.name}.{verb}", self.session.info["tenant_id"],
-                                                self.ctx.actor, obj.name, row.id, data, row.version))
+                                                self.ctx.actor, obj.name, row.id, data, row.version),
+                                  validated=True)
 
-    def emit_envelope(self, envelope: dict) -> dict:
+    def emit_envelope(self, envelope: dict, *, validated: bool = False) -> dict:
         """Write ``envelope`` to the outbox in this transaction; every event a store emits goes
-        through here (webhook subscribers get it from the hub, which consumes what is published)."""
-        write_event(self.session, envelope, traceparent=current_traceparent())
+        through here (webhook subscribers get it from the hub, which consumes what is published).
+        ``validated``: it comes straight from ``make_envelope``, which checked it already."""
+        write_event(self.session, envelope, traceparent=current_traceparent(), validated=validated)
         return envelope
 
     def emit_event(self, obj: ObjectDef, verb: str, row, data: dict) -> dict:
