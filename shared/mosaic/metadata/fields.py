@@ -106,13 +106,12 @@ class FieldDef:
         out = {}
         for name in _FIELD_NAMES:
             value = getattr(self, name)
-            if type(value) not in _PLAIN:
-                if name == "type":
-                    value = value.value
-                elif name == "choices":
-                    value = list(value)
-                else:  # a default that is a list or a dict: asdict copies it, deeply
-                    return self._as_dict()
+            if name == "type":
+                value = value.value
+            elif name == "choices":
+                value = list(value)
+            elif type(value) not in _PLAIN:  # a default that is a list or a dict: asdict copies it
+                return self._as_dict()
             out[name] = value
         return out
 
