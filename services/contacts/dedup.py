@@ -115,12 +115,21 @@ def same_tokens(key: str, most: int = MAX_TOKENS) -> list[str] | None:
     return sorted({k for k in (" ".join(p) for p in itertools.permutations(words)) if k[:BLOCK] == key[:BLOCK]})
 
 
+def _same_names(names: list[str]) -> dict[str, str]:
+    """The ``name_<i>`` parameters of the ``same`` block's names."""
+    return {f"name_{i}": name for i, name in enumerate(names)}
+
+
 @functools.cache
-def _candidates(email: bool, phone: bool, block: str | None, exclude: bool):
+def _candidates(email: bool, phone: bool, block: str | None, exclude: bool, same: int = 0):
     """The candidate query of one shape (which keys a contact has, how its name is blocked),
     built once with its values as parameters: a statement reused keeps SQLAlchemy's cache key,
     and a create pays for neither building it nor keying it. A Core statement on the session's
-    connection: the tenant scope adds ``tenant_id`` to it (mosaic.db.core_scope)."""
+    connection: the tenant scope adds ``tenant_id`` to it (mosaic.db.core_scope).
+
+    The names of the ``same`` block are ``same`` parameters ``name_0``… (:func:`_same_names`),
+    one shape per count: an expanding parameter would have SQLAlchemy rewrite the statement's
+    SQL on every execution."""
     t = Contact.__table__
     exact = []
     if email:
@@ -129,7 +138,7 @@ def _candidates(email: bool, phone: bool, block: str | None, exclude: bool):
         exact.append(t.c.phone_key == bindparam("phone_key"))
     names = []
     if block == "same":
-        names.append(t.c.name_key.in_(bindparam("names", expanding=True)))
+        names.append(t.c.name_key.in_([bindparam(f"name_{i}") for i in range(same)]))
     elif block == "near":
         names.append(and_(t.c.name_key.like(bindparam("prefix"), escape="\\"),
                           func.length(t.c.name_key).between(bindparam("low"), bindparam("high"))))
@@ -163,14 +172,16 @@ def find_contact_duplicates(session, values: dict, *, exclude_id: str | None = N
     if nk and len(nk) >= BLOCK and cutoff <= 100:
         same = same_tokens(nk) if cutoff > 99.99 else None
         if same is not None:  # only the same words in another order can score: equality lookups
-            block, params["names"] = "same", same
+            block = "same"
+            params.update(_same_names(same))
         else:
             block = "near"
             params["prefix"] = _prefix(nk)
             params["low"], params["high"] = length_window(len(nk), cutoff)
     if not keys["email_key"] and not keys["phone_key"] and block is None:
         return []
-    stmt = _candidates(bool(keys["email_key"]), bool(keys["phone_key"]), block, bool(exclude_id))
+    stmt = _candidates(bool(keys["email_key"]), bool(keys["phone_key"]), block, bool(exclude_id),
+                       len(same) if block == "same" else 0)
     found, names = [], []  # found: (position in the query's answer, match)
     for pos, row in enumerate(session.connection().execute(stmt, params)):
         cid, ek, pk, other_name, _company = row

@@ -78,6 +78,20 @@ def test_queued_rows_ride_with_the_next_statement_in_order(engine, statements):
     assert stored(engine) == [("r1", "changed"), ("r2", "second")]
 
 
+def test_a_shape_compiled_once_is_not_built_again(engine, monkeypatch):
+    import mosaic.db.batch as batch
+
+    clear(engine)
+    built = []
+    monkeypatch.setattr(batch, "insert", lambda table: built.append(table) or insert(table))
+    with tenant_session(engine, "a") as s:
+        for n in range(3):
+            defer_insert(s, rows, {"id": f"s{n}", "note": f"shape {n}"})
+        s.commit()
+    assert len(built) <= 1  # none if an earlier test compiled this shape
+    assert stored(engine) == [("s0", "shape 0"), ("s1", "shape 1"), ("s2", "shape 2")]
+
+
 def test_rollback_drops_the_queue_and_the_connection_comes_back_clean(engine):
     clear(engine)
     with tenant_session(engine, "a") as s:

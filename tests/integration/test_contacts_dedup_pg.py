@@ -66,6 +66,20 @@ def test_candidate_query_uses_indexes_and_finds_the_right_people(engine):
         for index in ("ix_contacts_tenant_email_key", "ix_contacts_tenant_phone_key", "ix_contacts_tenant_name_key"):
             assert index in plan, plan
 
+        # Without a company only the same words can match: the name part is an equality lookup
+        # of their orders, each a plain parameter, served by the name index as well.
+        with captured_statements(engine) as statements:
+            found = dedup.find_contact_duplicates(s, {"first_name": "Zoe", "last_name": "Quinn"}, threshold=90)
+        assert [(d["id"], d["reason"]) for d in found] == [(target["id"], "name_company")]
+        [(statement, parameters)] = [(st, p) for st, p in statements if "name_key IN" in st]
+        with unscoped(s) as conn:
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            try:
+                plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
+            finally:
+                conn.exec_driver_sql("RESET enable_seqscan")
+        assert "Seq Scan" not in plan and "ix_contacts_tenant_name_key" in plan, plan
+
 
 @contextmanager
 def captured_statements(engine):

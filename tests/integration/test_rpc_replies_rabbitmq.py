@@ -60,3 +60,27 @@ def test_a_reply_channel_the_broker_dropped_is_replaced_and_the_answer_arrives(s
     assert answers == [0, 1, 2]
     assert replies_of(container)._producer is not dead
     assert not container._died.ready()
+
+
+def test_a_reply_goes_out_as_kombus_producer_would_send_it(stack):
+    from kombu import Connection, Exchange, Producer, Queue
+
+    from mosaic.entrypoints import _send
+
+    container, _pool = stack
+    exchange = Exchange("nameko-rpc", type="topic", durable=True)
+    with Connection(container.config["AMQP_URI"]) as conn:
+        channel = conn.channel()
+        queue = Queue("reply-shape-check", exchange=exchange, routing_key="reply-shape-check", auto_delete=True)
+        queue(channel).declare()
+        properties = {"content_type": "application/json", "content_encoding": "utf-8", "exchange": exchange,
+                      "routing_key": "reply-shape-check", "correlation_id": "c-1"}
+        body = '{"result": {"name": "Zo\u00eb"}, "error": null}'
+        Producer(channel).publish(body, delivery_mode=2, priority=0, retry=False, **properties)
+        _send(channel, body, **properties)
+        got = [channel.basic_get("reply-shape-check", no_ack=True) for _ in range(2)]
+        queue(channel).delete()
+    kombus, ours = got
+    assert ours.body == kombus.body and ours.body in (body, body.encode())
+    assert ours.properties == kombus.properties
+    assert ours.delivery_info["exchange"] == kombus.delivery_info["exchange"] == "nameko-rpc"

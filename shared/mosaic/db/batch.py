@@ -172,8 +172,10 @@ def defer_insert(session: Session, table: Table, values: dict, *, conflict_tag: 
                 raise
             raise QueuedConflict(conflict_tag) from None
         return
-    names = sorted(values)
-    shape = _shape(("insert", table, tuple(names)), insert(table), conn.dialect, names)
+    names = tuple(sorted(values))
+    key = ("insert", table, names)
+    # the statement is built only for a shape not compiled yet: a write queues several rows
+    shape = _shapes.get(key) or _shape(key, insert(table), conn.dialect, list(names))
     # the constraint's name as the metadata names it, or as PostgreSQL names an unnamed one
     conflict = None if conflict_tag is None else (table.primary_key.name or f"{table.name}_pkey", conflict_tag)
     _queue(conn, shape, shape.params(values), conflict)

@@ -49,8 +49,9 @@ class OutboxEvent(TenantScoped, Base):
 
 
 
-def _row(envelope: dict, traceparent: str | None) -> dict:
-    validate_envelope(envelope)
+def _row(envelope: dict, traceparent: str | None, validated: bool = False) -> dict:
+    if not validated:
+        validate_envelope(envelope)
     return {"id": envelope["id"], "tenant_id": envelope["tenant_id"], "type": envelope["type"],
             "object": envelope["object"], "record_id": envelope.get("record_id"), "payload": envelope,
             "traceparent": traceparent, "created_at": utcnow()}
@@ -67,9 +68,11 @@ def emit(session: Session, envelope: dict, traceparent: str | None = None) -> Ou
     return row
 
 
-def write_event(session: Session, envelope: dict, traceparent: str | None = None) -> None:
+def write_event(session: Session, envelope: dict, traceparent: str | None = None, *,
+                validated: bool = False) -> None:
     """:func:`emit` as one INSERT that rides with the transaction's next statement
     (:mod:`mosaic.db.batch`; the record engine's path: an outbox row is append-only, and the ORM's
     unit of work adds nothing but its cost). Queued statements run in order, so events written
-    this way still take their ``seq`` in the order they are written."""
-    defer_insert(session, OutboxEvent.__table__, _row(envelope, traceparent))
+    this way still take their ``seq`` in the order they are written. ``validated``: the caller
+    has the envelope straight from :func:`~mosaic.events.envelope.make_envelope`, which checked it."""
+    defer_insert(session, OutboxEvent.__table__, _row(envelope, traceparent, validated))

@@ -35,6 +35,27 @@ from mosaic.db import utcnow
 DEDUP_POLICY, DUPLICATES = "dedup.policy", "dedup.found"
 
 
+#: a column whose value the database supplies when the INSERT leaves it out
+_SERVER_DEFAULT = object()
+_column_plans: dict = {}
+
+
+def _column_plan(model) -> tuple:
+    """``(attribute, column name, default)`` for each column of ``model``, read from its mapper
+    once: the default is the column's own (None if it has none), or ``_SERVER_DEFAULT``."""
+    plan = _column_plans.get(model)
+    if plan is None:
+        plan = []
+        for prop in inspect(model).column_attrs:
+            column = prop.columns[0]
+            default = column.default
+            if default is None and column.server_default is not None:
+                default = _SERVER_DEFAULT
+            plan.append((prop.key, column.name, default))
+        plan = _column_plans[model] = tuple(plan)
+    return plan
+
+
 class Behaviour:
     """What a service adds to the generic engine for one object. Every method is optional."""
 
@@ -323,18 +344,16 @@ class RecordStore(RecordChecks, RecordLists):
             return
         row.tenant_id = self.session.info["tenant_id"]
         state, values = row.__dict__, {}
-        for prop in inspect(model).column_attrs:
-            column = prop.columns[0]
-            if prop.key not in state:
-                default = column.default
+        for key, name, default in _column_plan(model):
+            if key not in state:
+                if default is _SERVER_DEFAULT:
+                    continue  # the database's default: the ORM would omit it too
                 if default is None:
-                    if column.server_default is not None:
-                        continue  # the database's default: the ORM would omit it too
                     value = None
                 else:
                     value = default.arg(None) if default.is_callable else default.arg
-                setattr(row, prop.key, value)
-            values[column.name] = state[prop.key]
+                setattr(row, key, value)
+            values[name] = state[key]
         defer_insert(self.session, model.__table__, values)
         make_transient_to_detached(row)
         self.session.add(row)
@@ -423,12 +442,14 @@ class RecordStore(RecordChecks, RecordLists):
     # -- events --------------------------------------------------------------------------------
     def _emit(self, obj: ObjectDef, verb: str, row, data: dict) -> dict:
         return self.emit_envelope(make_envelope(f"{obj.name}.{verb}", self.session.info["tenant_id"],
-                                                self.ctx.actor, obj.name, row.id, data, row.version))
+                                                self.ctx.actor, obj.name, row.id, data, row.version),
+                                  validated=True)
 
-    def emit_envelope(self, envelope: dict) -> dict:
+    def emit_envelope(self, envelope: dict, *, validated: bool = False) -> dict:
         """Write ``envelope`` to the outbox in this transaction; every event a store emits goes
-        through here (webhook subscribers get it from the hub, which consumes what is published)."""
-        write_event(self.session, envelope, traceparent=current_traceparent())
+        through here (webhook subscribers get it from the hub, which consumes what is published).
+        ``validated``: it comes straight from ``make_envelope``, which checked it already."""
+        write_event(self.session, envelope, traceparent=current_traceparent(), validated=validated)
         return envelope
 
     def emit_event(self, obj: ObjectDef, verb: str, row, data: dict) -> dict:

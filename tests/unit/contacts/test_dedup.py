@@ -81,6 +81,15 @@ def _full_scan(records: list[dict], probe: dict, threshold: int) -> list[tuple]:
     return sorted(out)
 
 
+def test_the_same_blocks_names_are_plain_parameters_one_shape_per_count():
+    stmt = dedup._candidates(True, False, "same", False, 2)
+    assert stmt is dedup._candidates(True, False, "same", False, 2)
+    binds = stmt.compile().binds
+    assert {"name_0", "name_1"} <= set(binds) and not any(b.expanding for b in binds.values())
+    assert dedup._same_names(["ann lee smith", "ann smith lee"]) == {"name_0": "ann lee smith",
+                                                                    "name_1": "ann smith lee"}
+
+
 def test_the_search_finds_what_scoring_every_look_alike_finds(engine):
     rng = random.Random(11)
     with tenant_session(engine, "t1") as s:

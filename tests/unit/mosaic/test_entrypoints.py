@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import socket
 import sys
 
 import pytest
@@ -113,3 +114,63 @@ def test_a_container_stopped_before_it_started_has_no_reply_channel_to_close():
     consumer = next(iter(container.entrypoints)).rpc_consumer
     consumer.stop()
     consumer.kill()
+
+
+class _Connection:
+    """What ``_send`` asks of a py-amqp connection."""
+
+    def __init__(self, transport, blocked_notices=True):
+        self.transport = transport
+        self.client_properties = {"capabilities": {"connection.blocked": blocked_notices}}
+        self.drained = 0
+
+    def drain_events(self, timeout=None):
+        assert timeout == 0
+        self.drained += 1
+        raise socket.timeout()
+
+
+class _Channel:
+    def __init__(self, connection):
+        self.connection = connection
+        self.sent = []
+
+    def send_method(self, sig, argsig, args, message):
+        self.sent.append((sig, argsig, args, message))
+
+
+def test_a_reply_reads_what_the_broker_sent_only_when_something_waits():
+    from amqp import spec
+    from amqp.transport import TCPTransport
+    from kombu import Exchange
+
+    from mosaic.entrypoints import _send
+
+    ours, broker = socket.socketpair()
+    try:
+        transport = TCPTransport("127.0.0.1:5672")
+        transport.sock = ours
+        connection = _Connection(transport)
+        channel = _Channel(connection)
+        properties = {"content_type": "application/json", "content_encoding": "utf-8",
+                      "exchange": Exchange("nameko-rpc"), "routing_key": "rpc.reply-1", "correlation_id": "c1"}
+        _send(channel, '{"result": 1, "error": null}', **properties)
+        assert connection.drained == 0  # nothing sent by the broker: nothing to read
+        [(sig, argsig, args, message)] = channel.sent
+        assert (sig, argsig, args) == (spec.Basic.Publish, "Bssbb", (0, "nameko-rpc", "rpc.reply-1", False, False))
+        assert message.body == b'{"result": 1, "error": null}'
+        assert message.properties == {"priority": 0, "content_type": "application/json", "content_encoding": "utf-8",
+                                      "application_headers": {}, "delivery_mode": 2, "correlation_id": "c1"}
+        broker.sendall(b"\x08")  # a frame begins (a blocked notice, a channel closed): read it first
+        _send(channel, b"{}", **properties)
+        assert connection.drained == 1
+        ours.recv(1)  # (the fake drain read nothing)
+        transport._read_buffer = b"\x01"  # left over from an earlier read
+        _send(channel, b"{}", **properties)
+        assert connection.drained == 2
+        no_notices = _Connection(transport, blocked_notices=False)  # py-amqp reads only for those
+        _send(_Channel(no_notices), b"{}", **properties)
+        assert no_notices.drained == 0
+    finally:
+        ours.close()
+        broker.close()

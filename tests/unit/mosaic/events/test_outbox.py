@@ -102,3 +102,19 @@ def test_write_event_refuses_another_tenants_event_and_validates(engine, make_en
             write_event(session, {**make_env(), "type": "nodot"})
         session.rollback()
     assert _rows(engine) == []
+
+
+def test_an_envelope_make_envelope_checked_is_not_checked_again(engine, make_env, monkeypatch):
+    from mosaic.events import outbox
+    from mosaic.events.outbox import write_event
+
+    checked = []
+    monkeypatch.setattr(outbox, "validate_envelope", lambda e: checked.append(e) or e)
+    with tenant_session(engine, "t1") as session:
+        write_event(session, make_env(), validated=True)
+        assert checked == []
+        write_event(session, make_env())
+        assert len(checked) == 1
+        with pytest.raises(TenantLeak):  # the tenant is checked all the same
+            write_event(session, make_env(tenant_id="t2"), validated=True)
+        session.rollback()

@@ -36,3 +36,20 @@ def test_objects_must_belong_to_the_service_and_be_well_formed():
     with pytest.raises(ValueError, match="twice"):
         registry.register(make_widget_object(
             fields=SYSTEM_FIELDS + (FieldDef("id", FieldType.TEXT),)))
+
+
+def test_a_fields_dict_is_what_dataclasses_asdict_makes_of_it():
+    from dataclasses import asdict
+
+    from mosaic.metadata import FieldDef, FieldType
+
+    def as_dict(f):
+        return {**asdict(f), "type": f.type.value, "choices": list(f.choices)}
+
+    plain = FieldDef("tier", FieldType.PICKLIST, "Tier", choices=("a", "b"), default="a", min_value=1.5)
+    listed = FieldDef("tags", FieldType.MULTI_PICKLIST, choices=("a", "b"), default=["a"])
+    for f in (plain, listed):
+        assert f.to_dict() == as_dict(f)
+        assert list(f.to_dict()) == list(as_dict(f))
+    assert plain.to_dict()["type"] == "picklist" and plain.to_dict()["choices"] == ["a", "b"]
+    assert listed.to_dict()["default"] == ["a"] and listed.to_dict()["default"] is not listed.default

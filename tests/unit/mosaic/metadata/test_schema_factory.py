@@ -211,3 +211,47 @@ def test_cached_schema_follows_the_key_given():
     assert load_create(loose, {}, ("t1", "thing", 1)) == {}
     with pytest.raises(ValidationFailed):
         load_create(strict, {}, ("t1", "thing", 2))
+
+
+def _every_type_object():
+    return make_object(
+        make_field(name="t", required=True), make_field(name="i", type_=T.INTEGER, min_value=0),
+        make_field(name="d", type_=T.DECIMAL), make_field(name="m", type_=T.MONEY),
+        make_field(name="day", type_=T.DATE), make_field(name="at", type_=T.DATETIME),
+        make_field(name="b", type_=T.BOOLEAN), make_field(name="e", type_=T.EMAIL),
+        make_field(name="p", type_=T.PICKLIST, choices=("a", "b")),
+        make_field(name="mp", type_=T.MULTI_PICKLIST, choices=("a", "b")),
+        make_field(name="l", type_=T.LOOKUP, lookup="account"))
+
+
+def test_a_good_payload_loads_as_marshmallow_loads_it():
+    obj = _every_type_object()
+    schema = schema_for(obj)
+    assert schema.direct is not None
+    payloads = [
+        {"t": " x ", "i": 3, "d": 2.5, "m": {"amount": 1.5, "currency": "EUR"}, "day": "2024-02-29",
+         "at": "2024-01-01T10:00:00+02:00", "b": True, "e": "Ann@Example.com", "p": "a", "mp": ["b", "a"],
+         "l": " 0190-abc ", "owner_id": "u1"},
+        {"t": "x", "i": None, "b": None, "owner_id": None},
+        {"l": "r1", "t": "y", "e": None},
+    ]
+    for payload in payloads:
+        direct = schema.direct.load(dict(payload))
+        assert direct == schema.load(dict(payload))
+        assert list(direct) == list(schema.load(dict(payload)))  # same order too
+        assert load_create(obj, payload) == direct
+    assert schema.direct.load({"i": 1}, partial=True) == schema.load({"i": 1}, partial=True) == {"i": 1}
+
+
+def test_anything_wrong_goes_to_marshmallow_for_its_errors():
+    obj = _every_type_object()
+    direct = schema_for(obj).direct
+    for bad in ({"t": "x", "nope": 1}, {"i": 1}, {"t": None}, {"t": "x", "id": "r1"}, {"t": "x", "i": -1},
+                {"t": "x", "p": "c"}, {"t": "x", "version": None}):
+        assert direct.load(bad) is None
+        with pytest.raises(ValidationFailed):
+            load_create(obj, bad)
+    assert direct.load({"t": None}, partial=True) is None
+    with pytest.raises(ValidationFailed) as exc:
+        load_update(obj, {"t": None, "i": "x"})
+    assert exc.value.errors == {"t": ["Field may not be null."], "i": ["Not a valid integer."]}

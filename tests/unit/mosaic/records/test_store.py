@@ -168,3 +168,25 @@ def test_a_create_answers_the_record_as_it_ends_the_write(make_store):
     changed = stepped.create("gadget", {"name": "changed-after"})
     assert (changed["notes"], changed["version"]) == ("renamed by a step", 2)
     assert changed == stepped.get("gadget", changed["id"])
+
+
+def test_a_new_rows_columns_are_read_from_its_mapper_once():
+    from sqlalchemy import Column, Integer, MetaData, String, Table, text
+    from sqlalchemy.orm import registry
+
+    from mosaic.records.store import _SERVER_DEFAULT, _column_plan
+
+    class Thing:
+        pass
+
+    table = Table("plan_things", MetaData(), Column("id", String(36), primary_key=True),
+                  Column("n", Integer, default=1), Column("label", String(10)),
+                  Column("made", Integer, server_default=text("0")), Column("col_name", String(5), key="attr"))
+    registry().map_imperatively(Thing, table)
+    plan = _column_plan(Thing)
+    assert plan is _column_plan(Thing)
+    by_key = {key: (name, default) for key, name, default in plan}
+    assert by_key["id"] == ("id", None) and by_key["label"] == ("label", None)
+    assert by_key["n"][1].arg == 1
+    assert by_key["made"] == ("made", _SERVER_DEFAULT)
+    assert by_key["attr"] == ("col_name", None)
