@@ -19,10 +19,12 @@ eventlet.monkey_patch()  # before kombu or psycopg2 open a socket
 import os  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
+import uuid  # noqa: E402
 
 from nameko.rpc import rpc  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
+from bench.create_contact import PlainContact  # noqa: E402
 from mosaic.db.provider import Database  # noqa: E402
 
 MAX_WORKERS = 32
@@ -65,10 +67,6 @@ class InsertService:
     def insert(self, values):
         """Insert one ``bench.plain_contacts`` row from ``values`` (the contact's usual columns,
         everything else as its JSONB); returns its id."""
-        import uuid
-
-        from bench.create_contact import PlainContact
-
         columns = {k: values.get(k) for k in ("first_name", "last_name", "email")}
         custom = {k: v for k, v in values.items() if k not in columns}
         row = PlainContact(id=str(uuid.uuid4()), tenant_id="bench", custom=custom, **columns)

@@ -116,6 +116,8 @@ class Stack:
         self.procs = Processes(self.tmp)
         self.database: str | None = None
         self.vhost: str | None = None
+        #: the base URL of bench.thin_gateway once started (start_thin_gateway)
+        self.thin_url: str | None = None
 
     @property
     def database_url(self) -> str:

@@ -13,7 +13,7 @@ from mosaic.errors import MosaicError
 from mosaic.metadata.fields import FieldDef, FieldType, ObjectDef
 from mosaic.metadata.values import json_safe, to_json_value
 from mosaic.imports.rows import RowPlan, error_dict
-from mosaic.records.checks import RELATED_ID, RELATED_OBJECT
+from mosaic.records.checks import RELATED_ID, RELATED_OBJECT, half_pair_errors
 from mosaic.records.models import Record
 from mosaic.records.store import RecordStore
 from mosaic.users.directory import OWNER, owner_error, unknown_users
@@ -234,12 +234,9 @@ class BatchSorter:
         """A row's ``related_object``/``related_id`` pair, as a single write checks it
         (:meth:`RecordStore._related_errors`): both or neither, naming a record that exists."""
         target, related = values.get(RELATED_OBJECT), values.get(RELATED_ID)
-        if related and not target:
-            return {RELATED_OBJECT: [f"required with {RELATED_ID}"]}
-        if target and not related:
-            return {RELATED_ID: [f"required with {RELATED_OBJECT}"]}
-        if not target:
-            return {}
+        half = half_pair_errors(target, related)
+        if half or not target:
+            return half
         return self._named_problem(target, related, RELATED_OBJECT, RELATED_ID)
 
     def _named_problem(self, object_name, record_id, object_field: str, id_field: str) -> dict[str, list[str]]:

@@ -22,6 +22,15 @@ RELATED_OBJECT, RELATED_ID = "related_object", "related_id"
 _RACE_CODES = {"23505": "unique value taken", "40001": "serialization failure", "40P01": "deadlock"}
 
 
+def half_pair_errors(target, related) -> dict[str, list[str]]:
+    """A ``related_object``/``related_id`` pair is both or neither: the error of half of one."""
+    if related and not target:
+        return {RELATED_OBJECT: [f"required with {RELATED_ID}"]}
+    if target and not related:
+        return {RELATED_ID: [f"required with {RELATED_OBJECT}"]}
+    return {}
+
+
 class RecordChecks:
     """Mixed into :class:`~mosaic.records.store.RecordStore` (it provides ``ctx``, ``session``,
     ``objects``, ``module``, ``_model`` and ``_expr``)."""
@@ -125,12 +134,9 @@ class RecordChecks:
             return {}
         merged = {**(before or {}), **values}
         target_name, related = merged.get(RELATED_OBJECT), merged.get(RELATED_ID)
-        if related and not target_name:
-            return {RELATED_OBJECT: [f"required with {RELATED_ID}"]}
-        if target_name and not related:
-            return {RELATED_ID: [f"required with {RELATED_OBJECT}"]}
-        if not target_name:
-            return {}
+        half = half_pair_errors(target_name, related)
+        if half or not target_name:
+            return half
         target = self.objects.get(target_name)
         if target is not None:
             return {} if self._exists(target, related) else {RELATED_ID: [f"no {target.label} with id {related}"]}
