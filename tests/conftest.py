@@ -61,6 +61,26 @@ def fresh_vhost(prefix: str = "mosaic_test") -> str:
 drop_vhost = localdev.drop_vhost
 
 
+def wait_for_lock_waiter(engine, task=None, *, what: str = "the second writer") -> None:
+    """Until some session of ``engine``'s database waits on a lock (a blocked writer), polling for
+    up to 30 s. Each poll reads ``pg_stat_activity`` in a transaction of its own: PostgreSQL takes
+    that view's picture once per transaction, so polling inside one would see the first answer for
+    ever. ``task`` (a green thread) must still be running: had it finished, it did not wait."""
+    from sqlalchemy import text
+
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                 "AND wait_event_type = 'Lock'")
+    with engine.connect() as conn:
+        for _ in range(600):
+            assert task is None or not task.dead, f"{what} finished without waiting on the lock"
+            waiting = conn.execute(query).scalar()
+            conn.rollback()
+            if waiting:
+                return
+            eventlet.sleep(0.05)
+    raise AssertionError(f"{what} never waited on the lock")
+
+
 @pytest.fixture
 def more_modules(monkeypatch):
     """Four more installed services (specs only: for tests that call no service), so tenants can

@@ -21,7 +21,7 @@ from mosaic.metadata.schema_factory import clear_schema_cache
 from mosaic.records.store import RecordStore
 from mosaic.users import sync_users
 from mosaic_contacts.objects import ACCOUNT, ACTIVITY, CONTACT
-from tests.conftest import fresh_database
+from tests.conftest import fresh_database, wait_for_lock_waiter
 
 pytestmark = pytest.mark.postgres
 
@@ -87,19 +87,6 @@ def statuses(engine):
         return Counter(j.status for j in s.scalars(select(AutomationJob)))
 
 
-def wait_until_blocked(engine, task) -> None:
-    """Until some session of this database waits on a lock, while ``task`` has not finished: the
-    proof that it waits, rather than having decided on its own."""
-    with engine.connect() as conn:
-        for _ in range(600):
-            assert not task.dead, "the concurrent enqueue finished without waiting for the first"
-            if conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                 "AND wait_event_type = 'Lock'")).scalar():
-                return
-            eventlet.sleep(0.05)
-    raise AssertionError("the concurrent enqueue never waited on the first transaction")
-
-
 def test_enqueue_on_conflict_keeps_the_transaction(engine):
     with tenant_session(engine, TENANT) as first:
         assert enqueue(first, "pg_noop", "k", object=None, record_id=None, payload={}, run_at=NOW)
@@ -119,7 +106,7 @@ def test_a_concurrent_enqueue_of_the_key_waits_for_the_first_outcome(engine, out
         assert enqueue(first, "pg_noop", "k", object=None, record_id=None, payload={}, run_at=NOW)
         waiting = eventlet.spawn(enqueue, second, "pg_noop", "k", object=None, record_id=None, payload={},
                                  run_at=NOW)
-        wait_until_blocked(engine, waiting)
+        wait_for_lock_waiter(engine, waiting, what="the concurrent enqueue")
         getattr(first, outcome)()
         assert waiting.wait() is second_is_new
         second.commit()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import eventlet
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from mosaic.config import load_settings
 from mosaic.context import RequestContext
@@ -26,7 +26,7 @@ from mosaic.records.provider import TenantPluginsCache
 from mosaic.records.store import RecordStore
 from mosaic_contacts.behaviours import build_behaviours
 from mosaic_contacts.objects import build_registry
-from tests.conftest import fresh_database
+from tests.conftest import fresh_database, wait_for_lock_waiter
 
 pytestmark = pytest.mark.postgres
 
@@ -70,26 +70,13 @@ def attempt(engine, fn):
             return exc
 
 
-def wait_for_lock_waiter(engine) -> None:
-    """Until some session of this database waits on a row lock (the blocked writer)."""
-    with engine.connect() as conn:
-        for _ in range(600):
-            waiting = conn.execute(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock'")).scalar()
-            if waiting:
-                return
-            eventlet.sleep(0.05)
-    raise AssertionError("the second writer never blocked on the first one's row lock")
-
-
 def race(engine, first, second):
     """``first`` writes and holds the row lock; ``second`` runs meanwhile, from the same version;
     ``first`` commits. Returns what ``second`` ended with."""
     with tenant_session(engine, TENANT) as s:
         first(make_store(s))
         loser = eventlet.spawn(attempt, engine, second)
-        wait_for_lock_waiter(engine)
+        wait_for_lock_waiter(engine, loser)
         s.commit()
     return loser.wait()
 
@@ -158,7 +145,7 @@ def test_a_new_tenants_plugins_are_noted_while_another_writer_inserts_them(engin
         s.add(TenantPlugins(tenant_id=tenant, plugins=["a"]))
         s.flush()  # holds the key, uncommitted
         noting = eventlet.spawn(TenantPluginsCache().note, engine, tenant, ("b",))
-        wait_for_lock_waiter(engine)
+        wait_for_lock_waiter(engine, noting, what="the second note")
         s.commit()
     noting.wait()  # raises if the note failed
     with system_session(engine) as s:
